@@ -1,0 +1,99 @@
+"""POST /v1/records, /v1/labels and /v1/stats: validated, authenticated, idempotent by batch id."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from collector import db, repository
+from collector.auth import Principal
+from collector.context import Ctx, field_error, known_model, require
+from collector.schemas import Accepted, LabelBatch, RecordBatch, StatsBatch
+from sdk import wire
+
+Ingest = Annotated[Principal, Depends(require("ingest"))]
+
+
+def router(route_class: type) -> APIRouter:
+    r = APIRouter(prefix=wire.API_PREFIX, tags=["ingest"], route_class=route_class)
+
+    @r.post(
+        "/records", response_model=Accepted, operation_id="postRecords",
+        summary="Store a batch of sampled prediction records",
+    )
+    def post_records(batch: RecordBatch, ctx: Ctx, _: Ingest) -> Accepted:
+        known_model(ctx, batch.model, ["body", "model"])
+        now = db.utcnow()
+        rows = [
+            {
+                "model": batch.model,
+                "record_id": rec.id,
+                "ts": rec.ts,
+                "version": batch.version,
+                "received_at": now,
+                "features": rec.features,
+                "prediction": rec.prediction,
+                "score": rec.score,
+                "slices": rec.slices,
+                "batch_id": batch.batch_id,
+            }
+            for rec in batch.records
+        ]
+        with ctx.sessions.begin() as s:
+            if not repository.claim_batch(s, batch_id=batch.batch_id, kind="records", model=batch.model, size=len(rows)):
+                return Accepted(accepted=0, duplicate=True)
+            n = repository.insert_records(s, rows=rows)
+        return Accepted(accepted=n)
+
+    @r.post("/labels", response_model=Accepted, operation_id="postLabels", summary="Store ground truth by record id")
+    def post_labels(batch: LabelBatch, ctx: Ctx, _: Ingest) -> Accepted:
+        known_model(ctx, batch.model, ["body", "model"])
+        now = db.utcnow()
+        latest = {lab.id: lab for lab in batch.labels}  # the last label for an id in one batch wins
+        rows = [
+            {"model": batch.model, "record_id": i, "label": lab.label, "ts": lab.ts, "received_at": now}
+            for i, lab in latest.items()
+        ]
+        with ctx.sessions.begin() as s:
+            if not repository.claim_batch(s, batch_id=batch.batch_id, kind="labels", model=batch.model, size=len(rows)):
+                return Accepted(accepted=0, duplicate=True)
+            n = repository.upsert_labels(s, rows=rows)
+        ctx.state.add_labels(batch.model, n)
+        return Accepted(accepted=n)
+
+    @r.post("/stats", response_model=Accepted, operation_id="postStats", summary="Store the SDK's exact counters")
+    def post_stats(batch: StatsBatch, ctx: Ctx, _: Ingest) -> Accepted:
+        known_model(ctx, batch.model, ["body", "model"])
+        problems = batch.problems()
+        if problems:
+            field, msg = problems[0]
+            raise field_error(422, ["body", field], msg)
+        seen = ctx.state.bounds_for(batch.model, batch.version)
+        if seen is not None and seen != tuple(batch.latency_bounds):
+            raise field_error(
+                422,
+                ["body", "latency_bounds"],
+                f"differ from the bounds this model version already reported ({list(seen)}): "
+                "one model version must use one set of latency buckets",
+            )
+        row = batch.model_dump()
+        row["received_at"] = db.utcnow()
+        with ctx.sessions.begin() as s:
+            if not repository.claim_batch(s, batch_id=batch.batch_id, kind="stats", model=batch.model, size=1):
+                return Accepted(accepted=0, duplicate=True)
+            repository.insert_stats(s, row=row)
+        ctx.state.add_stats(
+            model=batch.model,
+            version=batch.version,
+            ok=batch.ok,
+            error=batch.error,
+            bounds=batch.latency_bounds,
+            counts=batch.latency_counts,
+            latency_sum=batch.latency_sum,
+            dropped=batch.dropped,
+            end=batch.end.timestamp(),
+        )
+        return Accepted(accepted=1)
+
+    return r

@@ -1,0 +1,66 @@
+"""GET /v1/models and the drift read endpoint; POST /v1/models registers a model without a spec."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from collector import repository
+from collector.auth import Principal
+from collector.context import Ctx, field_error, require
+from collector.schemas import Accepted, DriftPointOut, ModelIn, ModelOut
+from sdk import wire
+
+Read = Annotated[Principal, Depends(require("read"))]
+
+
+def router(route_class: type) -> APIRouter:
+    r = APIRouter(prefix=wire.API_PREFIX, tags=["models"], route_class=route_class)
+
+    @r.get("/models", response_model=list[ModelOut], operation_id="listModels", summary="Models and their versions")
+    def list_models(ctx: Ctx, _: Read) -> list[ModelOut]:
+        declared = {m.name for m in ctx.spec.models} if ctx.spec else set()
+        with ctx.sessions() as s:
+            versions = repository.model_versions(s)
+            return [
+                ModelOut(
+                    name=name,
+                    versions=versions.get(name, []),
+                    records=repository.count_records(s, model=name),
+                    declared=name in declared,
+                )
+                for name in sorted(ctx.known_models)
+            ]
+
+    @r.post("/models", response_model=Accepted, operation_id="registerModel", summary="Accept data for a model")
+    def register_model(body: ModelIn, ctx: Ctx, _: Annotated[Principal, Depends(require("admin"))]) -> Accepted:
+        with ctx.sessions.begin() as s:
+            repository.register_models(s, names=[body.name], source="api")
+        new = body.name not in ctx.known_models
+        ctx.known_models.add(body.name)
+        return Accepted(accepted=int(new), duplicate=not new)
+
+    @r.get(
+        "/models/{model}/drift", response_model=list[DriftPointOut], operation_id="getDrift",
+        summary="Drift per feature and event-time window, newest first",
+    )
+    def get_drift(
+        model: str,
+        ctx: Ctx,
+        _: Read,
+        version: str | None = None,
+        feature: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    ) -> list[DriftPointOut]:
+        if model not in ctx.known_models:
+            raise field_error(404, ["path", "model"], f"model {model!r} is not registered")
+        with ctx.sessions() as s:
+            points = repository.drift_series(s, model=model, version=version, feature=feature, limit=limit)
+            return [DriftPointOut.model_validate(p, from_attributes=True) for p in points]
+
+    @r.post("/evaluate", operation_id="evaluateNow", summary="Evaluate every window that received data, now")
+    def evaluate_now(ctx: Ctx, _: Annotated[Principal, Depends(require("admin"))]) -> dict[str, int]:
+        return {"windows": len(ctx.evaluator.tick())}
+
+    return r

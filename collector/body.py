@@ -1,0 +1,68 @@
+"""Request bodies: gzip decoding and a size limit applied before anything is parsed."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import HTTPException, Request, Response
+from fastapi.routing import APIRoute
+
+
+class _LimitedRequest(Request):
+    """A request whose body is read at most `limit` bytes deep, decompressed if gzip'd."""
+
+    limit: int = 0
+
+    async def body(self) -> bytes:
+        if not hasattr(self, "_body"):
+            declared = self.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > self.limit:
+                raise _too_large(self.limit)
+            chunks, size = [], 0
+            async for chunk in self.stream():
+                size += len(chunk)
+                if size > self.limit:
+                    raise _too_large(self.limit)
+                chunks.append(chunk)
+            raw = b"".join(chunks)
+            encoding = self.headers.get("content-encoding", "identity").lower()
+            if encoding == "gzip":
+                raw = _gunzip(raw, self.limit)
+            elif encoding not in ("identity", ""):
+                raise HTTPException(415, detail=f"content-encoding {encoding!r} is not supported: use gzip or none")
+            self._body = raw
+        return self._body
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    d = zlib.decompressobj(wbits=31)
+    try:
+        out = d.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise HTTPException(400, detail=f"body is not valid gzip ({exc}): compress it with gzip or drop the header") from None
+    if len(out) > limit or d.unconsumed_tail:
+        raise _too_large(limit)
+    return out
+
+
+def _too_large(limit: int) -> HTTPException:
+    return HTTPException(413, detail=f"body is larger than {limit} bytes: send smaller batches")
+
+
+def limited_route(limit: int) -> type[APIRoute]:
+    """An APIRoute class whose handlers see gzip-decoded bodies of at most `limit` bytes."""
+
+    class LimitedRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def route_handler(request: Request) -> Response:
+                req = _LimitedRequest(request.scope, request.receive)
+                req.limit = limit
+                return await handler(req)
+
+            return route_handler
+
+    return LimitedRoute

@@ -1,0 +1,202 @@
+"""The collector's typed schema (SQLAlchemy 2.0) and the engine factory.
+
+Every time-series table's primary key contains its time column, so the same tables can become
+TimescaleDB hypertables (which require it) without a second schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    String,
+    create_engine,
+    event,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every dialect (SQLite keeps naive UTC text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SchemaVersion(Base):
+    """Migrations applied to this database, one row each."""
+
+    __tablename__ = "schema_version"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    applied_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Token(Base):
+    """An API token: a public id and the SHA-256 of its secret part, never the secret itself."""
+
+    __tablename__ = "tokens"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    scope: Mapped[str] = mapped_column(String(16))
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class RegisteredModel(Base):
+    """A model the collector accepts data for (from the spec or registered through the API)."""
+
+    __tablename__ = "models"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16), default="api")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Batch(Base):
+    """Every accepted batch id, so a retried batch is stored once."""
+
+    __tablename__ = "batches"
+    batch_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Record(Base):
+    """One sampled prediction, keyed by event time `ts` (when the prediction happened)."""
+
+    __tablename__ = "records"
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    ts: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    features: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    prediction: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    slices: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    batch_id: Mapped[str] = mapped_column(String(128))
+
+    __table_args__ = (
+        Index("ix_records_model_ts", "model", "ts"),
+        Index("ix_records_received_at", "received_at"),
+    )
+
+
+class Label(Base):
+    """Ground truth for a record id; arrives any time after the prediction."""
+
+    __tablename__ = "labels"
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    label: Mapped[Any] = mapped_column(JSONType)
+    ts: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Stats(Base):
+    """One SDK stats delta: exact call counters and latency histogram over [start, end)."""
+
+    __tablename__ = "stats"
+    batch_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    start: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    end: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    model: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    ok: Mapped[int] = mapped_column(BigInteger)
+    error: Mapped[int] = mapped_column(BigInteger)
+    latency_bounds: Mapped[list[float]] = mapped_column(JSONType)
+    latency_counts: Mapped[list[int]] = mapped_column(JSONType)
+    latency_sum: Mapped[float] = mapped_column(Float)
+    sampled: Mapped[int] = mapped_column(BigInteger)
+    dropped: Mapped[int] = mapped_column(BigInteger)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_stats_model_start", "model", "start"),)
+
+
+class Reference(Base):
+    """A reference sample's fitted binning and counts per feature (see analyzers.binning)."""
+
+    __tablename__ = "references"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    name: Mapped[str] = mapped_column(String(200), default="reference")
+    n: Mapped[int] = mapped_column(Integer)
+    features: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_references_model", "model", "created_at"),)
+
+
+class DriftPoint(Base):
+    """Drift of one feature in one event-time window against the reference: the stored time series."""
+
+    __tablename__ = "drift"
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    feature: Mapped[str] = mapped_column(String(64), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(16), primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    window_end: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    status: Mapped[str] = mapped_column(String(24))
+    n_reference: Mapped[int] = mapped_column(Integer)
+    n_current: Mapped[int] = mapped_column(Integer)
+    reference_id: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for a SQLAlchemy URL; SQLite gets WAL and a busy timeout so the loop and API share it."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)

@@ -1,0 +1,1 @@
+"""Dialect-specific SQL, one module per database: everything else stays portable."""

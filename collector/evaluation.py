@@ -1,0 +1,176 @@
+"""The evaluation loop: re-evaluates every event-time window that received data, stores and exports drift.
+
+Windows follow event time (when a prediction happened): a record that arrives late lands in its own
+window, and that window is evaluated again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from analyzers.binning import FeatureReference
+from analyzers.drift import DriftValue, histogram_drift
+from collector import db, repository
+from collector.metrics import MetricsState
+from driftline.spec import Drift, ResolvedSpec
+
+log = logging.getLogger("driftline.evaluation")
+
+#: Records are stamped `received_at` before their transaction commits; looking back this far on each
+#: tick catches those that committed after the previous tick read past their stamp.
+COMMIT_GRACE = dt.timedelta(seconds=30)
+DEFAULT_DRIFT = Drift(window_seconds=3600, metrics=("psi", "kl", "js"), warn=0.1, alert=0.25, bins=10, min_count=30)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def window_start(ts: dt.datetime, seconds: int) -> dt.datetime:
+    """Start of the aligned window of `seconds` holding event time `ts`."""
+    epoch = int(ts.timestamp())
+    return dt.datetime.fromtimestamp(epoch - epoch % seconds, dt.UTC)
+
+
+@dataclass(frozen=True)
+class WindowKey:
+    model: str
+    version: str
+    start: dt.datetime
+    seconds: int
+
+    @property
+    def end(self) -> dt.datetime:
+        return self.start + dt.timedelta(seconds=self.seconds)
+
+
+class Evaluator:
+    """Finds windows touched since the last tick, computes their drift, stores it and updates /metrics."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        spec: ResolvedSpec | None,
+        state: MetricsState,
+        clock: Callable[[], dt.datetime] = db.utcnow,
+    ) -> None:
+        self.sessions = sessions
+        self.spec = spec
+        self.state = state
+        self.clock = clock
+        self.watermark = EPOCH
+        self._lock = threading.Lock()
+        self._warned: set[str] = set()
+
+    def drift_settings(self, model: str) -> Drift:
+        m = self.spec.model(model) if self.spec else None
+        return m.drift if m else DEFAULT_DRIFT
+
+    def tick(self) -> list[WindowKey]:
+        """One evaluation pass; returns the windows it evaluated."""
+        with self._lock:
+            now = self.clock()
+            with self.sessions() as s:
+                touched = repository.touched_windows(
+                    s, received_after=self.watermark - COMMIT_GRACE, received_until=now
+                )
+            keys = set()
+            for model, version, ts in touched:
+                seconds = self.drift_settings(model).window_seconds
+                keys.add(WindowKey(model, version, window_start(ts, seconds), seconds))
+            for key in sorted(keys, key=lambda k: (k.model, k.version, k.start)):
+                self.evaluate(key)
+            self.watermark = now
+            self.export(now)
+            return sorted(keys, key=lambda k: (k.model, k.version, k.start))
+
+    def evaluate(self, key: WindowKey) -> int:
+        """Compute and store the drift of one window; returns the number of points stored."""
+        settings = self.drift_settings(key.model)
+        with self.sessions() as s:
+            ref = repository.latest_reference(s, model=key.model, version=key.version)
+            if ref is None:
+                if key.model not in self._warned:
+                    self._warned.add(key.model)
+                    log.warning("model %s has no reference yet: POST /v1/references to get drift", key.model)
+                return 0
+            rows = repository.window_records(s, model=key.model, version=key.version, start=key.start, end=key.end)
+            features = self._features(key.model, list(ref.features))
+            now = db.utcnow()
+            points = []
+            for name in features:
+                reference = FeatureReference.from_dict(ref.features[name])
+                for v in window_drift(reference, [r.get(name) for r in rows], settings):
+                    points.append(
+                        {
+                            "model": key.model,
+                            "version": key.version,
+                            "feature": name,
+                            "metric": v.metric,
+                            "window_start": key.start,
+                            "window_end": key.end,
+                            "value": v.value if v.value == v.value else None,
+                            "status": v.status,
+                            "n_reference": v.n_reference,
+                            "n_current": v.n_current,
+                            "reference_id": ref.id,
+                            "computed_at": now,
+                        }
+                    )
+            repository.upsert_drift(s, rows=points)
+            s.commit()
+        return len(points)
+
+    def _features(self, model: str, in_reference: list[str]) -> list[str]:
+        m = self.spec.model(model) if self.spec else None
+        if m is None:
+            return sorted(in_reference)
+        return [f.name for f in m.drift_features if f.name in in_reference]
+
+    def export(self, now: dt.datetime) -> None:
+        """Set the drift gauges to the newest complete window with enough data."""
+        with self.sessions() as s:
+            points = repository.latest_drift(s, complete_before=now)
+        self.state.set_drift(
+            {(p.model, p.version, p.feature, p.metric): p.value for p in points if p.value is not None}
+        )
+
+
+def window_drift(reference: FeatureReference, values: list[object], settings: Drift) -> tuple[DriftValue, ...]:
+    """Every configured metric from one histogram; the spec's warn/alert apply to the first metric only.
+
+    The spec's thresholds are on the scale of its first metric (PSI by default); the other metrics keep
+    their own registered defaults, since a PSI threshold means nothing on the JS-distance scale.
+    """
+    hist = reference.binning.histogram(values)
+    first, *rest = settings.metrics
+    kw = {"min_count": settings.min_count}
+    out = histogram_drift(reference, hist, (first,), warn=settings.warn, alert=settings.alert, **kw)
+    return out + (histogram_drift(reference, hist, rest, **kw) if rest else ())
+
+
+class EvaluationLoop:
+    """Runs `Evaluator.tick` every `interval` seconds on a daemon thread until stopped."""
+
+    def __init__(self, evaluator: Evaluator, interval: float) -> None:
+        self.evaluator = evaluator
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="driftline-evaluation", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.evaluator.tick()
+            except Exception:  # the loop must outlive one bad window or a storage outage
+                log.exception("evaluation tick failed; retrying next interval")

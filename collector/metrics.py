@@ -1,0 +1,146 @@
+"""What `/metrics` exports: totals kept in memory (rebuilt from storage on start) and a prometheus-client collector."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import CollectorRegistry
+
+
+@dataclass
+class _Histogram:
+    bounds: tuple[float, ...]
+    counts: list[int]  # per bucket, len(bounds) + 1
+    total: float = 0.0
+
+
+@dataclass
+class MetricsState:
+    """Thread-safe running totals; the API thread adds, the scrape reads a consistent snapshot."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    predictions: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    latency: dict[tuple[str, str], _Histogram] = field(default_factory=dict)
+    dropped: dict[tuple[str, str], int] = field(default_factory=dict)
+    labels: dict[str, int] = field(default_factory=dict)
+    current_version: dict[str, tuple[float, str]] = field(default_factory=dict)
+    drift: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
+
+    def bounds_for(self, model: str, version: str) -> tuple[float, ...] | None:
+        with self.lock:
+            h = self.latency.get((model, version))
+            return h.bounds if h else None
+
+    def add_stats(
+        self,
+        *,
+        model: str,
+        version: str,
+        ok: int,
+        error: int,
+        bounds: Iterable[float],
+        counts: list[int],
+        latency_sum: float,
+        dropped: int,
+        end: float,
+    ) -> None:
+        with self.lock:
+            for outcome, n in (("ok", ok), ("error", error)):
+                key = (model, version, outcome)
+                self.predictions[key] = self.predictions.get(key, 0) + n
+            h = self.latency.get((model, version))
+            if h is None:
+                h = self.latency[(model, version)] = _Histogram(tuple(bounds), [0] * len(counts))
+            h.counts = [a + b for a, b in zip(h.counts, counts, strict=True)]
+            h.total += latency_sum
+            self.dropped[(model, version)] = self.dropped.get((model, version), 0) + dropped
+            if end >= self.current_version.get(model, (float("-inf"), ""))[0]:
+                self.current_version[model] = (end, version)
+
+    def add_labels(self, model: str, n: int) -> None:
+        with self.lock:
+            self.labels[model] = self.labels.get(model, 0) + n
+
+    def set_drift(self, values: dict[tuple[str, str, str, str], float]) -> None:
+        with self.lock:
+            self.drift.update(values)
+
+
+class DriftlineCollector:
+    """A prometheus-client custom collector over a MetricsState (metric names from DESIGN.md)."""
+
+    def __init__(self, state: MetricsState) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.state
+        with s.lock:
+            predictions = dict(s.predictions)
+            latency = {k: _Histogram(h.bounds, list(h.counts), h.total) for k, h in s.latency.items()}
+            dropped = dict(s.dropped)
+            labels = dict(s.labels)
+            versions = {m: v for m, (_, v) in s.current_version.items()}
+            drift = dict(s.drift)
+
+        c = CounterMetricFamily(
+            "driftline_predictions", "Model calls seen by the SDK, by outcome (ok or error).",
+            labels=["model", "version", "outcome"],
+        )
+        for key, n in sorted(predictions.items()):
+            c.add_metric(list(key), n)
+        yield c
+
+        h = HistogramMetricFamily(
+            "driftline_prediction_latency_seconds", "Latency of model calls measured by the SDK.",
+            labels=["model", "version"],
+        )
+        for (model, version), hist in sorted(latency.items()):
+            cumulative, running = [], 0
+            for bound, n in zip([*hist.bounds, float("inf")], hist.counts, strict=True):
+                running += n
+                cumulative.append((_le(bound), running))
+            h.add_metric([model, version], cumulative, hist.total)
+        yield h
+
+        d = CounterMetricFamily(
+            "driftline_sdk_dropped", "Samples the SDK dropped (queue full or rejected batches).",
+            labels=["model", "version"],
+        )
+        for key, n in sorted(dropped.items()):
+            d.add_metric(list(key), n)
+        yield d
+
+        lab = CounterMetricFamily("driftline_labels", "Ground-truth labels received.", labels=["model"])
+        for model, n in sorted(labels.items()):
+            lab.add_metric([model], n)
+        yield lab
+
+        info = GaugeMetricFamily(
+            "driftline_model_version_info", "1 for the version each model serves now (newest SDK stats).",
+            labels=["model", "version"],
+        )
+        for model, version in sorted(versions.items()):
+            info.add_metric([model, version], 1)
+        yield info
+
+        g = GaugeMetricFamily(
+            "driftline_feature_drift",
+            "Drift of a feature in the newest complete event-time window against the reference.",
+            labels=["model", "version", "feature", "metric"],
+        )
+        for key, v in sorted(drift.items()):
+            g.add_metric(list(key), v)
+        yield g
+
+
+def _le(bound: float) -> str:
+    return "+Inf" if bound == float("inf") else repr(float(bound))
+
+
+def make_registry(state: MetricsState) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DriftlineCollector(state))  # type: ignore[arg-type]
+    return registry

@@ -1,0 +1,55 @@
+"""Versioned schema migrations, applied in order on start; each runs once per database."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, inspect, select
+
+from collector import db
+from collector.dialects import timescale
+
+log = logging.getLogger("driftline.migrations")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    apply: Callable[[Connection], None]
+
+
+def _initial_schema(conn: Connection) -> None:
+    tables = [t for t in db.Base.metadata.sorted_tables if t.name != db.SchemaVersion.__tablename__]
+    db.Base.metadata.create_all(conn, tables=tables)
+
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial schema", _initial_schema),)
+
+
+def migrate(engine: Engine) -> list[int]:
+    """Apply every migration this database lacks; returns the versions applied now."""
+    applied_now: list[int] = []
+    with engine.begin() as conn:
+        db.SchemaVersion.__table__.create(conn, checkfirst=True)
+        done = set(conn.scalars(select(db.SchemaVersion.version)))
+        for m in MIGRATIONS:
+            if m.version in done:
+                continue
+            log.info("applying migration %d: %s", m.version, m.name)
+            m.apply(conn)
+            conn.execute(db.SchemaVersion.__table__.insert().values(version=m.version, name=m.name))
+            applied_now.append(m.version)
+    if engine.dialect.name == "postgresql":
+        timescale.setup_if_available(engine)
+    return applied_now
+
+
+def current_version(engine: Engine) -> int:
+    """The newest applied migration, 0 for an empty database."""
+    if not inspect(engine).has_table(db.SchemaVersion.__tablename__):
+        return 0
+    with engine.connect() as conn:
+        return max(conn.scalars(select(db.SchemaVersion.version)), default=0)

@@ -1,0 +1,244 @@
+"""All of the collector's SQL, as keyword-only functions over a SQLAlchemy connection."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.dialects import postgresql, sqlite
+
+from collector import db
+from collector.dialects import postgres
+
+
+def _dialect(conn: Session) -> str:
+    return conn.get_bind().dialect.name
+
+
+def _insert(conn: Session, entity: Any) -> Any:
+    """The dialect's INSERT (which knows ON CONFLICT) on an entity's table."""
+    return (postgresql.insert if _dialect(conn) == "postgresql" else sqlite.insert)(entity.__table__)
+
+
+# ---------------------------------------------------------------------------------------------- batches
+
+
+def claim_batch(conn: Session, *, batch_id: str, kind: str, model: str, size: int) -> bool:
+    """Record a batch id; False if it was stored before (the caller then stores nothing)."""
+    stmt = (
+        _insert(conn, db.Batch)
+        .values(batch_id=batch_id, kind=kind, model=model, size=size, received_at=db.utcnow())
+        .on_conflict_do_nothing(index_elements=["batch_id"])
+        .returning(db.Batch.__table__.c.batch_id)
+    )
+    return conn.execute(stmt).first() is not None
+
+
+# ---------------------------------------------------------------------------------------------- records
+
+
+def insert_records(conn: Session, *, rows: Sequence[dict[str, Any]]) -> int:
+    """Store sampled records (dicts keyed by column); a record already stored is kept as it was."""
+    if not rows:
+        return 0
+    if _dialect(conn) == "postgresql":
+        return postgres.copy_records(conn.connection(), rows)
+    result = conn.execute(_insert(conn, db.Record).on_conflict_do_nothing(), list(rows))
+    return max(result.rowcount, 0)
+
+
+def touched_windows(
+    conn: Session, *, received_after: dt.datetime, received_until: dt.datetime
+) -> list[tuple[str, str, dt.datetime]]:
+    """(model, version, event time) of records that arrived in (received_after, received_until]."""
+    stmt = (
+        select(db.Record.model, db.Record.version, db.Record.ts)
+        .where(db.Record.received_at > received_after, db.Record.received_at <= received_until)
+    )
+    return [(m, v, ts) for m, v, ts in conn.execute(stmt)]
+
+
+def window_records(
+    conn: Session, *, model: str, version: str, start: dt.datetime, end: dt.datetime
+) -> list[dict[str, Any]]:
+    """Feature dicts of one model version's records with event time in [start, end)."""
+    stmt = select(db.Record.features).where(
+        db.Record.model == model, db.Record.version == version, db.Record.ts >= start, db.Record.ts < end
+    )
+    return list(conn.scalars(stmt))
+
+
+def newest_record_time(conn: Session) -> dt.datetime | None:
+    return conn.scalar(select(func.max(db.Record.received_at)))
+
+
+def count_records(conn: Session, *, model: str | None = None) -> int:
+    stmt = select(func.count()).select_from(db.Record)
+    if model is not None:
+        stmt = stmt.where(db.Record.model == model)
+    return int(conn.scalar(stmt) or 0)
+
+
+# ----------------------------------------------------------------------------------------------- labels
+
+
+def upsert_labels(conn: Session, *, rows: Sequence[dict[str, Any]]) -> int:
+    """Store labels by record id; a later label for the same id replaces the earlier one."""
+    if not rows:
+        return 0
+    stmt = _insert(conn, db.Label)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["model", "record_id"],
+        set_={"label": stmt.excluded.label, "ts": stmt.excluded.ts, "received_at": stmt.excluded.received_at},
+    )
+    conn.execute(stmt, list(rows))
+    return len(rows)
+
+
+def count_labels(conn: Session) -> dict[str, int]:
+    stmt = select(db.Label.model, func.count()).group_by(db.Label.model)
+    return {m: int(n) for m, n in conn.execute(stmt)}
+
+
+# ------------------------------------------------------------------------------------------------ stats
+
+
+def insert_stats(conn: Session, *, row: dict[str, Any]) -> None:
+    conn.execute(db.Stats.__table__.insert().values(**row))
+
+
+def stats_totals(conn: Session) -> list[db.Stats]:
+    """Every stats row (model, version, counters, histogram), oldest first, to rebuild exported totals."""
+    stmt = select(
+        db.Stats.model,
+        db.Stats.version,
+        db.Stats.ok,
+        db.Stats.error,
+        db.Stats.latency_bounds,
+        db.Stats.latency_counts,
+        db.Stats.latency_sum,
+        db.Stats.dropped,
+        db.Stats.end,
+    ).order_by(db.Stats.end)
+    return list(conn.execute(stmt))  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------------- references
+
+
+def create_reference(
+    conn: Session, *, model: str, version: str | None, name: str, n: int, features: dict[str, Any]
+) -> int:
+    stmt = (
+        db.Reference.__table__.insert()
+        .values(model=model, version=version, name=name, n=n, features=features, created_at=db.utcnow())
+        .returning(db.Reference.__table__.c.id)
+    )
+    return int(conn.execute(stmt).scalar_one())
+
+
+def latest_reference(conn: Session, *, model: str, version: str | None) -> db.Reference | None:
+    """The newest reference for this model version, else the newest for the model as a whole."""
+    base = select(db.Reference).where(db.Reference.model == model)
+    for cond in ((db.Reference.version == version,) if version else ()) + (db.Reference.version.is_(None),):
+        row = conn.execute(base.where(cond).order_by(db.Reference.id.desc()).limit(1)).scalars().first()
+        if row is not None:
+            return row
+    return conn.execute(base.order_by(db.Reference.id.desc()).limit(1)).scalars().first()
+
+
+# ----------------------------------------------------------------------------------------------- models
+
+
+def register_models(conn: Session, *, names: Iterable[str], source: str) -> None:
+    rows = [{"name": n, "source": source, "created_at": db.utcnow()} for n in names]
+    if rows:
+        conn.execute(_insert(conn, db.RegisteredModel).on_conflict_do_nothing(), rows)
+
+
+def model_names(conn: Session) -> list[str]:
+    return list(conn.scalars(select(db.RegisteredModel.name).order_by(db.RegisteredModel.name)))
+
+
+def model_versions(conn: Session) -> dict[str, list[str]]:
+    """Versions seen per model, from records and stats."""
+    out: dict[str, set[str]] = {}
+    for table in (db.Record, db.Stats):
+        for m, v in conn.execute(select(table.model, table.version).distinct()):
+            out.setdefault(m, set()).add(v)
+    return {m: sorted(vs) for m, vs in out.items()}
+
+
+# ------------------------------------------------------------------------------------------------ drift
+
+
+def upsert_drift(conn: Session, *, rows: Sequence[dict[str, Any]]) -> None:
+    """Store drift points; a re-evaluated window replaces its earlier values."""
+    if not rows:
+        return
+    stmt = _insert(conn, db.DriftPoint)
+    keys = ("window_end", "value", "status", "n_reference", "n_current", "reference_id", "computed_at")
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["model", "version", "feature", "metric", "window_start"],
+        set_={k: getattr(stmt.excluded, k) for k in keys},
+    )
+    conn.execute(stmt, list(rows))
+
+
+def drift_series(
+    conn: Session, *, model: str, version: str | None = None, feature: str | None = None, limit: int = 1000
+) -> list[db.DriftPoint]:
+    stmt = select(db.DriftPoint).where(db.DriftPoint.model == model)
+    if version is not None:
+        stmt = stmt.where(db.DriftPoint.version == version)
+    if feature is not None:
+        stmt = stmt.where(db.DriftPoint.feature == feature)
+    stmt = stmt.order_by(db.DriftPoint.window_start.desc(), db.DriftPoint.feature, db.DriftPoint.metric)
+    return list(conn.execute(stmt.limit(limit)).scalars())
+
+
+def latest_drift(conn: Session, *, complete_before: dt.datetime) -> list[db.DriftPoint]:
+    """Per (model, version, feature, metric): the newest window that ended by `complete_before`.
+
+    Windows with too little data are skipped; falls back to the newest window at all when none has
+    ended yet, so a fresh model still shows.
+    """
+    out: dict[tuple[str, str, str, str], db.DriftPoint] = {}
+    stmt = (
+        select(db.DriftPoint)
+        .where(db.DriftPoint.status != "insufficient_data")
+        .order_by(db.DriftPoint.window_start)
+    )
+    for p in conn.execute(stmt).scalars():
+        key = (p.model, p.version, p.feature, p.metric)
+        prev = out.get(key)
+        complete = p.window_end <= complete_before
+        if prev is None or complete or prev.window_end > complete_before:
+            out[key] = p
+    return list(out.values())
+
+
+# ------------------------------------------------------------------------------------------------ tokens
+
+
+def add_token(conn: Session, *, token_id: str, name: str, scope: str, secret_sha256: str) -> None:
+    conn.execute(
+        db.Token.__table__.insert().values(
+            id=token_id, name=name, scope=scope, secret_sha256=secret_sha256, created_at=db.utcnow(), revoked=False
+        )
+    )
+
+
+def get_token(conn: Session, *, token_id: str) -> db.Token | None:
+    return conn.execute(select(db.Token).where(db.Token.id == token_id)).scalars().first()
+
+
+def count_tokens(conn: Session) -> int:
+    return int(conn.scalar(select(func.count()).select_from(db.Token)) or 0)
+
+
+def revoke_token(conn: Session, *, token_id: str) -> bool:
+    return conn.execute(update(db.Token).where(db.Token.id == token_id).values(revoked=True)).rowcount > 0

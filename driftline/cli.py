@@ -1,0 +1,125 @@
+"""The `driftline` command: serve, token create, check, demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from driftline.settings import Settings
+from driftline.spec import ResolvedSpec, SpecError, load_spec
+
+
+def _settings(args: argparse.Namespace, *names: str) -> Settings:
+    """Flags override DRIFTLINE_* environment variables, which override defaults."""
+    given: dict[str, Any] = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    return Settings(**given)
+
+
+def _spec(path: str | None) -> ResolvedSpec | None:
+    return load_spec(path) if path else None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from collector import auth, repository
+    from collector.app import create_app
+
+    settings = _settings(args, "config", "host", "port", "database_url", "evaluation_interval")
+    spec = _spec(settings.config)
+    app = create_app(settings, spec)
+    ctx = app.state.ctx
+    with ctx.sessions.begin() as s:
+        if repository.count_tokens(s) == 0:
+            admin = auth.create_token(s, scope="admin", name="bootstrap admin")
+            ingest = auth.create_token(s, scope="ingest", name="bootstrap ingest")
+            print(
+                "No API tokens existed, so two were created. They are shown this once; store them now.\n"
+                f"  admin token:  {admin}\n  ingest token: {ingest}",
+                flush=True,
+            )
+    print(f"driftline collector on http://{settings.host}:{settings.port} (storage: {_redact_url(settings.database_url)})", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
+    return 0
+
+
+def _redact_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from sqlalchemy.orm import sessionmaker
+
+    from collector import auth, db, migrations
+
+    settings = _settings(args, "database_url")
+    engine = db.make_engine(settings.database_url)
+    migrations.migrate(engine)
+    with sessionmaker(engine).begin() as s:
+        token = auth.create_token(s, scope=args.scope, name=args.name or "")
+    print(token)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    spec = load_spec(args.config)
+    print(f"{args.config}: ok ({len(spec.models)} model(s), {len(spec.raw.slos)} SLO(s))")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from driftline.demo import run_demo
+
+    return run_demo(out_dir=args.out, duration=args.duration, keep=args.keep)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="driftline", description="Model monitoring and SLOs.")
+    p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the collector")
+    s.add_argument("--config", help="spec file (driftline.yaml); env DRIFTLINE_CONFIG")
+    s.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    s.add_argument("--port", type=int, help="port (default 8650)")
+    s.add_argument("--database-url", help="SQLAlchemy URL (default sqlite:///driftline.db)")
+    s.add_argument("--evaluation-interval", type=float, help="seconds between drift evaluations (default 60)")
+    s.set_defaults(func=cmd_serve)
+
+    t = sub.add_parser("token", help="manage API tokens")
+    tsub = t.add_subparsers(dest="token_command", required=True)
+    tc = tsub.add_parser("create", help="create a token and print it once")
+    tc.add_argument("--scope", required=True, choices=["ingest", "read", "admin"])
+    tc.add_argument("--name", help="what the token is for")
+    tc.add_argument("--database-url", help="SQLAlchemy URL (default sqlite:///driftline.db)")
+    tc.set_defaults(func=cmd_token_create)
+
+    c = sub.add_parser("check", help="validate a spec file")
+    c.add_argument("config")
+    c.set_defaults(func=cmd_check)
+
+    d = sub.add_parser("demo", help="run the end-to-end demo on an embedded SQLite store")
+    d.add_argument("--out", default="driftline-out", help="where generated artifacts go")
+    d.add_argument("--duration", type=float, default=40.0, help="seconds of simulated traffic")
+    d.add_argument("--keep", action="store_true", help="leave the collector's database in --out")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except SpecError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

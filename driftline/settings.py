@@ -1,0 +1,22 @@
+"""One typed settings object: flags override `DRIFTLINE_*` environment variables, which override defaults."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sdk.wire import DEFAULT_MAX_BODY_BYTES
+
+
+class Settings(BaseSettings):
+    """Collector settings; every field can be set as DRIFTLINE_<FIELD> in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_", extra="ignore")
+
+    database_url: str = Field("sqlite:///driftline.db", description="SQLAlchemy URL of the store.")
+    config: str | None = Field(None, description="Path of the spec file (driftline.yaml).")
+    host: str = "127.0.0.1"
+    port: int = 8650
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, gt=0, description="Largest accepted body, decompressed.")
+    evaluation_interval: float = Field(60.0, gt=0, description="Seconds between drift evaluations.")
+    max_slice_values: int = Field(20, ge=1, description="Label values per slice before folding into `other`.")
