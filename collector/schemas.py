@@ -25,6 +25,13 @@ def _event_time(v: Any) -> Any:
         if not math.isfinite(v) or not 0 <= v < 32503680000:
             raise ValueError("must be unix seconds between 1970 and 3000")
         return dt.datetime.fromtimestamp(v, dt.UTC)
+    if isinstance(v, str):
+        try:
+            return dt.datetime.fromisoformat(v)
+        except ValueError:
+            raise ValueError(
+                f"{v[:40]!r} is not a timestamp: send unix seconds or ISO-8601 like 2026-11-24T22:00:00Z"
+            ) from None
     return v
 
 

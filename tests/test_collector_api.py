@@ -1,0 +1,322 @@
+"""The collector's HTTP API, spoken to over real HTTP in a real process, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import Collector, cli, http, start_collector
+
+
+def records(n: int, ts: float, rng: np.random.Generator, income_shift: float = 0.0, prefix: str = "r") -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"{prefix}{i}",
+            "ts": ts + i * 1e-3,
+            "features": {
+                "income": float(rng.normal(50 + income_shift, 10)),
+                "age": float(rng.normal(40, 8)),
+                "debt_ratio": float(rng.beta(2, 5)),
+                "region": str(rng.choice(["EU", "US", "APAC"])),
+            },
+            "prediction": int(rng.integers(0, 2)),
+            "score": float(rng.random()),
+            "slices": {"region": "EU"},
+        }
+        for i in range(n)
+    ]
+
+
+def batch(recs: list[dict[str, Any]], batch_id: str | None = None, model: str = "credit") -> dict[str, Any]:
+    return {"batch_id": batch_id or uuid.uuid4().hex, "model": model, "version": "v1", "records": recs}
+
+
+def stored(c: Collector) -> int:
+    status, models = c.get("/v1/models")
+    assert status == 200, models
+    return sum(m["records"] for m in models)
+
+
+def reference(c: Collector, rng: np.random.Generator, n: int = 4000) -> None:
+    cols = {
+        "income": rng.normal(50, 10, n).tolist(),
+        "age": rng.normal(40, 8, n).tolist(),
+        "debt_ratio": rng.beta(2, 5, n).tolist(),
+        "region": rng.choice(["EU", "US", "APAC"], n).tolist(),
+    }
+    status, body = c.post("/v1/references", {"model": "credit", "columns": cols})
+    assert status == 200, body
+    assert set(body["features"]) == set(cols)
+
+
+def test_a_batch_is_stored_and_the_same_batch_id_sent_twice_is_stored_once(collector: Collector) -> None:
+    rng = np.random.default_rng(1)
+    body = batch(records(50, time.time(), rng), batch_id="batch-1")
+    assert collector.post("/v1/records", body) == (200, {"accepted": 50, "duplicate": False})
+    assert collector.post("/v1/records", body) == (200, {"accepted": 0, "duplicate": True})
+    assert stored(collector) == 50
+
+
+def test_a_gzip_body_is_accepted(collector: Collector) -> None:
+    raw = gzip.compress(json.dumps(batch(records(20, time.time(), np.random.default_rng(2)))).encode())
+    status, body = http(
+        "POST", collector.url + "/v1/records", raw=raw, token=collector.ingest, headers={"Content-Encoding": "gzip"}
+    )
+    assert (status, body["accepted"]) == (200, 20)
+
+
+def _bad_requests(c: Collector) -> dict[str, tuple[dict[str, Any], int, str]]:
+    """name -> (http kwargs, expected status, text the message must contain)."""
+    good = records(1, time.time(), np.random.default_rng(3), prefix="bad")
+    return {
+        "malformed JSON": ({"raw": b'{"batch_id": "x", '}, 422, "JSON"),
+        "a timestamp that is no timestamp": (
+            {"body": batch([{**good[0], "ts": "yesterday-ish"}])}, 422, "is not a timestamp"
+        ),
+        "features that are not an object": ({"body": batch([{**good[0], "features": [1, 2]}])}, 422, "features"),
+        "a nested value inside features": (
+            {"body": batch([{**good[0], "features": {"income": {"a": 1}}}])}, 422, "income"
+        ),
+        "an unknown field on a record": ({"body": batch([{**good[0], "colour": "red"}])}, 422, "colour"),
+        "a NUL character in a string": (
+            {"body": batch([{**good[0], "features": {"region": "E\x00U"}}])}, 422, "NUL"
+        ),
+        "an unknown model": ({"body": batch(good, model="fraud")}, 422, "'fraud' is not registered"),
+        "no token": ({"body": batch(good), "token": ""}, 401, "missing bearer token"),
+        "a made-up token": ({"body": batch(good), "token": "dl_0000_nope"}, 401, "invalid"),
+        "a read token writing": ({"body": batch(good), "token": c.read}, 403, "needs scope 'ingest'"),
+        "a body with an unsupported encoding": (
+            {"body": batch(good), "headers": {"Content-Encoding": "br"}}, 415, "gzip"
+        ),
+        "a gzip header on a plain body": (
+            {"raw": json.dumps(batch(good)).encode(), "headers": {"Content-Encoding": "gzip"}}, 400, "gzip"
+        ),
+    }
+
+
+def test_bad_input_gets_a_4xx_naming_the_problem_and_changes_nothing_stored(collector: Collector) -> None:
+    rng = np.random.default_rng(4)
+    assert collector.post("/v1/records", batch(records(30, time.time(), rng)))[0] == 200
+    before = stored(collector)
+    for name, (kw, expected, needle) in _bad_requests(collector).items():
+        token = kw.pop("token", collector.ingest)
+        status, body = http("POST", collector.url + "/v1/records", token=token or None, **kw)
+        assert status == expected, (name, status, body)
+        assert isinstance(body, dict) and "detail" in body, (name, body)
+        assert needle in json.dumps(body["detail"]), (name, body)
+    assert stored(collector) == before
+    assert collector.proc.poll() is None
+
+
+def test_a_non_finite_number_is_stored_as_null_not_a_server_error(collector: Collector) -> None:
+    raw = (
+        '{"batch_id": "nan-1", "model": "credit", "version": "v1", "records": [{"id": "n1", "ts": 1700000000, '
+        '"features": {"income": NaN, "age": Infinity}, "score": NaN}]}'
+    ).encode()
+    status, body = http("POST", collector.url + "/v1/records", raw=raw, token=collector.ingest)
+    assert (status, body["accepted"]) == (200, 1)
+
+
+def test_an_oversized_body_gets_413_and_smaller_batches_still_go_through(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFTLINE_MAX_BODY_BYTES", "20000")
+    c = start_collector(db_url, tmp_path)
+    try:
+        rng = np.random.default_rng(5)
+        big = batch(records(400, time.time(), rng))
+        status, body = c.post("/v1/records", big)
+        assert status == 413 and "20000 bytes" in body["detail"]
+        # a gzip bomb: small on the wire, too big once decompressed
+        bomb = batch([{"id": "z", "ts": 1.0, "features": {"note": "a" * 200_000}}])
+        raw = gzip.compress(json.dumps(bomb).encode())
+        assert len(raw) < 2000
+        status, body = http("POST", c.url + "/v1/records", raw=raw, token=c.ingest, headers={"Content-Encoding": "gzip"})
+        assert status == 413, body
+        assert c.post("/v1/records", batch(records(10, time.time(), rng)))[0] == 200
+        assert stored(c) == 10
+    finally:
+        c.stop()
+
+
+def test_scopes_admin_does_everything_ingest_only_writes_read_only_reads(collector: Collector) -> None:
+    assert collector.get("/v1/models", token=collector.read)[0] == 200
+    assert collector.get("/v1/models", token=collector.admin)[0] == 200
+    status, body = collector.get("/v1/models", token=collector.ingest)
+    assert status == 403 and "needs scope 'read'" in body["detail"]
+    status, body = collector.post("/v1/models", {"name": "fraud"}, token=collector.ingest)
+    assert status == 403
+    assert collector.post("/v1/models", {"name": "fraud"}, token=collector.admin)[0] == 200
+    rng = np.random.default_rng(6)
+    assert collector.post("/v1/records", batch(records(3, time.time(), rng), model="fraud"))[0] == 200
+
+
+def stats(ok: int, error: int, counts: list[int], batch_id: str | None = None, end: float | None = None) -> dict[str, Any]:
+    end = end or time.time()
+    return {
+        "batch_id": batch_id or uuid.uuid4().hex, "model": "credit", "version": "v1", "start": end - 10, "end": end,
+        "ok": ok, "error": error, "latency_bounds": [0.05, 0.2, 1.0], "latency_counts": counts,
+        "latency_sum": 1.25, "sampled": 3, "dropped": 2,
+    }
+
+
+def sample(text_: str, name: str, labels: str) -> float:
+    m = re.search(rf"^{name}\{{{labels}\}} (\S+)$", text_, re.M)
+    assert m, f"{name}{{{labels}}} not in /metrics:\n{text_}"
+    return float(m.group(1))
+
+
+def test_sdk_stats_become_exact_counters_and_a_histogram_that_survive_a_restart(collector: Collector, tmp_path: Path) -> None:
+    assert collector.post("/v1/stats", stats(90, 10, [60, 30, 8, 2], batch_id="s-1"))[0] == 200
+    assert collector.post("/v1/stats", stats(90, 10, [60, 30, 8, 2], batch_id="s-1"))[1]["duplicate"] is True
+    assert collector.post("/v1/stats", stats(5, 0, [5, 0, 0, 0]))[0] == 200
+    status, body = collector.post("/v1/stats", stats(5, 0, [1, 1, 1, 1]))
+    assert status == 422 and "ok + error" in json.dumps(body)
+    status, body = collector.post("/v1/stats", {**stats(5, 0, [5, 0]), "latency_bounds": [0.1]})
+    assert status == 422 and "differ from the bounds" in json.dumps(body)
+
+    def check(text_: str) -> None:
+        assert sample(text_, "driftline_predictions_total", 'model="credit",outcome="ok",version="v1"') == 95
+        assert sample(text_, "driftline_predictions_total", 'model="credit",outcome="error",version="v1"') == 10
+        assert sample(text_, "driftline_prediction_latency_seconds_bucket", 'le="0.05",model="credit",version="v1"') == 65
+        assert sample(text_, "driftline_prediction_latency_seconds_bucket", 'le="1.0",model="credit",version="v1"') == 103
+        assert sample(text_, "driftline_prediction_latency_seconds_count", 'model="credit",version="v1"') == 105
+        assert sample(text_, "driftline_sdk_dropped_total", 'model="credit",version="v1"') == 4
+        assert sample(text_, "driftline_model_version_info", 'model="credit",version="v1"') == 1
+
+    check(collector.metrics())
+    collector.stop()
+    again = start_collector(
+        collector.database_url, tmp_path, tokens=(collector.admin, collector.ingest, collector.read)
+    )
+    try:
+        check(again.metrics())
+    finally:
+        again.stop()
+
+
+def test_labels_are_stored_by_id_and_counted(collector: Collector) -> None:
+    body = {"batch_id": "l-1", "model": "credit", "labels": [{"id": "a", "label": 1}, {"id": "b", "label": 0}]}
+    assert collector.post("/v1/labels", body) == (200, {"accepted": 2, "duplicate": False})
+    assert collector.post("/v1/labels", body)[1]["duplicate"] is True
+    status, err = collector.post("/v1/labels", {**body, "batch_id": "l-2", "labels": [{"id": "c", "label": None}]})
+    assert status == 422 and "must not be null" in json.dumps(err)
+    assert sample(collector.metrics(), "driftline_labels_total", 'model="credit"') == 2
+
+
+def test_drift_is_computed_per_event_time_window_and_only_the_shifted_feature_alerts(collector: Collector) -> None:
+    rng = np.random.default_rng(7)
+    reference(collector, rng)
+    hour = 3600.0
+    base = (time.time() // hour - 3) * hour  # three complete hourly windows ago
+    assert collector.post("/v1/records", batch(records(2000, base + 60, rng, prefix="a")))[0] == 200
+    assert collector.post("/v1/records", batch(records(2000, base + hour + 60, rng, income_shift=8, prefix="b")))[0] == 200
+    assert collector.evaluate() == 2
+
+    status, points = collector.get("/v1/models/credit/drift?metric=psi")
+    assert status == 200
+    psi = {(p["window_start"][:13], p["feature"]): p for p in points if p["metric"] == "psi"}
+    first, second = sorted({w for w, _ in psi})
+    assert {f for (w, f), p in psi.items() if w == first and p["status"] == "alert"} == set()
+    assert {f for (w, f), p in psi.items() if w == second and p["status"] == "alert"} == {"income"}
+    assert psi[(second, "income")]["n_current"] == 2000
+
+    m = collector.metrics()
+    assert sample(m, "driftline_feature_drift", 'feature="income",metric="psi",model="credit",version="v1"') > 0.25
+    assert sample(m, "driftline_feature_drift", 'feature="age",metric="psi",model="credit",version="v1"') < 0.1
+
+
+def test_a_late_record_lands_in_its_own_window_which_is_evaluated_again(collector: Collector) -> None:
+    rng = np.random.default_rng(8)
+    reference(collector, rng)
+    start = (time.time() // 3600 - 5) * 3600
+    assert collector.post("/v1/records", batch(records(20, start + 10, rng, prefix="early")))[0] == 200
+    assert collector.evaluate() == 1
+    before = {p["feature"]: p for p in collector.get("/v1/models/credit/drift")[1] if p["metric"] == "psi"}
+    assert before["income"]["status"] == "insufficient_data" and before["income"]["n_current"] == 20
+    assert collector.post("/v1/records", batch(records(500, start + 100, rng, income_shift=10, prefix="late")))[0] == 200
+    assert collector.evaluate() == 1
+    after = {p["feature"]: p for p in collector.get("/v1/models/credit/drift")[1] if p["metric"] == "psi"}
+    assert after["income"]["n_current"] == 520 and after["income"]["status"] == "alert"
+    assert after["income"]["window_start"] == before["income"]["window_start"]
+
+
+def test_a_reference_with_an_undeclared_or_ragged_column_is_refused(collector: Collector) -> None:
+    status, body = collector.post("/v1/references", {"model": "credit", "columns": {"incmoe": [1, 2, 3]}})
+    assert status == 422 and "'incmoe' is not a declared feature" in json.dumps(body)
+    status, body = collector.post("/v1/references", {"model": "credit", "columns": {"income": [1, 2], "age": [1]}})
+    assert status == 422 and "different lengths" in json.dumps(body)
+
+
+def test_health_readiness_and_openapi_are_served(collector: Collector) -> None:
+    assert http("GET", collector.url + "/healthz") == (200, {"status": "ok"})
+    assert http("GET", collector.url + "/readyz") == (200, {"status": "ready"})
+    status, spec = http("GET", collector.url + "/openapi.json")
+    assert status == 200
+    ops = {op["operationId"] for path in spec["paths"].values() for op in path.values()}
+    assert {"postRecords", "postLabels", "postStats", "postReference", "listModels", "metrics"} <= ops
+
+
+def test_serve_on_a_fresh_database_prints_an_admin_and_an_ingest_token_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, free_port
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+
+    def first_lines() -> str:
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "driftline.cli", "serve", "--port", str(port), "--database-url", url],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        try:
+            lines = []
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.append(line)
+                if line.startswith("driftline collector on"):
+                    break
+            return "".join(lines)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+    out = first_lines()
+    tokens = dict(re.findall(r"(admin|ingest) token:\s+(dl_\S+)", out))
+    assert set(tokens) == {"admin", "ingest"}, out
+    assert "token" not in first_lines().replace("driftline collector", "")
+    assert cli("token", "create", "--scope", "read", "--database-url", url).stdout.startswith("dl_")
+
+
+@pytest.mark.postgres
+def test_storage_outage_answers_503_and_the_collector_recovers(pg_fresh_url: str, tmp_path: Path) -> None:
+    c = start_collector(pg_fresh_url, tmp_path)
+    name = pg_fresh_url.rsplit("/", 1)[1]
+    admin = create_engine(pg_fresh_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        rng = np.random.default_rng(9)
+        # token checks read storage too, so cache nothing: block new connections and drop the open ones
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"), {"d": name})
+        status, body = c.post("/v1/records", batch(records(5, time.time(), rng)))
+        assert status == 503 and "retry" in body["detail"], body
+        assert http("GET", c.url + "/readyz")[0] == 503
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        assert c.post("/v1/records", batch(records(5, time.time(), rng)))[0] == 200
+        assert stored(c) == 5
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        admin.dispose()
+        c.stop()
