@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,7 +16,7 @@ from sqlalchemy.orm import sessionmaker
 
 from collector import db, migrations, repository
 from collector.api import ingest, models, ops, references
-from collector.body import limited_route
+from collector.body import add_body_schemas, limited_route
 from collector.context import AppContext
 from collector.evaluation import EvaluationLoop, Evaluator
 from collector.metrics import MetricsState
@@ -81,11 +81,36 @@ def _storage_rejected(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"storage rejected a value: {reason}"}, status_code=422)
 
 
+#: Tags pydantic appends to a location when a value matched no member of a union.
+_UNION_TAGS = {"bool", "int", "float", "str", "constrained-str", "none"}
+_HINTS = (
+    ("datetime", "send unix seconds or ISO-8601, like 2026-11-24T22:00:00Z"),
+    ("pattern_mismatch", "the text contains a NUL character, which cannot be stored: remove it"),
+    ("extra_forbidden", "remove it or check its spelling"),
+    ("json_invalid", "the body is not valid JSON"),
+)
+
+
 def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = [
-        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
-    ]
-    return JSONResponse({"detail": errors}, status_code=422)
+    """422 with one entry per bad field: its location, what is wrong, and how to fix it."""
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    union_tags: dict[tuple[Any, ...], set[str]] = {}
+    for e in exc.errors():
+        loc = tuple(e.get("loc", ()))
+        kind, msg = str(e.get("type", "")), str(e.get("msg", ""))
+        if loc and str(loc[-1]) in _UNION_TAGS:
+            union_tags.setdefault(loc[:-1], set()).add(str(loc[-1]))
+            loc, kind = loc[:-1], "scalar_type"
+        for needle, hint in _HINTS:
+            if needle in kind:
+                msg = f"{msg}; {hint}"
+        out.setdefault(loc, {"loc": list(loc), "msg": msg, "type": kind})
+    for loc, tags in union_tags.items():
+        allowed = (
+            "a number, string, boolean or null" if "none" in tags else "a number, string or boolean, not null"
+        )
+        out[loc]["msg"] = f"must be {allowed} (objects and lists are not accepted here)"
+    return JSONResponse({"detail": list(out.values())}, status_code=422)
 
 
 def create_app(
@@ -121,6 +146,7 @@ def create_app(
     for module in (ingest, references, models):
         app.include_router(module.router(route_class))
     app.include_router(ops.router())
+    add_body_schemas(app)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     for unavailable in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):
         app.add_exception_handler(unavailable, _storage_unavailable)
@@ -133,5 +159,3 @@ def create_app(
     except ImportError:  # pragma: no cover - psycopg is a core dependency
         pass
     return app
-
-

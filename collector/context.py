@@ -59,10 +59,13 @@ def require(scope: str) -> Callable[..., auth.Principal]:
         with ctx.sessions() as s:
             principal = auth.verify(s, creds.credentials)
         if principal is None:
-            raise HTTPException(401, detail="invalid or revoked token", headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401, detail="invalid or revoked token", headers={"WWW-Authenticate": "Bearer"}
+            )
         if not principal.may(scope):
             raise HTTPException(
-                403, detail=f"token scope {principal.scope!r} may not do this: it needs scope {scope!r} or 'admin'"
+                403,
+                detail=f"token scope {principal.scope!r} may not do this: it needs scope {scope!r} or 'admin'",
             )
         return principal
 

@@ -25,7 +25,9 @@ log = logging.getLogger("driftline.evaluation")
 #: Records are stamped `received_at` before their transaction commits; looking back this far on each
 #: tick catches those that committed after the previous tick read past their stamp.
 COMMIT_GRACE = dt.timedelta(seconds=30)
-DEFAULT_DRIFT = Drift(window_seconds=3600, metrics=("psi", "kl", "js"), warn=0.1, alert=0.25, bins=10, min_count=30)
+DEFAULT_DRIFT = Drift(
+    window_seconds=3600, metrics=("psi", "kl", "js"), warn=0.1, alert=0.25, bins=10, min_count=30
+)
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
@@ -97,7 +99,9 @@ class Evaluator:
                     self._warned.add(key.model)
                     log.warning("model %s has no reference yet: POST /v1/references to get drift", key.model)
                 return 0
-            rows = repository.window_records(s, model=key.model, version=key.version, start=key.start, end=key.end)
+            rows = repository.window_records(
+                s, model=key.model, version=key.version, start=key.start, end=key.end
+            )
             features = self._features(key.model, list(ref.features))
             now = db.utcnow()
             points = []
@@ -139,7 +143,9 @@ class Evaluator:
         )
 
 
-def window_drift(reference: FeatureReference, values: list[object], settings: Drift) -> tuple[DriftValue, ...]:
+def window_drift(
+    reference: FeatureReference, values: list[object], settings: Drift
+) -> tuple[DriftValue, ...]:
     """Every configured metric from one histogram; the spec's warn/alert apply to the first metric only.
 
     The spec's thresholds are on the scale of its first metric (PSI by default); the other metrics keep

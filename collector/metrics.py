@@ -86,7 +86,8 @@ class DriftlineCollector:
             drift = dict(s.drift)
 
         c = CounterMetricFamily(
-            "driftline_predictions", "Model calls seen by the SDK, by outcome (ok or error).",
+            "driftline_predictions",
+            "Model calls seen by the SDK, by outcome (ok or error).",
             labels=["model", "version", "outcome"],
         )
         for key, n in sorted(predictions.items()):
@@ -94,7 +95,8 @@ class DriftlineCollector:
         yield c
 
         h = HistogramMetricFamily(
-            "driftline_prediction_latency_seconds", "Latency of model calls measured by the SDK.",
+            "driftline_prediction_latency_seconds",
+            "Latency of model calls measured by the SDK.",
             labels=["model", "version"],
         )
         for (model, version), hist in sorted(latency.items()):
@@ -106,7 +108,8 @@ class DriftlineCollector:
         yield h
 
         d = CounterMetricFamily(
-            "driftline_sdk_dropped", "Samples the SDK dropped (queue full or rejected batches).",
+            "driftline_sdk_dropped",
+            "Samples the SDK dropped (queue full or rejected batches).",
             labels=["model", "version"],
         )
         for key, n in sorted(dropped.items()):
@@ -119,7 +122,8 @@ class DriftlineCollector:
         yield lab
 
         info = GaugeMetricFamily(
-            "driftline_model_version_info", "1 for the version each model serves now (newest SDK stats).",
+            "driftline_model_version_info",
+            "1 for the version each model serves now (newest SDK stats).",
             labels=["model", "version"],
         )
         for model, version in sorted(versions.items()):

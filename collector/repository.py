@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from collector import db
 from collector.dialects import postgres
@@ -40,13 +40,48 @@ def claim_batch(conn: Session, *, batch_id: str, kind: str, model: str, size: in
 # ---------------------------------------------------------------------------------------------- records
 
 
-def insert_records(conn: Session, *, rows: Sequence[dict[str, Any]]) -> int:
-    """Store sampled records (dicts keyed by column); a record already stored is kept as it was."""
-    if not rows:
+class RecordLike(Protocol):
+    """A validated record (collector.schemas.RecordIn has this shape)."""
+
+    id: str
+    ts: dt.datetime
+    features: dict[str, Any]
+    prediction: Any
+    score: float | None
+    slices: dict[str, Any] | None
+
+
+def insert_records(
+    conn: Session,
+    *,
+    model: str,
+    version: str,
+    batch_id: str,
+    received_at: dt.datetime,
+    records: Sequence[RecordLike],
+) -> int:
+    """Store sampled records of one model version; a record already stored is kept as it was."""
+    if not records:
         return 0
     if _dialect(conn) == "postgresql":
+        rows = [postgres.record_row(model, version, batch_id, received_at, r) for r in records]
         return postgres.copy_records(conn.connection(), rows)
-    result = conn.execute(_insert(conn, db.Record).on_conflict_do_nothing(), list(rows))
+    dicts = [
+        {
+            "model": model,
+            "record_id": r.id,
+            "ts": r.ts,
+            "version": version,
+            "received_at": received_at,
+            "features": r.features,
+            "prediction": r.prediction,
+            "score": r.score,
+            "slices": r.slices,
+            "batch_id": batch_id,
+        }
+        for r in records
+    ]
+    result = conn.execute(_insert(conn, db.Record).on_conflict_do_nothing(), dicts)
     return max(result.rowcount, 0)
 
 
@@ -54,9 +89,8 @@ def touched_windows(
     conn: Session, *, received_after: dt.datetime, received_until: dt.datetime
 ) -> list[tuple[str, str, dt.datetime]]:
     """(model, version, event time) of records that arrived in (received_after, received_until]."""
-    stmt = (
-        select(db.Record.model, db.Record.version, db.Record.ts)
-        .where(db.Record.received_at > received_after, db.Record.received_at <= received_until)
+    stmt = select(db.Record.model, db.Record.version, db.Record.ts).where(
+        db.Record.received_at > received_after, db.Record.received_at <= received_until
     )
     return [(m, v, ts) for m, v, ts in conn.execute(stmt)]
 
@@ -227,7 +261,12 @@ def latest_drift(conn: Session, *, complete_before: dt.datetime) -> list[db.Drif
 def add_token(conn: Session, *, token_id: str, name: str, scope: str, secret_sha256: str) -> None:
     conn.execute(
         db.Token.__table__.insert().values(
-            id=token_id, name=name, scope=scope, secret_sha256=secret_sha256, created_at=db.utcnow(), revoked=False
+            id=token_id,
+            name=name,
+            scope=scope,
+            secret_sha256=secret_sha256,
+            created_at=db.utcnow(),
+            revoked=False,
         )
     )
 

@@ -3,58 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from sdk.wire import MAX_RECORDS_PER_BATCH
 
-Scalar = float | int | str | bool | None
 BatchId = Annotated[str, Field(min_length=1, max_length=128, description="Idempotency key of the batch.")]
 ModelName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z][a-zA-Z0-9_.-]*$")]
 Version = Annotated[str, Field(min_length=1, max_length=64)]
-RecordId = Annotated[str, Field(min_length=1, max_length=256)]
-
-
-def _event_time(v: Any) -> Any:
-    """Unix seconds or ISO-8601, always read as UTC."""
-    if isinstance(v, bool):
-        raise ValueError("must be unix seconds or an ISO-8601 timestamp, not a boolean")
-    if isinstance(v, int | float):
-        if not math.isfinite(v) or not 0 <= v < 32503680000:
-            raise ValueError("must be unix seconds between 1970 and 3000")
-        return dt.datetime.fromtimestamp(v, dt.UTC)
-    if isinstance(v, str):
-        try:
-            return dt.datetime.fromisoformat(v)
-        except ValueError:
-            raise ValueError(
-                f"{v[:40]!r} is not a timestamp: send unix seconds or ISO-8601 like 2026-11-24T22:00:00Z"
-            ) from None
-    return v
-
-
-EventTime = Annotated[dt.datetime, BeforeValidator(_event_time)]
-
-
-def _clean(v: Any, where: str) -> Any:
-    """JSON scalars only; non-finite floats become null (JSON has no NaN) and NUL bytes are refused."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, str) and "\x00" in v:
-        raise ValueError(f"{where} contains a NUL character, which cannot be stored: remove it")
-    if isinstance(v, dict | list):
-        raise ValueError(f"{where} must be a number, string, boolean or null, not a {type(v).__name__}")
-    return v
+RecordId = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00]*$")]
 
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _utc(v: dt.datetime) -> dt.datetime:
-    return v.replace(tzinfo=dt.UTC) if v.tzinfo is None else v.astimezone(dt.UTC)
+# Validation of records runs for every sampled row, so it stays inside pydantic-core: constrained
+# types, no Python validators (bench/bench_ingest.py: 14 -> 5 us per record).
+NoNulStr = Annotated[str, Field(pattern=r"^[^\x00]*$")]
+#: A slice or prediction value: a JSON scalar.
+Value = StrictBool | int | float | NoNulStr | None
+Key = Annotated[str, Field(min_length=1, max_length=128)]
+#: Event time: unix seconds (numbers above 2e10 are read as milliseconds) or ISO-8601; naive means UTC.
+EventTime = dt.datetime
 
 
 class RecordIn(_In):
@@ -62,27 +36,14 @@ class RecordIn(_In):
 
     id: RecordId
     ts: EventTime = Field(description="Event time: when the prediction happened.")
-    features: dict[Annotated[str, Field(max_length=128)], Any] = Field(default_factory=dict)
-    prediction: Any = None
+    features: dict[Key, Any] = Field(
+        default_factory=dict,
+        description="Feature values as sent. Any JSON is stored (embeddings are lists); values that do not "
+        "match the declared type are data-quality events, not errors.",
+    )
+    prediction: Value = None
     score: float | None = None
-    slices: dict[Annotated[str, Field(max_length=128)], Any] | None = None
-
-    @field_validator("features", "slices")
-    @classmethod
-    def _scalars(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
-        return None if v is None else {k: _clean(x, f"value of {k!r}") for k, x in v.items()}
-
-    @field_validator("prediction")
-    @classmethod
-    def _prediction(cls, v: Any) -> Any:
-        return _clean(v, "prediction")
-
-    @field_validator("score")
-    @classmethod
-    def _score(cls, v: float | None) -> float | None:
-        return None if v is None or not math.isfinite(v) else v
-
-    _ts = field_validator("ts")(classmethod(lambda cls, v: _utc(v)))
+    slices: dict[Key, Value] | None = None
 
 
 class RecordBatch(_In):
@@ -94,15 +55,8 @@ class RecordBatch(_In):
 
 class LabelIn(_In):
     id: RecordId
-    label: Any
+    label: StrictBool | int | float | NoNulStr = Field(description="Ground truth; null is not a label.")
     ts: EventTime | None = None
-
-    @field_validator("label")
-    @classmethod
-    def _label(cls, v: Any) -> Any:
-        if v is None:
-            raise ValueError("label must not be null: send the ground truth, or leave the record out")
-        return _clean(v, "label")
 
 
 class LabelBatch(_In):
@@ -136,12 +90,26 @@ class StatsBatch(_In):
         """Cross-field checks, as (field, message) pairs."""
         out = []
         b = self.latency_bounds
-        if any(not math.isfinite(x) or x <= 0 for x in b) or any(x >= y for x, y in zip(b, b[1:], strict=False)):
-            out.append(("latency_bounds", "must be positive, finite and strictly increasing (+Inf is implied)"))
+        if any(not math.isfinite(x) or x <= 0 for x in b) or any(
+            x >= y for x, y in itertools.pairwise(b)
+        ):
+            out.append(
+                ("latency_bounds", "must be positive, finite and strictly increasing (+Inf is implied)")
+            )
         if len(self.latency_counts) != len(b) + 1:
-            out.append(("latency_counts", f"must have len(latency_bounds) + 1 = {len(b) + 1} entries, one per bucket"))
+            out.append(
+                (
+                    "latency_counts",
+                    f"must have len(latency_bounds) + 1 = {len(b) + 1} entries, one per bucket",
+                )
+            )
         elif sum(self.latency_counts) != self.ok + self.error:
-            out.append(("latency_counts", f"sum to {sum(self.latency_counts)} but ok + error = {self.ok + self.error}"))
+            out.append(
+                (
+                    "latency_counts",
+                    f"sum to {sum(self.latency_counts)} but ok + error = {self.ok + self.error}",
+                )
+            )
         if self.end < self.start:
             out.append(("end", "must not be before start"))
         return out

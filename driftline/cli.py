@@ -41,7 +41,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 f"  admin token:  {admin}\n  ingest token: {ingest}",
                 flush=True,
             )
-    print(f"driftline collector on http://{settings.host}:{settings.port} (storage: {_redact_url(settings.database_url)})", flush=True)
+    print(
+        f"driftline collector on http://{settings.host}:{settings.port}"
+        f" (storage: {_redact_url(settings.database_url)})",
+        flush=True,
+    )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
     return 0
 

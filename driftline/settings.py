@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     config: str | None = Field(None, description="Path of the spec file (driftline.yaml).")
     host: str = "127.0.0.1"
     port: int = 8650
-    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, gt=0, description="Largest accepted body, decompressed.")
+    max_body_bytes: int = Field(
+        DEFAULT_MAX_BODY_BYTES, gt=0, description="Largest accepted body, decompressed."
+    )
     evaluation_interval: float = Field(60.0, gt=0, description="Seconds between drift evaluations.")
     max_slice_values: int = Field(20, ge=1, description="Label values per slice before folding into `other`.")

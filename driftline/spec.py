@@ -74,7 +74,9 @@ class DriftSpec(_Strict):
     @model_validator(mode="after")
     def _warn_below_alert(self) -> DriftSpec:
         if self.warn >= self.alert:
-            raise ValueError(f"warn ({self.warn}) must be below alert ({self.alert}): lower warn or raise alert")
+            raise ValueError(
+                f"warn ({self.warn}) must be below alert ({self.alert}): lower warn or raise alert"
+            )
         return self
 
 
@@ -148,16 +150,22 @@ class SpecFile(_Strict):
             declared = {f.name for f in m.features}
             for s in m.slices:
                 if s not in declared:
-                    raise ValueError(f"model {m.name!r}: slice {s!r} is not a declared feature{_hint(s, declared)}")
+                    raise ValueError(
+                        f"model {m.name!r}: slice {s!r} is not a declared feature{_hint(s, declared)}"
+                    )
         for slo in self.slos:
             if slo.model not in model_names:
-                raise ValueError(f"slo {slo.name!r}: model {slo.model!r} is not declared{_hint(slo.model, model_names)}")
+                raise ValueError(
+                    f"slo {slo.name!r}: model {slo.model!r} is not declared{_hint(slo.model, model_names)}"
+                )
         return self
 
 
 def _hint(bad: str, choices: Any) -> str:
     close = difflib.get_close_matches(bad, list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else f"; declared: {', '.join(sorted(choices)) or 'none'}"
+    return (
+        f" (did you mean {close[0]!r}?)" if close else f"; declared: {', '.join(sorted(choices)) or 'none'}"
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -319,7 +327,10 @@ def _suggest_field(loc: tuple[Any, ...]) -> str:
         if field is None:
             break
         ann = field.annotation
-        inner = next((a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        inner = next(
+            (a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)),
+            None,
+        )
         if inner is None:
             break
         owner = inner
@@ -336,7 +347,7 @@ def _short(v: Any) -> str:
 def load_spec_text(text: str, source: str = "<spec>") -> ResolvedSpec:
     """Parse and validate spec YAML; raises SpecError listing every mistake with its line."""
     try:
-        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        doc = yaml.load(text, Loader=_LineLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"{mark.line + 1}: " if mark else " "

@@ -82,8 +82,13 @@ def free_port() -> int:
 
 
 def http(
-    method: str, url: str, body: Any = None, token: str | None = None, headers: dict[str, str] | None = None,
-    raw: bytes | None = None, timeout: float = 30.0,
+    method: str,
+    url: str,
+    body: Any = None,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    raw: bytes | None = None,
+    timeout: float = 30.0,
 ) -> tuple[int, Any]:
     """A plain stdlib HTTP call returning (status, decoded JSON or text)."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
@@ -144,16 +149,26 @@ class Collector:
                 self.proc.wait(5)
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "driftline.cli", *args],
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
     )
 
 
 def start_collector(
-    database_url: str, workdir: Path, config: Path | None = EXAMPLES / "credit.yaml", port: int | None = None,
-    tokens: tuple[str, str, str] | None = None, extra: tuple[str, ...] = ("--evaluation-interval", "3600"),
+    database_url: str,
+    workdir: Path,
+    config: Path | None = EXAMPLES / "credit.yaml",
+    port: int | None = None,
+    tokens: tuple[str, str, str] | None = None,
+    extra: tuple[str, ...] = ("--evaluation-interval", "3600"),
 ) -> Collector:
     """Start `driftline serve` as a subprocess and wait until /readyz answers."""
     if tokens is None:
@@ -164,7 +179,17 @@ def start_collector(
     assert tokens is not None and all(t.startswith("dl_") for t in tokens), tokens
     port = port or free_port()
     log = workdir / f"collector-{port}.log"
-    args = [sys.executable, "-m", "driftline.cli", "serve", "--port", str(port), "--database-url", database_url, *extra]
+    args = [
+        sys.executable,
+        "-m",
+        "driftline.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--database-url",
+        database_url,
+        *extra,
+    ]
     if config is not None:
         args += ["--config", str(config)]
     proc = subprocess.Popen(args, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT)

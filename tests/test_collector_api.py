@@ -17,7 +17,9 @@ from sqlalchemy import create_engine, text
 from tests.conftest import Collector, cli, http, start_collector
 
 
-def records(n: int, ts: float, rng: np.random.Generator, income_shift: float = 0.0, prefix: str = "r") -> list[dict[str, Any]]:
+def records(
+    n: int, ts: float, rng: np.random.Generator, income_shift: float = 0.0, prefix: str = "r"
+) -> list[dict[str, Any]]:
     return [
         {
             "id": f"{prefix}{i}",
@@ -69,7 +71,11 @@ def test_a_batch_is_stored_and_the_same_batch_id_sent_twice_is_stored_once(colle
 def test_a_gzip_body_is_accepted(collector: Collector) -> None:
     raw = gzip.compress(json.dumps(batch(records(20, time.time(), np.random.default_rng(2)))).encode())
     status, body = http(
-        "POST", collector.url + "/v1/records", raw=raw, token=collector.ingest, headers={"Content-Encoding": "gzip"}
+        "POST",
+        collector.url + "/v1/records",
+        raw=raw,
+        token=collector.ingest,
+        headers={"Content-Encoding": "gzip"},
     )
     assert (status, body["accepted"]) == (200, 20)
 
@@ -80,25 +86,35 @@ def _bad_requests(c: Collector) -> dict[str, tuple[dict[str, Any], int, str]]:
     return {
         "malformed JSON": ({"raw": b'{"batch_id": "x", '}, 422, "JSON"),
         "a timestamp that is no timestamp": (
-            {"body": batch([{**good[0], "ts": "yesterday-ish"}])}, 422, "is not a timestamp"
+            {"body": batch([{**good[0], "ts": "yesterday-ish"}])},
+            422,
+            "send unix seconds or ISO-8601",
         ),
-        "features that are not an object": ({"body": batch([{**good[0], "features": [1, 2]}])}, 422, "features"),
-        "a nested value inside features": (
-            {"body": batch([{**good[0], "features": {"income": {"a": 1}}}])}, 422, "income"
+        "features that are not an object": (
+            {"body": batch([{**good[0], "features": [1, 2]}])},
+            422,
+            "features",
+        ),
+        "a nested value as the prediction": (
+            {"body": batch([{**good[0], "prediction": {"a": 1}}])},
+            422,
+            "objects and lists are not accepted",
         ),
         "an unknown field on a record": ({"body": batch([{**good[0], "colour": "red"}])}, 422, "colour"),
-        "a NUL character in a string": (
-            {"body": batch([{**good[0], "features": {"region": "E\x00U"}}])}, 422, "NUL"
-        ),
+        "a NUL character in a record id": ({"body": batch([{**good[0], "id": "a\x00b"}])}, 422, "NUL"),
         "an unknown model": ({"body": batch(good, model="fraud")}, 422, "'fraud' is not registered"),
         "no token": ({"body": batch(good), "token": ""}, 401, "missing bearer token"),
         "a made-up token": ({"body": batch(good), "token": "dl_0000_nope"}, 401, "invalid"),
         "a read token writing": ({"body": batch(good), "token": c.read}, 403, "needs scope 'ingest'"),
         "a body with an unsupported encoding": (
-            {"body": batch(good), "headers": {"Content-Encoding": "br"}}, 415, "gzip"
+            {"body": batch(good), "headers": {"Content-Encoding": "br"}},
+            415,
+            "gzip",
         ),
         "a gzip header on a plain body": (
-            {"raw": json.dumps(batch(good)).encode(), "headers": {"Content-Encoding": "gzip"}}, 400, "gzip"
+            {"raw": json.dumps(batch(good)).encode(), "headers": {"Content-Encoding": "gzip"}},
+            400,
+            "gzip",
         ),
     }
 
@@ -117,16 +133,35 @@ def test_bad_input_gets_a_4xx_naming_the_problem_and_changes_nothing_stored(coll
     assert collector.proc.poll() is None
 
 
-def test_a_non_finite_number_is_stored_as_null_not_a_server_error(collector: Collector) -> None:
+def test_odd_feature_values_are_stored_not_refused_nan_as_null_and_nul_replaced(collector: Collector) -> None:
+    """Wrong-typed features are data-quality events, never a lost batch; NaN and NUL cannot be stored as is."""
     raw = (
-        '{"batch_id": "nan-1", "model": "credit", "version": "v1", "records": [{"id": "n1", "ts": 1700000000, '
-        '"features": {"income": NaN, "age": Infinity}, "score": NaN}]}'
-    ).encode()
+        b'{"batch_id": "odd-1", "model": "credit", "version": "v1", "records": [{"id": "n1", "ts": 1700000000, '
+        b'"features": {"income": NaN, "age": Infinity, "region": "E\\u0000U", "emb": [0.1, 0.2], '
+        b'"debt_ratio": {"a": 1}}, "score": NaN}]}'
+    )
     status, body = http("POST", collector.url + "/v1/records", raw=raw, token=collector.ingest)
-    assert (status, body["accepted"]) == (200, 1)
+    assert (status, body["accepted"]) == (200, 1), body
+    engine = create_engine(collector.database_url)
+    with engine.connect() as conn:
+        features, score = conn.execute(
+            text("SELECT features, score FROM records WHERE record_id = 'n1'")
+        ).one()
+    engine.dispose()
+    features = features if isinstance(features, dict) else json.loads(features)
+    assert features == {
+        "income": None,
+        "age": None,
+        "region": "E\ufffdU",
+        "emb": [0.1, 0.2],
+        "debt_ratio": {"a": 1},
+    }
+    assert score is None
 
 
-def test_an_oversized_body_gets_413_and_smaller_batches_still_go_through(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_oversized_body_gets_413_and_smaller_batches_still_go_through(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DRIFTLINE_MAX_BODY_BYTES", "20000")
     c = start_collector(db_url, tmp_path)
     try:
@@ -138,7 +173,9 @@ def test_an_oversized_body_gets_413_and_smaller_batches_still_go_through(db_url:
         bomb = batch([{"id": "z", "ts": 1.0, "features": {"note": "a" * 200_000}}])
         raw = gzip.compress(json.dumps(bomb).encode())
         assert len(raw) < 2000
-        status, body = http("POST", c.url + "/v1/records", raw=raw, token=c.ingest, headers={"Content-Encoding": "gzip"})
+        status, body = http(
+            "POST", c.url + "/v1/records", raw=raw, token=c.ingest, headers={"Content-Encoding": "gzip"}
+        )
         assert status == 413, body
         assert c.post("/v1/records", batch(records(10, time.time(), rng)))[0] == 200
         assert stored(c) == 10
@@ -158,12 +195,23 @@ def test_scopes_admin_does_everything_ingest_only_writes_read_only_reads(collect
     assert collector.post("/v1/records", batch(records(3, time.time(), rng), model="fraud"))[0] == 200
 
 
-def stats(ok: int, error: int, counts: list[int], batch_id: str | None = None, end: float | None = None) -> dict[str, Any]:
+def stats(
+    ok: int, error: int, counts: list[int], batch_id: str | None = None, end: float | None = None
+) -> dict[str, Any]:
     end = end or time.time()
     return {
-        "batch_id": batch_id or uuid.uuid4().hex, "model": "credit", "version": "v1", "start": end - 10, "end": end,
-        "ok": ok, "error": error, "latency_bounds": [0.05, 0.2, 1.0], "latency_counts": counts,
-        "latency_sum": 1.25, "sampled": 3, "dropped": 2,
+        "batch_id": batch_id or uuid.uuid4().hex,
+        "model": "credit",
+        "version": "v1",
+        "start": end - 10,
+        "end": end,
+        "ok": ok,
+        "error": error,
+        "latency_bounds": [0.05, 0.2, 1.0],
+        "latency_counts": counts,
+        "latency_sum": 1.25,
+        "sampled": 3,
+        "dropped": 2,
     }
 
 
@@ -173,7 +221,9 @@ def sample(text_: str, name: str, labels: str) -> float:
     return float(m.group(1))
 
 
-def test_sdk_stats_become_exact_counters_and_a_histogram_that_survive_a_restart(collector: Collector, tmp_path: Path) -> None:
+def test_sdk_stats_become_exact_counters_and_a_histogram_that_survive_a_restart(
+    collector: Collector, tmp_path: Path
+) -> None:
     assert collector.post("/v1/stats", stats(90, 10, [60, 30, 8, 2], batch_id="s-1"))[0] == 200
     assert collector.post("/v1/stats", stats(90, 10, [60, 30, 8, 2], batch_id="s-1"))[1]["duplicate"] is True
     assert collector.post("/v1/stats", stats(5, 0, [5, 0, 0, 0]))[0] == 200
@@ -184,10 +234,24 @@ def test_sdk_stats_become_exact_counters_and_a_histogram_that_survive_a_restart(
 
     def check(text_: str) -> None:
         assert sample(text_, "driftline_predictions_total", 'model="credit",outcome="ok",version="v1"') == 95
-        assert sample(text_, "driftline_predictions_total", 'model="credit",outcome="error",version="v1"') == 10
-        assert sample(text_, "driftline_prediction_latency_seconds_bucket", 'le="0.05",model="credit",version="v1"') == 65
-        assert sample(text_, "driftline_prediction_latency_seconds_bucket", 'le="1.0",model="credit",version="v1"') == 103
-        assert sample(text_, "driftline_prediction_latency_seconds_count", 'model="credit",version="v1"') == 105
+        assert (
+            sample(text_, "driftline_predictions_total", 'model="credit",outcome="error",version="v1"') == 10
+        )
+        assert (
+            sample(
+                text_, "driftline_prediction_latency_seconds_bucket", 'le="0.05",model="credit",version="v1"'
+            )
+            == 65
+        )
+        assert (
+            sample(
+                text_, "driftline_prediction_latency_seconds_bucket", 'le="1.0",model="credit",version="v1"'
+            )
+            == 103
+        )
+        assert (
+            sample(text_, "driftline_prediction_latency_seconds_count", 'model="credit",version="v1"') == 105
+        )
         assert sample(text_, "driftline_sdk_dropped_total", 'model="credit",version="v1"') == 4
         assert sample(text_, "driftline_model_version_info", 'model="credit",version="v1"') == 1
 
@@ -203,21 +267,34 @@ def test_sdk_stats_become_exact_counters_and_a_histogram_that_survive_a_restart(
 
 
 def test_labels_are_stored_by_id_and_counted(collector: Collector) -> None:
-    body = {"batch_id": "l-1", "model": "credit", "labels": [{"id": "a", "label": 1}, {"id": "b", "label": 0}]}
+    body = {
+        "batch_id": "l-1",
+        "model": "credit",
+        "labels": [{"id": "a", "label": 1}, {"id": "b", "label": 0}],
+    }
     assert collector.post("/v1/labels", body) == (200, {"accepted": 2, "duplicate": False})
     assert collector.post("/v1/labels", body)[1]["duplicate"] is True
-    status, err = collector.post("/v1/labels", {**body, "batch_id": "l-2", "labels": [{"id": "c", "label": None}]})
-    assert status == 422 and "must not be null" in json.dumps(err)
+    status, err = collector.post(
+        "/v1/labels", {**body, "batch_id": "l-2", "labels": [{"id": "c", "label": None}]}
+    )
+    assert status == 422 and "not null" in json.dumps(err) and '"labels", 0, "label"' in json.dumps(err)
     assert sample(collector.metrics(), "driftline_labels_total", 'model="credit"') == 2
 
 
-def test_drift_is_computed_per_event_time_window_and_only_the_shifted_feature_alerts(collector: Collector) -> None:
+def test_drift_is_computed_per_event_time_window_and_only_the_shifted_feature_alerts(
+    collector: Collector,
+) -> None:
     rng = np.random.default_rng(7)
     reference(collector, rng)
     hour = 3600.0
     base = (time.time() // hour - 3) * hour  # three complete hourly windows ago
     assert collector.post("/v1/records", batch(records(2000, base + 60, rng, prefix="a")))[0] == 200
-    assert collector.post("/v1/records", batch(records(2000, base + hour + 60, rng, income_shift=8, prefix="b")))[0] == 200
+    assert (
+        collector.post(
+            "/v1/records", batch(records(2000, base + hour + 60, rng, income_shift=8, prefix="b"))
+        )[0]
+        == 200
+    )
     assert collector.evaluate() == 2
 
     status, points = collector.get("/v1/models/credit/drift?metric=psi")
@@ -229,8 +306,13 @@ def test_drift_is_computed_per_event_time_window_and_only_the_shifted_feature_al
     assert psi[(second, "income")]["n_current"] == 2000
 
     m = collector.metrics()
-    assert sample(m, "driftline_feature_drift", 'feature="income",metric="psi",model="credit",version="v1"') > 0.25
-    assert sample(m, "driftline_feature_drift", 'feature="age",metric="psi",model="credit",version="v1"') < 0.1
+    assert (
+        sample(m, "driftline_feature_drift", 'feature="income",metric="psi",model="credit",version="v1"')
+        > 0.25
+    )
+    assert (
+        sample(m, "driftline_feature_drift", 'feature="age",metric="psi",model="credit",version="v1"') < 0.1
+    )
 
 
 def test_a_late_record_lands_in_its_own_window_which_is_evaluated_again(collector: Collector) -> None:
@@ -241,7 +323,12 @@ def test_a_late_record_lands_in_its_own_window_which_is_evaluated_again(collecto
     assert collector.evaluate() == 1
     before = {p["feature"]: p for p in collector.get("/v1/models/credit/drift")[1] if p["metric"] == "psi"}
     assert before["income"]["status"] == "insufficient_data" and before["income"]["n_current"] == 20
-    assert collector.post("/v1/records", batch(records(500, start + 100, rng, income_shift=10, prefix="late")))[0] == 200
+    assert (
+        collector.post("/v1/records", batch(records(500, start + 100, rng, income_shift=10, prefix="late")))[
+            0
+        ]
+        == 200
+    )
     assert collector.evaluate() == 1
     after = {p["feature"]: p for p in collector.get("/v1/models/credit/drift")[1] if p["metric"] == "psi"}
     assert after["income"]["n_current"] == 520 and after["income"]["status"] == "alert"
@@ -251,7 +338,9 @@ def test_a_late_record_lands_in_its_own_window_which_is_evaluated_again(collecto
 def test_a_reference_with_an_undeclared_or_ragged_column_is_refused(collector: Collector) -> None:
     status, body = collector.post("/v1/references", {"model": "credit", "columns": {"incmoe": [1, 2, 3]}})
     assert status == 422 and "'incmoe' is not a declared feature" in json.dumps(body)
-    status, body = collector.post("/v1/references", {"model": "credit", "columns": {"income": [1, 2], "age": [1]}})
+    status, body = collector.post(
+        "/v1/references", {"model": "credit", "columns": {"income": [1, 2], "age": [1]}}
+    )
     assert status == 422 and "different lengths" in json.dumps(body)
 
 
@@ -276,7 +365,10 @@ def test_serve_on_a_fresh_database_prints_an_admin_and_an_ingest_token_once(tmp_
         port = free_port()
         proc = subprocess.Popen(
             [sys.executable, "-m", "driftline.cli", "serve", "--port", str(port), "--database-url", url],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         try:
             lines = []
@@ -307,7 +399,9 @@ def test_storage_outage_answers_503_and_the_collector_recovers(pg_fresh_url: str
         # token checks read storage too, so cache nothing: block new connections and drop the open ones
         with admin.connect() as conn:
             conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"), {"d": name})
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"), {"d": name}
+            )
         status, body = c.post("/v1/records", batch(records(5, time.time(), rng)))
         assert status == 503 and "retry" in body["detail"], body
         assert http("GET", c.url + "/readyz")[0] == 503

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 
 from collector import db, repository
 from collector.auth import Principal
+from collector.body import RawBody, body_schema, parse
 from collector.context import Ctx, field_error, known_model, require
 from collector.schemas import Accepted, LabelBatch, RecordBatch, StatsBatch
 from sdk import wire
@@ -19,35 +20,40 @@ def router(route_class: type) -> APIRouter:
     r = APIRouter(prefix=wire.API_PREFIX, tags=["ingest"], route_class=route_class)
 
     @r.post(
-        "/records", response_model=Accepted, operation_id="postRecords",
+        "/records",
+        response_model=Accepted,
+        operation_id="postRecords",
         summary="Store a batch of sampled prediction records",
+        openapi_extra=body_schema(RecordBatch),
     )
-    def post_records(batch: RecordBatch, ctx: Ctx, _: Ingest) -> Accepted:
+    def post_records(raw: RawBody, ctx: Ctx, _: Ingest) -> Accepted:
+        batch = parse(RecordBatch, raw)
         known_model(ctx, batch.model, ["body", "model"])
-        now = db.utcnow()
-        rows = [
-            {
-                "model": batch.model,
-                "record_id": rec.id,
-                "ts": rec.ts,
-                "version": batch.version,
-                "received_at": now,
-                "features": rec.features,
-                "prediction": rec.prediction,
-                "score": rec.score,
-                "slices": rec.slices,
-                "batch_id": batch.batch_id,
-            }
-            for rec in batch.records
-        ]
+        n = len(batch.records)
         with ctx.sessions.begin() as s:
-            if not repository.claim_batch(s, batch_id=batch.batch_id, kind="records", model=batch.model, size=len(rows)):
+            if not repository.claim_batch(
+                s, batch_id=batch.batch_id, kind="records", model=batch.model, size=n
+            ):
                 return Accepted(accepted=0, duplicate=True)
-            n = repository.insert_records(s, rows=rows)
-        return Accepted(accepted=n)
+            stored = repository.insert_records(
+                s,
+                model=batch.model,
+                version=batch.version,
+                batch_id=batch.batch_id,
+                received_at=db.utcnow(),
+                records=batch.records,
+            )
+        return Accepted(accepted=stored)
 
-    @r.post("/labels", response_model=Accepted, operation_id="postLabels", summary="Store ground truth by record id")
-    def post_labels(batch: LabelBatch, ctx: Ctx, _: Ingest) -> Accepted:
+    @r.post(
+        "/labels",
+        response_model=Accepted,
+        operation_id="postLabels",
+        summary="Store ground truth by record id",
+        openapi_extra=body_schema(LabelBatch),
+    )
+    def post_labels(raw: RawBody, ctx: Ctx, _: Ingest) -> Accepted:
+        batch = parse(LabelBatch, raw)
         known_model(ctx, batch.model, ["body", "model"])
         now = db.utcnow()
         latest = {lab.id: lab for lab in batch.labels}  # the last label for an id in one batch wins
@@ -56,14 +62,23 @@ def router(route_class: type) -> APIRouter:
             for i, lab in latest.items()
         ]
         with ctx.sessions.begin() as s:
-            if not repository.claim_batch(s, batch_id=batch.batch_id, kind="labels", model=batch.model, size=len(rows)):
+            if not repository.claim_batch(
+                s, batch_id=batch.batch_id, kind="labels", model=batch.model, size=len(rows)
+            ):
                 return Accepted(accepted=0, duplicate=True)
             n = repository.upsert_labels(s, rows=rows)
         ctx.state.add_labels(batch.model, n)
         return Accepted(accepted=n)
 
-    @r.post("/stats", response_model=Accepted, operation_id="postStats", summary="Store the SDK's exact counters")
-    def post_stats(batch: StatsBatch, ctx: Ctx, _: Ingest) -> Accepted:
+    @r.post(
+        "/stats",
+        response_model=Accepted,
+        operation_id="postStats",
+        summary="Store the SDK's exact counters",
+        openapi_extra=body_schema(StatsBatch),
+    )
+    def post_stats(raw: RawBody, ctx: Ctx, _: Ingest) -> Accepted:
+        batch = parse(StatsBatch, raw)
         known_model(ctx, batch.model, ["body", "model"])
         problems = batch.problems()
         if problems:
@@ -80,7 +95,9 @@ def router(route_class: type) -> APIRouter:
         row = batch.model_dump()
         row["received_at"] = db.utcnow()
         with ctx.sessions.begin() as s:
-            if not repository.claim_batch(s, batch_id=batch.batch_id, kind="stats", model=batch.model, size=1):
+            if not repository.claim_batch(
+                s, batch_id=batch.batch_id, kind="stats", model=batch.model, size=1
+            ):
                 return Accepted(accepted=0, duplicate=True)
             repository.insert_stats(s, row=row)
         ctx.state.add_stats(

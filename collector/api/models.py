@@ -18,7 +18,12 @@ Read = Annotated[Principal, Depends(require("read"))]
 def router(route_class: type) -> APIRouter:
     r = APIRouter(prefix=wire.API_PREFIX, tags=["models"], route_class=route_class)
 
-    @r.get("/models", response_model=list[ModelOut], operation_id="listModels", summary="Models and their versions")
+    @r.get(
+        "/models",
+        response_model=list[ModelOut],
+        operation_id="listModels",
+        summary="Models and their versions",
+    )
     def list_models(ctx: Ctx, _: Read) -> list[ModelOut]:
         declared = {m.name for m in ctx.spec.models} if ctx.spec else set()
         with ctx.sessions() as s:
@@ -33,8 +38,12 @@ def router(route_class: type) -> APIRouter:
                 for name in sorted(ctx.known_models)
             ]
 
-    @r.post("/models", response_model=Accepted, operation_id="registerModel", summary="Accept data for a model")
-    def register_model(body: ModelIn, ctx: Ctx, _: Annotated[Principal, Depends(require("admin"))]) -> Accepted:
+    @r.post(
+        "/models", response_model=Accepted, operation_id="registerModel", summary="Accept data for a model"
+    )
+    def register_model(
+        body: ModelIn, ctx: Ctx, _: Annotated[Principal, Depends(require("admin"))]
+    ) -> Accepted:
         with ctx.sessions.begin() as s:
             repository.register_models(s, names=[body.name], source="api")
         new = body.name not in ctx.known_models
@@ -42,7 +51,9 @@ def router(route_class: type) -> APIRouter:
         return Accepted(accepted=int(new), duplicate=not new)
 
     @r.get(
-        "/models/{model}/drift", response_model=list[DriftPointOut], operation_id="getDrift",
+        "/models/{model}/drift",
+        response_model=list[DriftPointOut],
+        operation_id="getDrift",
         summary="Drift per feature and event-time window, newest first",
     )
     def get_drift(

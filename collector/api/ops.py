@@ -21,7 +21,12 @@ def router() -> APIRouter:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @r.get("/readyz", operation_id="readyz", summary="Storage answers", responses={503: {"description": "storage down"}})
+    @r.get(
+        "/readyz",
+        operation_id="readyz",
+        summary="Storage answers",
+        responses={503: {"description": "storage down"}},
+    )
     def readyz(ctx: Ctx, response: Response) -> dict[str, str]:
         try:
             with ctx.engine.connect() as conn:

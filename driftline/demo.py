@@ -1,0 +1,343 @@
+"""`driftline demo`: a real collector on SQLite, a real scikit-learn model served through the SDK,
+traffic whose `income` and `debt_ratio` shift part-way, delayed labels, and a printed drift table."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_SPEC = ROOT / "examples" / "demo.yaml"
+SHIFTED = ("income", "debt_ratio")
+REGIONS = np.array(["EU", "US", "APAC", "LATAM"])
+
+
+def make_data(
+    rng: np.random.Generator, n: int, shifted: bool = False, start: int = 0
+) -> dict[str, np.ndarray]:
+    """Synthetic credit applications; `shifted` raises incomes by 60% and debt ratios by 0.25."""
+    income = rng.lognormal(np.log(50_000), 0.4, n) * (1.6 if shifted else 1.0)
+    debt = np.clip(rng.beta(2, 5, n) + (0.25 if shifted else 0.0), 0, 1)
+    cols = {
+        "income": income,
+        "age": np.clip(rng.normal(41, 12, n), 18, 90),
+        "debt_ratio": debt,
+        "credit_lines": rng.poisson(4, n).astype(float),
+        "region": rng.choice(REGIONS, n, p=[0.4, 0.35, 0.15, 0.1]),
+        "email": np.array([f"applicant{start + i}@example.com" for i in range(n)]),
+    }
+    return cols
+
+
+def true_default(rng: np.random.Generator, cols: dict[str, np.ndarray]) -> np.ndarray:
+    """Ground truth: defaults grow with debt and shrink with income."""
+    z = 3.0 * cols["debt_ratio"] - 1.2 * np.log(cols["income"] / 50_000) - 0.02 * (cols["age"] - 41) - 1.0
+    return (rng.random(len(z)) < 1 / (1 + np.exp(-z))).astype(int)
+
+
+def _matrix(cols: dict[str, np.ndarray]) -> np.ndarray:
+    onehot = np.stack([cols["region"] == r for r in REGIONS], axis=1).astype(float)
+    numeric = np.stack(
+        [np.log(cols["income"]), cols["age"], cols["debt_ratio"], cols["credit_lines"]], axis=1
+    )
+    return np.hstack([numeric, onehot])
+
+
+def train(rng: np.random.Generator) -> tuple[Any, dict[str, np.ndarray]]:
+    """Fit a scikit-learn pipeline on generated data; returns it and its training columns."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    cols = make_data(rng, 20_000)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+    model.fit(_matrix(cols), true_default(rng, cols))
+    return model, cols
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _call(method: str, url: str, token: str, body: Any = None) -> Any:
+    req = urllib.request.Request(url, method=method, data=None if body is None else json.dumps(body).encode())
+    req.add_header("Authorization", f"Bearer {token}")
+    req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return json.loads(resp.read())
+
+
+@dataclass
+class DemoCollector:
+    url: str
+    admin: str
+    ingest: str
+    proc: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def start_collector(out: Path, spec: Path, database_url: str) -> DemoCollector:
+    """Create tokens, then run `driftline serve` as its own process and wait until it is ready."""
+    from sqlalchemy.orm import sessionmaker
+
+    from collector import auth, db, migrations
+
+    engine = db.make_engine(database_url)
+    migrations.migrate(engine)
+    with sessionmaker(engine).begin() as s:
+        admin = auth.create_token(s, scope="admin", name="demo")
+        ingest = auth.create_token(s, scope="ingest", name="demo")
+    engine.dispose()
+    port = _free_port()
+    log = (out / "collector.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "driftline.cli",
+            "serve",
+            "--config",
+            str(spec),
+            "--database-url",
+            database_url,
+            "--port",
+            str(port),
+            "--evaluation-interval",
+            "2",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise RuntimeError(f"the collector exited; see {out / 'collector.log'}")
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=1):
+                return DemoCollector(url, admin, ingest, proc)
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the collector did not become ready in 30 s")
+
+
+class Progress:
+    """A one-line progress bar on stderr with rows/s."""
+
+    def __init__(self, total: float, width: int = 30) -> None:
+        self.total, self.width, self.t0 = total, width, time.monotonic()
+        self.tty = sys.stderr.isatty()
+        self._last = -1
+
+    def update(self, elapsed: float, rows: int, note: str) -> None:
+        share = min(elapsed / self.total, 1.0)
+        pct = int(share * 100)
+        if not self.tty and pct // 10 == self._last // 10 and pct != 100:
+            return
+        self._last = pct
+        filled = int(share * self.width)
+        rate = rows / max(time.monotonic() - self.t0, 1e-9)
+        line = f"[{'#' * filled}{'.' * (self.width - filled)}] {pct:3d}%  {rows:>8,} rows  {rate:>7,.0f} rows/s  {note}"
+        sys.stderr.write(("\r" + line) if self.tty else line + "\n")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
+
+
+def serve_traffic(
+    monitor: Any, model: Any, duration: float, shift_at: float, rng: np.random.Generator
+) -> dict[str, Any]:
+    """Serve batches through the SDK for `duration` seconds; inputs shift after `shift_at` seconds."""
+    progress = Progress(duration)
+    pending_labels: deque[tuple[float, list[str], np.ndarray]] = deque()
+    t0 = time.monotonic()
+    rows = errors = batch_no = 0
+    shift_wall = None
+    while (elapsed := time.monotonic() - t0) < duration:
+        shifted = elapsed >= shift_at
+        if shifted and shift_wall is None:
+            shift_wall = time.time()
+        n = 64
+        cols = make_data(rng, n, shifted=shifted, start=rows)
+        ids = [f"req-{rows + i}" for i in range(n)]
+        truth = true_default(rng, cols)
+        try:
+            with monitor.observe(ids=ids, features=cols, slices={"region": cols["region"]}) as obs:
+                if rng.random() < 0.005:
+                    raise RuntimeError("model backend timed out")  # a failure the availability SLO counts
+                scores = model.predict_proba(_matrix(cols))[:, 1]
+                obs.predictions((scores >= 0.5).astype(int), scores=scores)
+        except RuntimeError:
+            errors += n
+        pending_labels.append((time.monotonic() + 2.0, ids, truth))  # ground truth arrives two seconds later
+        while pending_labels and pending_labels[0][0] <= time.monotonic():
+            _, label_ids, label_values = pending_labels.popleft()
+            monitor.log_labels(ids=label_ids, labels=label_values)
+        rows += n
+        batch_no += 1
+        progress.update(elapsed, rows, "inputs SHIFTED" if shifted else "inputs as in training")
+        time.sleep(0.02)
+    for _, label_ids, label_values in pending_labels:
+        monitor.log_labels(ids=label_ids, labels=label_values)
+    progress.update(duration, rows, "done")
+    progress.done()
+    return {"rows": rows, "errors": errors, "shift_wall": shift_wall or time.time(), "end_wall": time.time()}
+
+
+def _window_table(
+    points: list[dict[str, Any]], shift_wall: float, end_wall: float
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, Any]], tuple[str, str]]:
+    """Pick the last complete window before the shift and the last complete one after it."""
+
+    def ts(s: str) -> float:
+        return dt.datetime.fromisoformat(s).timestamp()
+
+    windows = sorted(
+        {(p["window_start"], p["window_end"]) for p in points if p["status"] != "insufficient_data"}
+    )
+    before = [w for w in windows if ts(w[1]) <= shift_wall]
+    after = [w for w in windows if ts(w[0]) >= shift_wall and ts(w[1]) <= end_wall]
+    w_before = before[-1] if before else windows[0]
+    w_after = after[-1] if after else windows[-1]
+    pre: dict[str, dict[str, float]] = {}
+    post: dict[str, dict[str, Any]] = {}
+    for p in points:
+        key = (p["window_start"], p["window_end"])
+        if key == w_before:
+            pre.setdefault(p["feature"], {})[p["metric"]] = p["value"]
+        if key == w_after:
+            post.setdefault(p["feature"], {})[p["metric"]] = p["value"]
+            if p["metric"] == "psi":
+                post[p["feature"]]["status"] = p["status"]
+                post[p["feature"]]["n"] = p["n_current"]
+    return pre, post, (w_before[0], w_after[0])
+
+
+def print_drift_table(
+    pre: dict[str, dict[str, float]], post: dict[str, dict[str, Any]], warn: float, alert: float
+) -> None:
+    print("\nDrift per feature against the training reference (same quantile bins for PSI, KL and JS;")
+    print(f"PSI warns at {warn} and alerts at {alert})\n")
+    header = f"{'feature':<14}{'PSI before':>11}  {'PSI after':>10}{'KL after':>10}{'JS after':>10}{'rows':>8}  status"
+    print(header)
+    print("-" * len(header))
+    for feature in sorted(post):
+        a = post[feature]
+        b = pre.get(feature, {})
+        print(
+            f"{feature:<14}{b.get('psi', float('nan')):>11.4f}  {a.get('psi', float('nan')):>10.4f}"
+            f"{a.get('kl', float('nan')):>10.4f}{a.get('js', float('nan')):>10.4f}{a.get('n', 0):>8}  "
+            f"{str(a.get('status', '?')).upper()}"
+        )
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def run_demo(out_dir: str = "driftline-out", duration: float = 40.0, keep: bool = False) -> int:
+    """Run the whole demo; returns the process exit code."""
+    from driftline.spec import load_spec
+    from sdk import Monitor
+
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    spec_path = out / "driftline.yaml"
+    shutil.copyfile(DEMO_SPEC, spec_path)
+    spec = load_spec(spec_path)
+    drift = spec.model("credit").drift  # type: ignore[union-attr]
+    db_path = out / "demo.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(db_path) + suffix).unlink(missing_ok=True)
+    database_url = f"sqlite:///{db_path}"
+
+    rng = np.random.default_rng(7)
+    print("Training a scikit-learn model on 20,000 generated credit applications ...")
+    model, training = train(rng)
+    print("Starting a collector (embedded SQLite store) ...")
+    c = start_collector(out, spec_path, database_url)
+    try:
+        reference = {k: v[:5000].tolist() for k, v in training.items() if k != "email"}
+        _call(
+            "POST",
+            c.url + "/v1/references",
+            c.ingest,
+            {"model": "credit", "version": "v1", "columns": reference},
+        )
+        print(
+            f"Serving traffic through the SDK for {duration:.0f} s; income and debt_ratio shift at the half-way mark."
+        )
+        monitor = Monitor(
+            model="credit",
+            version="v1",
+            collector=c.url,
+            token=c.ingest,
+            sample_rate=0.5,
+            redact=["email"],
+            flush_interval=0.5,
+        )
+        traffic = serve_traffic(monitor, model, duration, duration / 2, rng)
+        delivered = monitor.flush(timeout=30)
+        monitor.close()
+        _call("POST", c.url + "/v1/evaluate", c.admin)
+        points = _call("GET", c.url + "/v1/models/credit/drift?limit=10000", c.admin)
+        with urllib.request.urlopen(c.url + "/metrics", timeout=10) as resp:
+            metrics = resp.read().decode()
+    finally:
+        c.stop()
+
+    (out / "drift.json").write_text(json.dumps(points, indent=1))
+    (out / "metrics.txt").write_text(metrics)
+    pre, post, (w_before, w_after) = _window_table(points, traffic["shift_wall"], traffic["end_wall"])
+    ok = _metric(metrics, "driftline_predictions_total", outcome="ok")
+    err = _metric(metrics, "driftline_predictions_total", outcome="error")
+    print(
+        f"\nTraffic: {traffic['rows']:,} predictions served; the SDK counted {ok:,.0f} ok and {err:,.0f} failed"
+        f" ({'all delivered' if delivered else 'some still queued'}); "
+        f"{_metric(metrics, 'driftline_labels_total'):,.0f} labels; "
+        f"{_metric(metrics, 'driftline_sdk_dropped_total'):,.0f} samples dropped."
+    )
+    print(f"Windows compared: {w_before} (before the shift) and {w_after} (after).")
+    print_drift_table(pre, post, drift.warn, drift.alert)
+    alerting = sorted(f for f, a in post.items() if a.get("status") == "alert")
+    print(
+        f"\nFeatures over the alert threshold: {', '.join(alerting) or 'none'}"
+        f" (shifted on purpose: {', '.join(SHIFTED)})."
+    )
+    print(f"Artifacts in {out}: {', '.join(sorted(p.name for p in out.iterdir() if p.name != 'demo.db'))}")
+    if not keep:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(db_path) + suffix).unlink(missing_ok=True)
+    return 0 if set(alerting) == set(SHIFTED) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(run_demo(duration=float(os.environ.get("DEMO_DURATION", "40"))))
