@@ -332,7 +332,7 @@ def run_demo(out_dir: str = "driftline-out", duration: float = 40.0, keep: bool 
         f"\nFeatures over the alert threshold: {', '.join(alerting) or 'none'}"
         f" (shifted on purpose: {', '.join(SHIFTED)})."
     )
-    print(f"Artifacts in {out}: {', '.join(sorted(p.name for p in out.iterdir() if p.name != 'demo.db'))}")
+    print(f"Artifacts in {out}: {', '.join(sorted(p.name for p in out.iterdir() if not p.name.startswith('demo.db')))}")
     if not keep:
         for suffix in ("", "-wal", "-shm"):
             Path(str(db_path) + suffix).unlink(missing_ok=True)

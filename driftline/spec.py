@@ -297,6 +297,10 @@ def _line_of(doc: Any, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
+_FIELD_FIXES = {
+    "objective": "write the percentage of good events, above 0 and below 100, such as 99.9",
+    "threshold_ms": "write the latency threshold in milliseconds, such as 200",
+}
 _FIXES = {
     "extra_forbidden": "remove it or check its spelling",
     "missing": "add it",
@@ -309,7 +313,7 @@ def _describe(doc: Any, err: dict[str, Any]) -> str:
     path = ".".join(str(p) for p in loc) or "(top level)"
     line = _line_of(doc, loc)
     msg = err["msg"].removeprefix("Value error, ")
-    fix = _FIXES.get(err["type"], "")
+    fix = _FIELD_FIXES.get(str(loc[-1]) if loc else "", _FIXES.get(err["type"], ""))
     if err["type"] == "extra_forbidden" and loc:
         fix = _suggest_field(loc)
     bad = "" if err["type"] in ("missing",) else f" (got {_short(err.get('input'))})"

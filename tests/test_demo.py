@@ -1,0 +1,24 @@
+"""`driftline demo` end to end: a real collector, a real model served through the SDK, a drift table."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import cli
+
+
+@pytest.mark.slow
+def test_the_demo_flags_the_two_shifted_features_and_only_them(tmp_path: Path) -> None:
+    out = tmp_path / "driftline-out"
+    result = cli("demo", "--duration", "20", "--out", str(out), timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = dict(re.findall(r"^(\w+)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+\d+\s+(OK|WARN|ALERT)$", result.stdout, re.M))
+    assert rows == {
+        "age": "OK", "credit_lines": "OK", "region": "OK", "debt_ratio": "ALERT", "income": "ALERT"
+    }, result.stdout
+    assert "rows/s" in result.stderr  # the progress bar
+    assert {"driftline.yaml", "drift.json", "metrics.txt"} <= {p.name for p in out.iterdir()}
+    assert "driftline_feature_drift{" in (out / "metrics.txt").read_text()

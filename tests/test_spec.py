@@ -1,0 +1,89 @@
+"""The spec loader: good files resolve; each mistake is reported with its line, field path and fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from driftline.spec import SpecError, load_spec, load_spec_text, parse_duration
+from tests.conftest import EXAMPLES, cli
+
+BASE = """\
+version: 1
+models:
+  - name: credit
+    features:
+      - {name: income, type: numeric}
+      - {name: region, type: categorical}
+    prediction: {type: binary}
+    slices: [region]
+"""
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_example_spec_loads_and_resolves(path: Path) -> None:
+    spec = load_spec(path)
+    assert spec.models and all(m.drift.window_seconds > 0 for m in spec.models)
+    assert cli("check", str(path)).returncode == 0
+
+
+def test_the_resolved_model_carries_the_drift_settings_and_hides_pii_from_drift() -> None:
+    spec = load_spec(EXAMPLES / "credit.yaml")
+    credit = spec.model("credit")
+    assert credit is not None
+    assert credit.drift.window_seconds == 3600 and credit.drift.metrics == ("psi", "kl", "js")
+    assert credit.pii_features == ("email",)
+    assert "email" not in {f.name for f in credit.drift_features}
+
+
+CASES = {
+    "a misspelt field names its line and suggests the right name": (
+        BASE.replace("prediction:", "predicton:"), "7:", "did you mean 'prediction'?"
+    ),
+    "an unknown feature type lists the allowed ones": (
+        BASE.replace("type: categorical", "type: colour"), "6:", "'numeric', 'categorical', 'text' or 'embedding'"
+    ),
+    "a slice that is not a declared feature suggests the closest": (
+        BASE.replace("slices: [region]", "slices: [regoin]"), "regoin", "did you mean 'region'?"
+    ),
+    "a drift window that is no duration explains the format": (
+        BASE + "    drift: {window: hourly}\n", "9:", "like 30s, 5m, 1h or 30d"
+    ),
+    "warn above alert says which to move": (
+        BASE + "    drift: {warn: 0.5, alert: 0.2}\n", "9:", "must be below alert"
+    ),
+    "an objective of 100 is refused": (
+        BASE + "slos:\n  - {name: a, model: credit, sli: availability, objective: 100}\n", "10:", "such as 99.9"
+    ),
+    "an SLO for an undeclared model names it": (
+        BASE + "slos:\n  - {name: a, model: fraud, sli: availability, objective: 99}\n", "fraud", "not declared"
+    ),
+    "an unknown SLI lists the allowed ones": (
+        BASE + "slos:\n  - {name: a, model: credit, sli: vibes, objective: 99}\n", "10:", "'availability'"
+    ),
+    "broken YAML names its line": ("models:\n  - name: [unclosed\n", "3:", "not valid YAML"),
+}
+
+
+@pytest.mark.parametrize("text, where, fix", CASES.values(), ids=list(CASES))
+def test_a_bad_spec_is_refused_with_line_field_and_fix(text: str, where: str, fix: str) -> None:
+    with pytest.raises(SpecError) as err:
+        load_spec_text(text, source="driftline.yaml")
+    message = str(err.value)
+    assert message.startswith("driftline.yaml:"), message
+    assert where in message and fix in message, message
+
+
+def test_driftline_check_prints_each_problem_and_exits_nonzero(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BASE.replace("prediction:", "predicton:").replace("type: categorical", "type: colour"))
+    result = cli("check", str(bad))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) >= 2 and all(line.startswith(f"{bad}:") for line in lines), result.stderr
+
+
+@pytest.mark.parametrize("text, seconds", [("30s", 30), ("5m", 300), ("1h", 3600), ("30d", 2592000), ("2w", 1209600)])
+def test_durations_parse_to_seconds(text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
