@@ -20,6 +20,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     create_engine,
     event,
 )
@@ -183,6 +184,11 @@ class DriftPoint(Base):
     n_current: Mapped[int] = mapped_column(Integer)
     reference_id: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+def table(entity: type[Base]) -> Table:
+    """The Core table behind a mapped class (typed, for INSERT/CREATE statements)."""
+    return Base.metadata.tables[entity.__tablename__]
 
 
 def encode_json(value: Any) -> str:

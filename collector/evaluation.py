@@ -153,9 +153,9 @@ def window_drift(
     """
     hist = reference.binning.histogram(values)
     first, *rest = settings.metrics
-    kw = {"min_count": settings.min_count}
-    out = histogram_drift(reference, hist, (first,), warn=settings.warn, alert=settings.alert, **kw)
-    return out + (histogram_drift(reference, hist, rest, **kw) if rest else ())
+    n = settings.min_count
+    out = histogram_drift(reference, hist, (first,), warn=settings.warn, alert=settings.alert, min_count=n)
+    return out + (histogram_drift(reference, hist, rest, min_count=n) if rest else ())
 
 
 class EvaluationLoop:

@@ -112,8 +112,8 @@ class DriftlineCollector:
             "Samples the SDK dropped (queue full or rejected batches).",
             labels=["model", "version"],
         )
-        for key, n in sorted(dropped.items()):
-            d.add_metric(list(key), n)
+        for mv, n in sorted(dropped.items()):
+            d.add_metric(list(mv), n)
         yield d
 
         lab = CounterMetricFamily("driftline_labels", "Ground-truth labels received.", labels=["model"])
@@ -135,8 +135,8 @@ class DriftlineCollector:
             "Drift of a feature in the newest complete event-time window against the reference.",
             labels=["model", "version", "feature", "metric"],
         )
-        for key, v in sorted(drift.items()):
-            g.add_metric(list(key), v)
+        for series, v in sorted(drift.items()):
+            g.add_metric(list(series), v)
         yield g
 
 
@@ -146,5 +146,5 @@ def _le(bound: float) -> str:
 
 def make_registry(state: MetricsState) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DriftlineCollector(state))  # type: ignore[arg-type]
+    registry.register(DriftlineCollector(state))
     return registry

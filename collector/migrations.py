@@ -33,14 +33,14 @@ def migrate(engine: Engine) -> list[int]:
     """Apply every migration this database lacks; returns the versions applied now."""
     applied_now: list[int] = []
     with engine.begin() as conn:
-        db.SchemaVersion.__table__.create(conn, checkfirst=True)
+        db.table(db.SchemaVersion).create(conn, checkfirst=True)
         done = set(conn.scalars(select(db.SchemaVersion.version)))
         for m in MIGRATIONS:
             if m.version in done:
                 continue
             log.info("applying migration %d: %s", m.version, m.name)
             m.apply(conn)
-            conn.execute(db.SchemaVersion.__table__.insert().values(version=m.version, name=m.name))
+            conn.execute(db.table(db.SchemaVersion).insert().values(version=m.version, name=m.name))
             applied_now.append(m.version)
     if engine.dialect.name == "postgresql":
         timescale.setup_if_available(engine)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -20,7 +20,7 @@ def _dialect(conn: Session) -> str:
 
 def _insert(conn: Session, entity: Any) -> Any:
     """The dialect's INSERT (which knows ON CONFLICT) on an entity's table."""
-    return (postgresql.insert if _dialect(conn) == "postgresql" else sqlite.insert)(entity.__table__)
+    return (postgresql.insert if _dialect(conn) == "postgresql" else sqlite.insert)(db.table(entity))
 
 
 # ---------------------------------------------------------------------------------------------- batches
@@ -32,7 +32,7 @@ def claim_batch(conn: Session, *, batch_id: str, kind: str, model: str, size: in
         _insert(conn, db.Batch)
         .values(batch_id=batch_id, kind=kind, model=model, size=size, received_at=db.utcnow())
         .on_conflict_do_nothing(index_elements=["batch_id"])
-        .returning(db.Batch.__table__.c.batch_id)
+        .returning(db.table(db.Batch).c.batch_id)
     )
     return conn.execute(stmt).first() is not None
 
@@ -81,7 +81,7 @@ def insert_records(
         }
         for r in records
     ]
-    result = conn.execute(_insert(conn, db.Record).on_conflict_do_nothing(), dicts)
+    result = cast(CursorResult[Any], conn.execute(_insert(conn, db.Record).on_conflict_do_nothing(), dicts))
     return max(result.rowcount, 0)
 
 
@@ -141,7 +141,7 @@ def count_labels(conn: Session) -> dict[str, int]:
 
 
 def insert_stats(conn: Session, *, row: dict[str, Any]) -> None:
-    conn.execute(db.Stats.__table__.insert().values(**row))
+    conn.execute(db.table(db.Stats).insert().values(**row))
 
 
 def stats_totals(conn: Session) -> list[db.Stats]:
@@ -167,9 +167,9 @@ def create_reference(
     conn: Session, *, model: str, version: str | None, name: str, n: int, features: dict[str, Any]
 ) -> int:
     stmt = (
-        db.Reference.__table__.insert()
+        db.table(db.Reference).insert()
         .values(model=model, version=version, name=name, n=n, features=features, created_at=db.utcnow())
-        .returning(db.Reference.__table__.c.id)
+        .returning(db.table(db.Reference).c.id)
     )
     return int(conn.execute(stmt).scalar_one())
 
@@ -260,7 +260,7 @@ def latest_drift(conn: Session, *, complete_before: dt.datetime) -> list[db.Drif
 
 def add_token(conn: Session, *, token_id: str, name: str, scope: str, secret_sha256: str) -> None:
     conn.execute(
-        db.Token.__table__.insert().values(
+        db.table(db.Token).insert().values(
             id=token_id,
             name=name,
             scope=scope,
@@ -280,4 +280,5 @@ def count_tokens(conn: Session) -> int:
 
 
 def revoke_token(conn: Session, *, token_id: str) -> bool:
-    return conn.execute(update(db.Token).where(db.Token.id == token_id).values(revoked=True)).rowcount > 0
+    result = cast(CursorResult[Any], conn.execute(update(db.Token).where(db.Token.id == token_id).values(revoked=True)))
+    return result.rowcount > 0
