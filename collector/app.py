@@ -20,6 +20,7 @@ from collector.body import add_body_schemas, limited_route
 from collector.context import AppContext
 from collector.evaluation import EvaluationLoop, Evaluator
 from collector.metrics import MetricsState
+from collector.service import InputError
 from driftline.settings import Settings
 from driftline.spec import ResolvedSpec
 
@@ -113,6 +114,10 @@ def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     return JSONResponse({"detail": list(out.values())}, status_code=422)
 
 
+def _input_error(_: Request, exc: InputError) -> JSONResponse:
+    return JSONResponse({"detail": exc.detail()}, status_code=exc.status)
+
+
 def create_app(
     settings: Settings | None = None,
     spec: ResolvedSpec | None = None,
@@ -148,6 +153,7 @@ def create_app(
     app.include_router(ops.router())
     add_body_schemas(app)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(InputError, _input_error)  # type: ignore[arg-type]
     for unavailable in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):
         app.add_exception_handler(unavailable, _storage_unavailable)
     app.add_exception_handler(sa_exc.DataError, _storage_rejected)

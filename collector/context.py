@@ -38,11 +38,6 @@ Ctx = Annotated[AppContext, Depends(_context)]
 _bearer = HTTPBearer(auto_error=False, description="A token from `driftline token create`.")
 
 
-def field_error(status: int, loc: list[str | int], msg: str) -> HTTPException:
-    """An HTTP error whose body names the field, in FastAPI's validation-error shape."""
-    return HTTPException(status, detail=[{"loc": loc, "msg": msg, "type": "value_error"}])
-
-
 def require(scope: str) -> Callable[..., auth.Principal]:
     """A dependency that admits requests whose bearer token grants `scope`."""
 
@@ -70,15 +65,3 @@ def require(scope: str) -> Callable[..., auth.Principal]:
         return principal
 
     return dependency
-
-
-def known_model(ctx: AppContext, model: str, loc: list[str | int]) -> None:
-    """Refuse data for a model the collector was not told about."""
-    if model not in ctx.known_models:
-        known = ", ".join(sorted(ctx.known_models)) or "none yet"
-        raise field_error(
-            422,
-            loc,
-            f"model {model!r} is not registered (known: {known}): declare it under `models:` in the spec "
-            "or POST /v1/models",
-        )

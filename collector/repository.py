@@ -167,7 +167,8 @@ def create_reference(
     conn: Session, *, model: str, version: str | None, name: str, n: int, features: dict[str, Any]
 ) -> int:
     stmt = (
-        db.table(db.Reference).insert()
+        db.table(db.Reference)
+        .insert()
         .values(model=model, version=version, name=name, n=n, features=features, created_at=db.utcnow())
         .returning(db.table(db.Reference).c.id)
     )
@@ -260,7 +261,9 @@ def latest_drift(conn: Session, *, complete_before: dt.datetime) -> list[db.Drif
 
 def add_token(conn: Session, *, token_id: str, name: str, scope: str, secret_sha256: str) -> None:
     conn.execute(
-        db.table(db.Token).insert().values(
+        db.table(db.Token)
+        .insert()
+        .values(
             id=token_id,
             name=name,
             scope=scope,
@@ -280,5 +283,7 @@ def count_tokens(conn: Session) -> int:
 
 
 def revoke_token(conn: Session, *, token_id: str) -> bool:
-    result = cast(CursorResult[Any], conn.execute(update(db.Token).where(db.Token.id == token_id).values(revoked=True)))
+    result = cast(
+        CursorResult[Any], conn.execute(update(db.Token).where(db.Token.id == token_id).values(revoked=True))
+    )
     return result.rowcount > 0

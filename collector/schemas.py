@@ -90,9 +90,7 @@ class StatsBatch(_In):
         """Cross-field checks, as (field, message) pairs."""
         out = []
         b = self.latency_bounds
-        if any(not math.isfinite(x) or x <= 0 for x in b) or any(
-            x >= y for x, y in itertools.pairwise(b)
-        ):
+        if any(not math.isfinite(x) or x <= 0 for x in b) or any(x >= y for x, y in itertools.pairwise(b)):
             out.append(
                 ("latency_bounds", "must be positive, finite and strictly increasing (+Inf is implied)")
             )

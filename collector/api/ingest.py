@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from collector import db, repository
+from collector import db, repository, service
 from collector.auth import Principal
 from collector.body import RawBody, body_schema, parse
-from collector.context import Ctx, field_error, known_model, require
+from collector.context import Ctx, require
 from collector.schemas import Accepted, LabelBatch, RecordBatch, StatsBatch
 from sdk import wire
 
@@ -27,23 +27,7 @@ def router(route_class: type) -> APIRouter:
         openapi_extra=body_schema(RecordBatch),
     )
     def post_records(raw: RawBody, ctx: Ctx, _: Ingest) -> Accepted:
-        batch = parse(RecordBatch, raw)
-        known_model(ctx, batch.model, ["body", "model"])
-        n = len(batch.records)
-        with ctx.sessions.begin() as s:
-            if not repository.claim_batch(
-                s, batch_id=batch.batch_id, kind="records", model=batch.model, size=n
-            ):
-                return Accepted(accepted=0, duplicate=True)
-            stored = repository.insert_records(
-                s,
-                model=batch.model,
-                version=batch.version,
-                batch_id=batch.batch_id,
-                received_at=db.utcnow(),
-                records=batch.records,
-            )
-        return Accepted(accepted=stored)
+        return service.store_records(ctx, parse(RecordBatch, raw))
 
     @r.post(
         "/labels",
@@ -53,22 +37,7 @@ def router(route_class: type) -> APIRouter:
         openapi_extra=body_schema(LabelBatch),
     )
     def post_labels(raw: RawBody, ctx: Ctx, _: Ingest) -> Accepted:
-        batch = parse(LabelBatch, raw)
-        known_model(ctx, batch.model, ["body", "model"])
-        now = db.utcnow()
-        latest = {lab.id: lab for lab in batch.labels}  # the last label for an id in one batch wins
-        rows = [
-            {"model": batch.model, "record_id": i, "label": lab.label, "ts": lab.ts, "received_at": now}
-            for i, lab in latest.items()
-        ]
-        with ctx.sessions.begin() as s:
-            if not repository.claim_batch(
-                s, batch_id=batch.batch_id, kind="labels", model=batch.model, size=len(rows)
-            ):
-                return Accepted(accepted=0, duplicate=True)
-            n = repository.upsert_labels(s, rows=rows)
-        ctx.state.add_labels(batch.model, n)
-        return Accepted(accepted=n)
+        return service.store_labels(ctx, parse(LabelBatch, raw))
 
     @r.post(
         "/stats",
@@ -79,14 +48,14 @@ def router(route_class: type) -> APIRouter:
     )
     def post_stats(raw: RawBody, ctx: Ctx, _: Ingest) -> Accepted:
         batch = parse(StatsBatch, raw)
-        known_model(ctx, batch.model, ["body", "model"])
+        service.known_model(ctx, batch.model, ["body", "model"])
         problems = batch.problems()
         if problems:
             field, msg = problems[0]
-            raise field_error(422, ["body", field], msg)
+            raise service.InputError(422, ["body", field], msg)
         seen = ctx.state.bounds_for(batch.model, batch.version)
         if seen is not None and seen != tuple(batch.latency_bounds):
-            raise field_error(
+            raise service.InputError(
                 422,
                 ["body", "latency_bounds"],
                 f"differ from the bounds this model version already reported ({list(seen)}): "

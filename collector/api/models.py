@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Query
 
 from collector import repository
 from collector.auth import Principal
-from collector.context import Ctx, field_error, require
+from collector.context import Ctx, require
 from collector.schemas import Accepted, DriftPointOut, ModelIn, ModelOut
+from collector.service import InputError
 from sdk import wire
 
 Read = Annotated[Principal, Depends(require("read"))]
@@ -65,7 +66,7 @@ def router(route_class: type) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     ) -> list[DriftPointOut]:
         if model not in ctx.known_models:
-            raise field_error(404, ["path", "model"], f"model {model!r} is not registered")
+            raise InputError(404, ["path", "model"], f"model {model!r} is not registered")
         with ctx.sessions() as s:
             points = repository.drift_series(s, model=model, version=version, feature=feature, limit=limit)
             return [DriftPointOut.model_validate(p, from_attributes=True) for p in points]

@@ -1,0 +1,115 @@
+"""What ingesting means, independent of HTTP: the routes and `driftline replay` both call these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analyzers.binning import fit_reference
+from collector import db, repository
+from collector.context import AppContext
+from collector.schemas import Accepted, LabelBatch, RecordBatch, ReferenceIn, ReferenceOut
+
+
+class InputError(ValueError):
+    """Input the collector refuses; the app answers it with `status` and a body naming the field."""
+
+    def __init__(self, status: int, loc: list[str | int], msg: str) -> None:
+        super().__init__(msg)
+        self.status, self.loc, self.msg = status, loc, msg
+
+    def detail(self) -> list[dict[str, Any]]:
+        return [{"loc": self.loc, "msg": self.msg, "type": "value_error"}]
+
+
+def known_model(ctx: AppContext, model: str, loc: list[str | int]) -> None:
+    """Refuse data for a model the collector was not told about."""
+    if model not in ctx.known_models:
+        known = ", ".join(sorted(ctx.known_models)) or "none yet"
+        raise InputError(
+            422,
+            loc,
+            f"model {model!r} is not registered (known: {known}): declare it under `models:` in the spec "
+            "or POST /v1/models",
+        )
+
+
+def store_records(ctx: AppContext, batch: RecordBatch) -> Accepted:
+    """Store a validated batch once: a batch id seen before changes nothing."""
+    known_model(ctx, batch.model, ["body", "model"])
+    n = len(batch.records)
+    with ctx.sessions.begin() as s:
+        if not repository.claim_batch(s, batch_id=batch.batch_id, kind="records", model=batch.model, size=n):
+            return Accepted(accepted=0, duplicate=True)
+        stored = repository.insert_records(
+            s,
+            model=batch.model,
+            version=batch.version,
+            batch_id=batch.batch_id,
+            received_at=db.utcnow(),
+            records=batch.records,
+        )
+    return Accepted(accepted=stored)
+
+
+def store_labels(ctx: AppContext, batch: LabelBatch) -> Accepted:
+    """Store ground truth by record id, once per batch id; the last label for an id in a batch wins."""
+    known_model(ctx, batch.model, ["body", "model"])
+    now = db.utcnow()
+    latest = {lab.id: lab for lab in batch.labels}
+    rows = [
+        {"model": batch.model, "record_id": i, "label": lab.label, "ts": lab.ts, "received_at": now}
+        for i, lab in latest.items()
+    ]
+    with ctx.sessions.begin() as s:
+        if not repository.claim_batch(
+            s, batch_id=batch.batch_id, kind="labels", model=batch.model, size=len(rows)
+        ):
+            return Accepted(accepted=0, duplicate=True)
+        n = repository.upsert_labels(s, rows=rows)
+    ctx.state.add_labels(batch.model, n)
+    return Accepted(accepted=n)
+
+
+def store_reference(ctx: AppContext, body: ReferenceIn) -> ReferenceOut:
+    """Fit a reference's binning once (numeric quantile edges, category tables) and store it."""
+    known_model(ctx, body.model, ["body", "model"])
+    model = ctx.spec.model(body.model) if ctx.spec else None
+    columns = body.columns
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) > 1:
+        raise InputError(
+            422,
+            ["body", "columns"],
+            f"columns have different lengths {sorted(lengths)}: send one value per row in every column",
+        )
+    kinds: dict[str, str] | None = None
+    if model is not None:
+        declared = {f.name: f.type for f in model.drift_features}
+        unknown = sorted(set(columns) - {f.name for f in model.features})
+        if unknown:
+            raise InputError(
+                422,
+                ["body", "columns", unknown[0]],
+                f"{unknown[0]!r} is not a declared feature of {model.name!r}: "
+                "declare it in the spec or leave it out",
+            )
+        columns = {k: v for k, v in columns.items() if k in declared}
+        kinds = {k: declared[k] for k in columns}
+    if not columns or not next(iter(lengths), 0):
+        raise InputError(
+            422,
+            ["body", "columns"],
+            "no reference values for any drift feature: send at least one non-empty numeric or categorical column",
+        )
+    bins = body.bins or (model.drift.bins if model else 10)
+    try:
+        fitted = fit_reference(columns, kinds=kinds, n_bins=bins)
+    except (TypeError, ValueError) as exc:
+        raise InputError(422, ["body", "columns"], f"cannot fit the reference: {exc}") from None
+    features: dict[str, Any] = {name: ref.to_dict() for name, ref in fitted.items()}
+    n = next(iter(lengths))
+    with ctx.sessions.begin() as s:
+        ref_id = repository.create_reference(
+            s, model=body.model, version=body.version, name=body.name, n=n, features=features
+        )
+    return ReferenceOut(id=ref_id, model=body.model, version=body.version, n=n, features=features)
