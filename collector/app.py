@@ -63,7 +63,13 @@ def build_context(settings: Settings, spec: ResolvedSpec | None, engine: Engine 
         engine=engine,
         sessions=sessions,
         state=state,
-        evaluator=Evaluator(sessions, spec, state),
+        evaluator=Evaluator(
+            sessions,
+            spec,
+            state,
+            max_slice_values=settings.max_slice_values,
+            min_label_coverage=settings.min_label_coverage,
+        ),
         known_models=known,
     )
     rebuild_state(ctx)

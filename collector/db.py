@@ -198,6 +198,25 @@ def encode_json(value: Any) -> str:
     return text.replace("\\u0000", "\\ufffd") if "\\u0000" in text else text
 
 
+class PerformancePoint(Base):
+    """Realized performance of one slice in one event-time window, on the labels that have arrived."""
+
+    __tablename__ = "performance"
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slice: Mapped[str] = mapped_column(String(200), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    window_end: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lower: Mapped[float | None] = mapped_column(Float, nullable=True)
+    upper: Mapped[float | None] = mapped_column(Float, nullable=True)
+    support: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(24))
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for a SQLAlchemy URL; SQLite gets WAL and a busy timeout so the loop and API share it."""
     if url.startswith("sqlite"):

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from analyzers.binning import FeatureReference
 from analyzers.drift import DriftValue, histogram_drift
+from analyzers.performance import LabelledRow, window_performance
 from collector import db, repository
 from collector.metrics import MetricsState
 from driftline.spec import Drift, ResolvedSpec
@@ -58,8 +59,13 @@ class Evaluator:
         spec: ResolvedSpec | None,
         state: MetricsState,
         clock: Callable[[], dt.datetime] = db.utcnow,
+        *,
+        max_slice_values: int = 20,
+        min_label_coverage: float = 0.5,
     ) -> None:
         self.sessions = sessions
+        self.max_slice_values = max_slice_values
+        self.min_label_coverage = min_label_coverage
         self.spec = spec
         self.state = state
         self.clock = clock
@@ -90,7 +96,44 @@ class Evaluator:
             return sorted(keys, key=lambda k: (k.model, k.version, k.start))
 
     def evaluate(self, key: WindowKey) -> int:
-        """Compute and store the drift of one window; returns the number of points stored."""
+        """Compute and store the drift and realized performance of one window; returns points stored."""
+        return self._drift(key) + self._performance(key)
+
+    def _performance(self, key: WindowKey) -> int:
+        m = self.spec.model(key.model) if self.spec else None
+        with self.sessions() as s:
+            joined = repository.window_labelled(s, model=key.model, version=key.version, start=key.start, end=key.end)
+            values = window_performance(
+                [LabelledRow(p, y, sl or {}) for p, y, sl in joined],
+                prediction_type=m.prediction_type if m else "binary",
+                slice_columns=m.slices if m else (),
+                max_slice_values=self.max_slice_values,
+                min_coverage=self.min_label_coverage,
+            )
+            now = db.utcnow()
+            rows = [
+                {
+                    "model": key.model,
+                    "version": key.version,
+                    "slice": v.slice,
+                    "metric": v.metric,
+                    "window_start": key.start,
+                    "window_end": key.end,
+                    "value": v.value,
+                    "lower": v.lower,
+                    "upper": v.upper,
+                    "support": v.support,
+                    "total": v.total,
+                    "status": v.status,
+                    "computed_at": now,
+                }
+                for v in values
+            ]
+            repository.upsert_performance(s, rows=rows)
+            s.commit()
+        return len(rows)
+
+    def _drift(self, key: WindowKey) -> int:
         settings = self.drift_settings(key.model)
         with self.sessions() as s:
             ref = repository.latest_reference(s, model=key.model, version=key.version)
@@ -135,11 +178,15 @@ class Evaluator:
         return [f.name for f in m.drift_features if f.name in in_reference]
 
     def export(self, now: dt.datetime) -> None:
-        """Set the drift gauges to the newest complete window with enough data."""
+        """Set the drift and performance gauges to the newest complete windows with enough data."""
         with self.sessions() as s:
             points = repository.latest_drift(s, complete_before=now)
+            perf = repository.latest_performance(s, complete_before=now)
         self.state.set_drift(
             {(p.model, p.version, p.feature, p.metric): p.value for p in points if p.value is not None}
+        )
+        self.state.set_performance(
+            {(p.model, p.version, p.slice, p.metric): p.value for p in perf if p.value is not None}
         )
 
 

@@ -28,6 +28,7 @@ class MetricsState:
     labels: dict[str, int] = field(default_factory=dict)
     current_version: dict[str, tuple[float, str]] = field(default_factory=dict)
     drift: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
+    performance: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
 
     def bounds_for(self, model: str, version: str) -> tuple[float, ...] | None:
         with self.lock:
@@ -68,6 +69,10 @@ class MetricsState:
         with self.lock:
             self.drift.update(values)
 
+    def set_performance(self, values: dict[tuple[str, str, str, str], float]) -> None:
+        with self.lock:
+            self.performance.update(values)
+
 
 class DriftlineCollector:
     """A prometheus-client custom collector over a MetricsState (metric names from DESIGN.md)."""
@@ -84,6 +89,7 @@ class DriftlineCollector:
             labels = dict(s.labels)
             versions = {m: v for m, (_, v) in s.current_version.items()}
             drift = dict(s.drift)
+            performance = dict(s.performance)
 
         c = CounterMetricFamily(
             "driftline_predictions",
@@ -138,6 +144,15 @@ class DriftlineCollector:
         for series, v in sorted(drift.items()):
             g.add_metric(list(series), v)
         yield g
+
+        p = GaugeMetricFamily(
+            "driftline_model_performance",
+            "Realized performance (accuracy or MAE) in the newest complete window whose labels matured.",
+            labels=["model", "version", "slice", "metric"],
+        )
+        for series, v in sorted(performance.items()):
+            p.add_metric(list(series), v)
+        yield p
 
 
 def _le(bound: float) -> str:

@@ -21,12 +21,25 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
-def _initial_schema(conn: Connection) -> None:
-    tables = [t for t in db.Base.metadata.sorted_tables if t.name != db.SchemaVersion.__tablename__]
-    db.Base.metadata.create_all(conn, tables=tables)
+def _create(*entities: type[db.Base]) -> Callable[[Connection], None]:
+    """A migration that creates these tables (as the current model defines them)."""
+
+    def apply(conn: Connection) -> None:
+        db.Base.metadata.create_all(conn, tables=[db.table(e) for e in entities])
+
+    return apply
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial schema", _initial_schema),)
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "initial schema",
+        _create(
+            db.Token, db.RegisteredModel, db.Batch, db.Record, db.Label, db.Stats, db.Reference, db.DriftPoint
+        ),
+    ),
+    Migration(2, "realized performance per window", _create(db.PerformancePoint)),
+)
 
 
 def migrate(engine: Engine) -> list[int]:

@@ -87,12 +87,16 @@ def insert_records(
 
 def touched_windows(
     conn: Session, *, received_after: dt.datetime, received_until: dt.datetime
-) -> list[tuple[str, str, dt.datetime]]:
-    """(model, version, event time) of records that arrived in (received_after, received_until]."""
-    stmt = select(db.Record.model, db.Record.version, db.Record.ts).where(
-        db.Record.received_at > received_after, db.Record.received_at <= received_until
+) -> set[tuple[str, str, dt.datetime]]:
+    """(model, version, event time) of records that, or whose labels, arrived in (after, until]."""
+    cols = (db.Record.model, db.Record.version, db.Record.ts)
+    records = select(*cols).where(db.Record.received_at > received_after, db.Record.received_at <= received_until)
+    labelled = (
+        select(*cols)
+        .join(db.Label, (db.Label.model == db.Record.model) & (db.Label.record_id == db.Record.record_id))
+        .where(db.Label.received_at > received_after, db.Label.received_at <= received_until)
     )
-    return [(m, v, ts) for m, v, ts in conn.execute(stmt)]
+    return {(m, v, ts) for stmt in (records, labelled) for m, v, ts in conn.execute(stmt)}
 
 
 def window_records(
@@ -103,6 +107,18 @@ def window_records(
         db.Record.model == model, db.Record.version == version, db.Record.ts >= start, db.Record.ts < end
     )
     return list(conn.scalars(stmt))
+
+
+def window_labelled(
+    conn: Session, *, model: str, version: str, start: dt.datetime, end: dt.datetime
+) -> list[tuple[Any, Any, dict[str, Any] | None]]:
+    """(prediction, label or None, slices) of one model version's records with event time in [start, end)."""
+    stmt = (
+        select(db.Record.prediction, db.Label.label, db.Record.slices)
+        .outerjoin(db.Label, (db.Label.model == db.Record.model) & (db.Label.record_id == db.Record.record_id))
+        .where(db.Record.model == model, db.Record.version == version, db.Record.ts >= start, db.Record.ts < end)
+    )
+    return [(p, y, s) for p, y, s in conn.execute(stmt)]
 
 
 def newest_record_time(conn: Session) -> dt.datetime | None:
@@ -253,6 +269,47 @@ def latest_drift(conn: Session, *, complete_before: dt.datetime) -> list[db.Drif
         complete = p.window_end <= complete_before
         if prev is None or complete or prev.window_end > complete_before:
             out[key] = p
+    return list(out.values())
+
+
+# ------------------------------------------------------------------------------------------ performance
+
+
+def upsert_performance(conn: Session, *, rows: Sequence[dict[str, Any]]) -> None:
+    """Store performance points; a re-evaluated window (late labels) replaces its earlier values."""
+    if not rows:
+        return
+    stmt = _insert(conn, db.PerformancePoint)
+    keys = ("window_end", "value", "lower", "upper", "support", "total", "status", "computed_at")
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["model", "version", "slice", "metric", "window_start"],
+        set_={k: getattr(stmt.excluded, k) for k in keys},
+    )
+    conn.execute(stmt, list(rows))
+
+
+def performance_series(
+    conn: Session, *, model: str, version: str | None = None, slice_: str | None = None, limit: int = 1000
+) -> list[db.PerformancePoint]:
+    stmt = select(db.PerformancePoint).where(db.PerformancePoint.model == model)
+    if version is not None:
+        stmt = stmt.where(db.PerformancePoint.version == version)
+    if slice_ is not None:
+        stmt = stmt.where(db.PerformancePoint.slice == slice_)
+    stmt = stmt.order_by(db.PerformancePoint.window_start.desc(), db.PerformancePoint.slice)
+    return list(conn.execute(stmt.limit(limit)).scalars())
+
+
+def latest_performance(conn: Session, *, complete_before: dt.datetime) -> list[db.PerformancePoint]:
+    """Per (model, version, slice, metric): the newest window, ended by `complete_before`, whose labels matured."""
+    out: dict[tuple[str, str, str, str], db.PerformancePoint] = {}
+    stmt = (
+        select(db.PerformancePoint)
+        .where(db.PerformancePoint.status == "ok", db.PerformancePoint.window_end <= complete_before)
+        .order_by(db.PerformancePoint.window_start)
+    )
+    for p in conn.execute(stmt).scalars():
+        out[(p.model, p.version, p.slice, p.metric)] = p
     return list(out.values())
 
 

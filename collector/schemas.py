@@ -158,3 +158,18 @@ class DriftPointOut(BaseModel):
     status: str
     n_reference: int
     n_current: int
+
+
+class PerformancePointOut(BaseModel):
+    model: str
+    version: str
+    slice: str
+    metric: str
+    window_start: dt.datetime
+    window_end: dt.datetime
+    value: float | None
+    lower: float | None
+    upper: float | None
+    support: int = Field(description="Labelled records behind the value.")
+    total: int = Field(description="Records in the slice and window, labelled or not.")
+    status: str = Field(description="ok, immature (label coverage below the minimum) or insufficient_data.")

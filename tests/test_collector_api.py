@@ -414,3 +414,35 @@ def test_storage_outage_answers_503_and_the_collector_recovers(pg_fresh_url: str
             conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
         admin.dispose()
         c.stop()
+
+
+def test_labels_that_arrive_later_reopen_their_window_and_give_realized_accuracy(
+    collector: Collector,
+) -> None:
+    rng = np.random.default_rng(10)
+    start = (time.time() // 3600 - 4) * 3600
+    recs = records(200, start + 5, rng, prefix="acc")
+    assert collector.post("/v1/records", batch(recs))[0] == 200
+    assert collector.evaluate() == 1
+    status, before = collector.get("/v1/models/credit/performance?slice=all")
+    assert status == 200 and before[0]["status"] == "insufficient_data" and before[0]["support"] == 0
+
+    truth = [r["prediction"] if i % 4 else 1 - r["prediction"] for i, r in enumerate(recs)]  # 75% right
+    body = {
+        "batch_id": "late",
+        "model": "credit",
+        "labels": [{"id": r["id"], "label": y} for r, y in zip(recs, truth, strict=True)],
+    }
+    assert collector.post("/v1/labels", body)[0] == 200
+    assert collector.evaluate() == 1
+    (after,) = collector.get("/v1/models/credit/performance?slice=all")[1]
+    assert (after["status"], after["support"], after["total"]) == ("ok", 200, 200)
+    assert after["value"] == pytest.approx(0.75) and after["lower"] < 0.75 < after["upper"]
+    assert after["window_start"] == before[0]["window_start"]
+    regions = {p["slice"] for p in collector.get("/v1/models/credit/performance")[1]}
+    assert regions == {"all", "region=EU"}
+    assert sample(
+        collector.metrics(),
+        "driftline_model_performance",
+        'metric="accuracy",model="credit",slice="all",version="v1"',
+    ) == pytest.approx(0.75)

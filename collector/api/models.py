@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from collector import repository
 from collector.auth import Principal
 from collector.context import Ctx, require
-from collector.schemas import Accepted, DriftPointOut, ModelIn, ModelOut
+from collector.schemas import Accepted, DriftPointOut, ModelIn, ModelOut, PerformancePointOut
 from collector.service import InputError
 from sdk import wire
 
@@ -70,6 +70,26 @@ def router(route_class: type) -> APIRouter:
         with ctx.sessions() as s:
             points = repository.drift_series(s, model=model, version=version, feature=feature, limit=limit)
             return [DriftPointOut.model_validate(p, from_attributes=True) for p in points]
+
+    @r.get(
+        "/models/{model}/performance",
+        response_model=list[PerformancePointOut],
+        operation_id="getPerformance",
+        summary="Realized performance per slice and event-time window on delayed labels, newest first",
+    )
+    def get_performance(
+        model: str,
+        ctx: Ctx,
+        _: Read,
+        version: str | None = None,
+        slice: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    ) -> list[PerformancePointOut]:
+        if model not in ctx.known_models:
+            raise InputError(404, ["path", "model"], f"model {model!r} is not registered")
+        with ctx.sessions() as s:
+            points = repository.performance_series(s, model=model, version=version, slice_=slice, limit=limit)
+            return [PerformancePointOut.model_validate(p, from_attributes=True) for p in points]
 
     @r.post("/evaluate", operation_id="evaluateNow", summary="Evaluate every window that received data, now")
     def evaluate_now(ctx: Ctx, _: Annotated[Principal, Depends(require("admin"))]) -> dict[str, int]:
