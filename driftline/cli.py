@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -76,6 +77,78 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from driftline import replay as rp
+
+    settings = _settings(args, "config", "database_url")
+    if not settings.config:
+        print("replay needs the spec: pass --config driftline.yaml or set DRIFTLINE_CONFIG", file=sys.stderr)
+        return 2
+    spec = load_spec(settings.config)
+    model = spec.model(args.model)
+    if model is None:
+        names = ", ".join(m.name for m in spec.models)
+        print(f"--model {args.model!r} is not in {settings.config} (models: {names})", file=sys.stderr)
+        return 2
+    until = None
+    if args.reference_until:
+        until = rp.parse_time(args.reference_until)
+        if until is None:
+            print(
+                f"--reference-until {args.reference_until!r} is not a timestamp: use ISO-8601",
+                file=sys.stderr,
+            )
+            return 2
+    sink: rp.Sink
+    if args.collector:
+        token = args.token or os.environ.get("DRIFTLINE_TOKEN")
+        if not token:
+            print("--collector needs an ingest token: --token or DRIFTLINE_TOKEN", file=sys.stderr)
+            return 2
+        sink = rp.HTTPSink(args.collector, token, args.admin_token or os.environ.get("DRIFTLINE_ADMIN_TOKEN"))
+    else:
+        sink = rp.EmbeddedSink(settings.database_url, spec)
+    columns = rp.Columns(
+        time=args.time_column,
+        id=args.id_column,
+        prediction=args.prediction_column,
+        score=args.score_column,
+        label=args.label_column,
+        version=args.version_column,
+    )
+    try:
+        result = rp.replay(
+            Path(args.file),
+            model,
+            sink,
+            columns=columns,
+            version=args.version,
+            labels_file=Path(args.labels) if args.labels else None,
+            reference_file=Path(args.reference) if args.reference else None,
+            reference_until=until,
+            strict=args.strict,
+            batch_rows=args.batch_rows,
+            progress=not args.quiet,
+        )
+    except rp.ReplayError as exc:
+        print(f"replay stopped: {exc}", file=sys.stderr)
+        return 1
+    for problem in result.problems[:50]:
+        print(f"{args.file}: {problem}", file=sys.stderr)
+    if len(result.problems) > 50:
+        print(f"... and {len(result.problems) - 50} more problem(s)", file=sys.stderr)
+    print(
+        f"Replayed {result.rows:,} rows of {args.file}: {result.records_stored:,} records stored "
+        f"({result.records_sent - result.records_stored:,} already stored), {result.labels_sent:,} labels, "
+        f"{result.skipped:,} rows skipped, {len(result.problems)} problem(s); "
+        f"reference from {result.reference_rows:,} rows; {result.windows} window(s) evaluated.\n"
+    )
+    print(rp.summary(model, sink.series(model.name, "drift"), sink.series(model.name, "performance")))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from driftline.demo import run_demo
 
@@ -106,6 +179,34 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="validate a spec file")
     c.add_argument("config")
     c.set_defaults(func=cmd_check)
+
+    r = sub.add_parser("replay", help="backfill logged predictions (CSV, Parquet) by their own timestamps")
+    r.add_argument("file", help="CSV, TSV or Parquet file of logged predictions")
+    r.add_argument("--config", help="spec file; env DRIFTLINE_CONFIG")
+    r.add_argument("--model", required=True, help="the spec's model these predictions belong to")
+    r.add_argument(
+        "--database-url", help="store into this database (default: DRIFTLINE_DATABASE_URL or sqlite)"
+    )
+    r.add_argument("--collector", help="send to a running collector at this URL instead of a database")
+    r.add_argument("--token", help="ingest token for --collector (env DRIFTLINE_TOKEN)")
+    r.add_argument(
+        "--admin-token", help="admin token for --collector, to evaluate (env DRIFTLINE_ADMIN_TOKEN)"
+    )
+    r.add_argument("--labels", help="second file of labels joined by id (columns: id and label)")
+    r.add_argument("--label-column", help="column of this file holding the label")
+    r.add_argument("--time-column", default="ts", help="event-time column (default ts)")
+    r.add_argument("--id-column", default="id", help="record id column (default id; row numbers without it)")
+    r.add_argument("--prediction-column", default="prediction")
+    r.add_argument("--score-column", default="score")
+    r.add_argument("--version", default="replay", help="model version of every row (default replay)")
+    r.add_argument("--version-column", help="column holding each row's model version")
+    ref = r.add_mutually_exclusive_group()
+    ref.add_argument("--reference-until", help="rows before this ISO-8601 time form the reference")
+    ref.add_argument("--reference", help="a separate file of reference rows")
+    r.add_argument("--strict", action="store_true", help="stop at the first bad value")
+    r.add_argument("--batch-rows", type=int, default=5000, help="rows per ingest batch")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(func=cmd_replay)
 
     d = sub.add_parser("demo", help="run the end-to-end demo on an embedded SQLite store")
     d.add_argument("--out", default="driftline-out", help="where generated artifacts go")

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from driftline.progress import Progress
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SPEC = ROOT / "examples" / "demo.yaml"
 SHIFTED = ("income", "debt_ratio")
@@ -141,31 +143,6 @@ def start_collector(out: Path, spec: Path, database_url: str) -> DemoCollector:
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError("the collector did not become ready in 30 s")
-
-
-class Progress:
-    """A one-line progress bar on stderr with rows/s."""
-
-    def __init__(self, total: float, width: int = 30) -> None:
-        self.total, self.width, self.t0 = total, width, time.monotonic()
-        self.tty = sys.stderr.isatty()
-        self._last = -1
-
-    def update(self, elapsed: float, rows: int, note: str) -> None:
-        share = min(elapsed / self.total, 1.0)
-        pct = int(share * 100)
-        if not self.tty and pct // 10 == self._last // 10 and pct != 100:
-            return
-        self._last = pct
-        filled = int(share * self.width)
-        rate = rows / max(time.monotonic() - self.t0, 1e-9)
-        line = f"[{'#' * filled}{'.' * (self.width - filled)}] {pct:3d}%  {rows:>8,} rows  {rate:>7,.0f} rows/s  {note}"
-        sys.stderr.write(("\r" + line) if self.tty else line + "\n")
-        sys.stderr.flush()
-
-    def done(self) -> None:
-        if self.tty:
-            sys.stderr.write("\n")
 
 
 def serve_traffic(
@@ -332,7 +309,9 @@ def run_demo(out_dir: str = "driftline-out", duration: float = 40.0, keep: bool 
         f"\nFeatures over the alert threshold: {', '.join(alerting) or 'none'}"
         f" (shifted on purpose: {', '.join(SHIFTED)})."
     )
-    print(f"Artifacts in {out}: {', '.join(sorted(p.name for p in out.iterdir() if not p.name.startswith('demo.db')))}")
+    print(
+        f"Artifacts in {out}: {', '.join(sorted(p.name for p in out.iterdir() if not p.name.startswith('demo.db')))}"
+    )
     if not keep:
         for suffix in ("", "-wal", "-shm"):
             Path(str(db_path) + suffix).unlink(missing_ok=True)

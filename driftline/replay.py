@@ -1,0 +1,558 @@
+"""`driftline replay`: backfill logged predictions (CSV, Parquet) by their own timestamps.
+
+Rows go through the collector's own ingest path (validation, redaction, idempotent batch ids derived
+from the file's content, so replaying a file twice stores each record once), then every historical
+window is evaluated. Bad values are reported with their row number and column; `strict` stops at the
+first one, otherwise the row is kept (a non-numeric numeric value is a data-quality event) or, when
+it has no usable event time, skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from driftline.progress import Progress
+from driftline.spec import Model
+from sdk.redact import Redactor
+
+MAX_REFERENCE_ROWS = 100_000
+
+
+class ReplayError(Exception):
+    """The replay cannot go on (a missing time column, or the first problem under --strict)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad value: where it is (1-based data row, column) and what is wrong with it."""
+
+    row: int | None
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"row {self.row}, " if self.row is not None else ""
+        return f"{where}column {self.column!r}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Columns:
+    """How file columns map onto a record; features and slices come from the spec."""
+
+    time: str = "ts"
+    id: str = "id"
+    prediction: str = "prediction"
+    score: str = "score"
+    label: str | None = None
+    version: str | None = None
+
+
+@dataclass
+class ReplayResult:
+    rows: int = 0
+    records_sent: int = 0
+    records_stored: int = 0
+    labels_sent: int = 0
+    skipped: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    reference_rows: int = 0
+    windows: int = 0
+
+
+class Sink(Protocol):
+    """Where replayed data goes: the collector's service in-process, or a running collector over HTTP."""
+
+    def records(self, body: dict[str, Any]) -> tuple[int, bool]: ...
+    def labels(self, body: dict[str, Any]) -> int: ...
+    def reference(self, body: dict[str, Any]) -> None: ...
+    def evaluate(self) -> int: ...
+    def series(self, model: str, kind: str) -> list[dict[str, Any]]: ...
+
+
+# ------------------------------------------------------------------------------------------ reading
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of the file's bytes: the root of every batch id, so the same file maps to the same batches."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def count_rows(path: Path) -> int | None:
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    return None
+
+
+def read_batches(path: Path, rows: int) -> Iterator[Any]:
+    """pyarrow RecordBatches of the file; CSV columns stay strings so we can report bad values by row."""
+    import pyarrow as pa
+
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        yield from pq.ParquetFile(path).iter_batches(batch_size=rows)
+        return
+    if suffix not in (".csv", ".gz", ".tsv"):
+        raise ReplayError(f"{path}: unknown file type {suffix!r}: replay reads .csv, .tsv and .parquet")
+    import pyarrow.csv as pacsv
+
+    with pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=16 << 20),
+        parse_options=pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ","),
+        convert_options=pacsv.ConvertOptions(
+            column_types={}, strings_can_be_null=True, auto_dict_encode=False
+        ),
+    ) as reader:
+        for batch in reader:
+            table = pa.Table.from_batches([batch])
+            table = table.cast(pa.schema([pa.field(n, pa.string()) for n in table.column_names]))
+            yield from table.to_batches(max_chunksize=rows)
+
+
+# ------------------------------------------------------------------------------------------ parsing
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    """Event time from a timestamp, unix seconds (or milliseconds above 1e11) or ISO-8601; naive is UTC."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = float(text)
+        except ValueError:
+            try:
+                return parse_time(dt.datetime.fromisoformat(text))
+            except ValueError:
+                return None
+        value = number
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        seconds = value / 1000 if abs(value) > 1e11 else value
+        if 0 <= seconds < 32503680000:
+            return dt.datetime.fromtimestamp(seconds, dt.UTC)
+    return None
+
+
+def _numbers(values: list[Any], column: str, first_row: int, problems: list[Problem]) -> list[Any]:
+    """Numeric values; a value that is no number is kept as it was and reported (a quality event)."""
+    out: list[Any] = []
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, int | float) and not isinstance(v, bool)):
+            out.append(v)
+            continue
+        try:
+            out.append(float(v))
+        except (TypeError, ValueError):
+            problems.append(Problem(first_row + i, column, f"{str(v)[:40]!r} is not a number"))
+            out.append(v)
+    return out
+
+
+def _column(batch: Any, name: str) -> list[Any] | None:
+    idx = batch.schema.get_field_index(name)
+    return None if idx < 0 else batch.column(idx).to_pylist()
+
+
+def _scalar(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, int | float | str | bool) or v is None:
+        return v
+    return str(v)
+
+
+@dataclass
+class Converter:
+    """Turns file batches into wire records and labels for one model."""
+
+    model: Model
+    columns: Columns
+    source: str
+    redactor: Redactor
+    reference_until: dt.datetime | None = None
+    reference: dict[str, list[Any]] = field(default_factory=dict)
+    reported_missing: set[str] = field(default_factory=set)
+
+    def check_columns(self, names: Sequence[str], problems: list[Problem]) -> None:
+        """Report declared columns the file lacks, once; without a time column nothing can be placed."""
+        if self.columns.time not in names:
+            raise ReplayError(
+                f"{self.source}: the time column {self.columns.time!r} is missing (columns: {', '.join(names)}): "
+                "name the event-time column with --time-column"
+            )
+        wanted = [f.name for f in self.model.features] + [self.columns.prediction]
+        if self.columns.label:
+            wanted.append(self.columns.label)
+        for name in wanted:
+            if name not in names and name not in self.reported_missing:
+                self.reported_missing.add(name)
+                problems.append(
+                    Problem(None, name, f"missing from {self.source}: that value is left out of every record")
+                )
+
+    def convert(
+        self, batch: Any, first_row: int, problems: list[Problem]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+        """(records, labels, rows skipped) for one batch whose first data row is `first_row` (1-based)."""
+        n = batch.num_rows
+        times = _column(batch, self.columns.time) or [None] * n
+        ids = _column(batch, self.columns.id)
+        preds = _column(batch, self.columns.prediction)
+        scores = _column(batch, self.columns.score)
+        labels = _column(batch, self.columns.label) if self.columns.label else None
+        versions = _column(batch, self.columns.version) if self.columns.version else None
+        feats: dict[str, list[Any]] = {}
+        for f in self.model.features:
+            col = _column(batch, f.name)
+            if col is None:
+                continue
+            feats[f.name] = _numbers(col, f.name, first_row, problems) if f.type == "numeric" else col
+        if scores is not None:
+            scores = _numbers(scores, self.columns.score, first_row, problems)
+        slice_cols = [s for s in self.model.slices if s in feats]
+        records, label_rows, skipped = [], [], 0
+        for i in range(n):
+            row = first_row + i
+            ts = parse_time(times[i])
+            if ts is None:
+                problems.append(
+                    Problem(row, self.columns.time, f"{str(times[i])[:40]!r} is not a timestamp: row skipped")
+                )
+                skipped += 1
+                continue
+            rid = str(ids[i]) if ids is not None and ids[i] is not None else f"{self.source}:{row}"
+            features = self.redactor.row({k: _scalar(v[i]) for k, v in feats.items()})
+            score = scores[i] if scores is not None and isinstance(scores[i], float) else None
+            rec: dict[str, Any] = {
+                "id": rid,
+                "ts": ts.timestamp(),
+                "features": features,
+                "prediction": _scalar(preds[i]) if preds is not None else None,
+                "score": score if score is None or math.isfinite(score) else None,
+                "slices": {s: features.get(s) for s in slice_cols},
+            }
+            if versions is not None:
+                rec["_version"] = str(versions[i])
+            records.append(rec)
+            if labels is not None and labels[i] is not None:
+                label_rows.append({"id": rid, "label": _scalar(labels[i])})
+            if self.reference_until is not None and ts < self.reference_until:
+                self._add_reference(features)
+        return records, label_rows, skipped
+
+    def _add_reference(self, features: Mapping[str, Any]) -> None:
+        for f in self.model.drift_features:
+            col = self.reference.setdefault(f.name, [])
+            if len(col) < MAX_REFERENCE_ROWS:
+                col.append(features.get(f.name))
+
+
+# ------------------------------------------------------------------------------------------ replaying
+
+
+def _batch_id(digest: str, model: str, kind: str, first_row: int, n: int) -> str:
+    return "replay-" + hashlib.sha256(f"{digest}|{model}|{kind}|{first_row}|{n}".encode()).hexdigest()[:40]
+
+
+def _by_version(records: list[dict[str, Any]], default: str) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        out.setdefault(r.pop("_version", default), []).append(r)
+    return out
+
+
+def _send(
+    sink: Sink,
+    model: str,
+    digest: str,
+    version: str,
+    first_row: int,
+    n: int,
+    records: list[dict[str, Any]],
+    label_rows: list[dict[str, Any]],
+    result: ReplayResult,
+) -> None:
+    """Send one batch's records (one request per model version) and labels, with content-derived ids."""
+    for ver, recs in _by_version(records, version).items():
+        body = {
+            "batch_id": _batch_id(digest, model, f"records:{ver}", first_row, n),
+            "model": model,
+            "version": ver,
+            "records": recs,
+        }
+        stored, _ = sink.records(body)
+        result.records_sent += len(recs)
+        result.records_stored += stored
+    if label_rows:
+        sink.labels(
+            {
+                "batch_id": _batch_id(digest, model, "labels", first_row, n),
+                "model": model,
+                "labels": label_rows,
+            }
+        )
+        result.labels_sent += len(label_rows)
+
+
+def replay(
+    path: Path,
+    model: Model,
+    sink: Sink,
+    *,
+    columns: Columns = Columns(),
+    version: str = "replay",
+    labels_file: Path | None = None,
+    reference_file: Path | None = None,
+    reference_until: dt.datetime | None = None,
+    strict: bool = False,
+    batch_rows: int = 5000,
+    salt: str | None = None,
+    progress: bool = True,
+) -> ReplayResult:
+    """Send every row of `path` through `sink`, then evaluate every window it touched."""
+    if not path.exists():
+        raise ReplayError(f"{path}: no such file")
+    result = ReplayResult()
+    redactor = Redactor(model.pii_features, mode="hash", salt=salt or f"driftline:{model.name}")
+    conv = Converter(model, columns, path.name, redactor, reference_until)
+    digest = file_digest(path)
+    total = count_rows(path)
+    bar = Progress(total or 0) if progress else None
+    first_row = 1
+    checked = False
+    for batch in read_batches(path, batch_rows):
+        problems: list[Problem] = []
+        if not checked:
+            conv.check_columns(batch.schema.names, problems)
+            checked = True
+        records, label_rows, skipped = conv.convert(batch, first_row, problems)
+        if strict and problems:
+            first = min(problems, key=lambda p: -1 if p.row is None else p.row)
+            good = 0 if first.row is None else first.row - first_row
+            if good:  # the rows of this batch before the bad one still go in
+                batch = batch.slice(0, good)
+                records, label_rows, _ = conv.convert(batch, first_row, [])
+                _send(sink, model.name, digest, version, first_row, batch.num_rows, records, label_rows, result)
+            result.problems.append(first)
+            raise ReplayError(
+                f"{path}: {first} (stopped by --strict; the {first_row + good - 1} rows before it were sent)"
+            )
+        result.problems.extend(problems)
+        _send(sink, model.name, digest, version, first_row, batch.num_rows, records, label_rows, result)
+        result.rows += batch.num_rows
+        result.skipped += skipped
+        first_row += batch.num_rows
+        if bar:
+            bar.update(result.rows if total else 1, result.rows, f"{len(result.problems)} problem(s)")
+    if bar:
+        bar.done()
+    if labels_file is not None:
+        result.labels_sent += _replay_labels(labels_file, model.name, columns, sink, result.problems, strict)
+    ref_columns = conv.reference
+    if reference_file is not None:
+        ref_columns = _reference_columns(reference_file, model, columns)
+    if ref_columns and any(ref_columns.values()):
+        result.reference_rows = max(len(v) for v in ref_columns.values())
+        sink.reference({"model": model.name, "name": f"replay of {path.name}", "columns": ref_columns})
+    result.windows = sink.evaluate()
+    return result
+
+
+def _replay_labels(
+    path: Path, model: str, columns: Columns, sink: Sink, problems: list[Problem], strict: bool
+) -> int:
+    """Labels from a second file (columns: the id column and `label`, or --label-column), joined by id."""
+    digest, sent, first_row = file_digest(path), 0, 1
+    label_col = columns.label or "label"
+    for batch in read_batches(path, 5000):
+        ids, labels = _column(batch, columns.id), _column(batch, label_col)
+        if ids is None or labels is None:
+            missing = columns.id if ids is None else label_col
+            raise ReplayError(f"{path}: column {missing!r} is missing: labels need an id and a label column")
+        rows = []
+        for i, (rid, lab) in enumerate(zip(ids, labels, strict=True)):
+            if rid is None or lab is None:
+                problem = Problem(
+                    first_row + i, columns.id if rid is None else label_col, "empty: label skipped"
+                )
+                if strict:
+                    raise ReplayError(f"{path}: {problem} (stopped by --strict)")
+                problems.append(problem)
+                continue
+            rows.append({"id": str(rid), "label": _scalar(lab)})
+        if rows:
+            sink.labels(
+                {
+                    "batch_id": _batch_id(digest, model, "labels-file", first_row, batch.num_rows),
+                    "model": model,
+                    "labels": rows,
+                }
+            )
+            sent += len(rows)
+        first_row += batch.num_rows
+    return sent
+
+
+def _reference_columns(path: Path, model: Model, columns: Columns) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {f.name: [] for f in model.drift_features}
+    problems: list[Problem] = []
+    for batch in read_batches(path, 50_000):
+        for f in model.drift_features:
+            col = _column(batch, f.name)
+            if col is not None and len(out[f.name]) < MAX_REFERENCE_ROWS:
+                out[f.name].extend(_numbers(col, f.name, 1, problems) if f.type == "numeric" else col)
+    return {k: v[:MAX_REFERENCE_ROWS] for k, v in out.items() if v}
+
+
+# ------------------------------------------------------------------------------------------ sinks
+
+
+class EmbeddedSink:
+    """Stores through the collector's service functions against a database URL, in this process."""
+
+    def __init__(self, database_url: str, spec: Any) -> None:
+        from collector.app import build_context
+        from driftline.settings import Settings
+
+        self.ctx = build_context(Settings(database_url=database_url), spec)
+
+    def records(self, body: dict[str, Any]) -> tuple[int, bool]:
+        from collector import service
+        from collector.schemas import RecordBatch
+
+        out = service.store_records(self.ctx, RecordBatch.model_validate(body))
+        return out.accepted, out.duplicate
+
+    def labels(self, body: dict[str, Any]) -> int:
+        from collector import service
+        from collector.schemas import LabelBatch
+
+        return service.store_labels(self.ctx, LabelBatch.model_validate(body)).accepted
+
+    def reference(self, body: dict[str, Any]) -> None:
+        from collector import service
+        from collector.schemas import ReferenceIn
+
+        service.store_reference(self.ctx, ReferenceIn.model_validate(body))
+
+    def evaluate(self) -> int:
+        return len(self.ctx.evaluator.tick())
+
+    def series(self, model: str, kind: str) -> list[dict[str, Any]]:
+        from collector import repository
+        from collector.schemas import DriftPointOut, PerformancePointOut
+
+        with self.ctx.sessions() as s:
+            if kind == "drift":
+                points = repository.drift_series(s, model=model, limit=100_000)
+                return [DriftPointOut.model_validate(p, from_attributes=True).model_dump() for p in points]
+            perf = repository.performance_series(s, model=model, slice_="all", limit=100_000)
+            return [PerformancePointOut.model_validate(p, from_attributes=True).model_dump() for p in perf]
+
+
+class HTTPSink:
+    """Sends to a running collector exactly as the SDK does (gzip'd JSON, bearer token)."""
+
+    def __init__(self, url: str, token: str, admin_token: str | None = None) -> None:
+        from sdk.transport import HTTPTransport
+
+        self.transport = HTTPTransport(url, token, timeout=120)
+        self.admin = HTTPTransport(url, admin_token or token, timeout=600)
+
+    def _post(self, path: str, body: dict[str, Any] | None, admin: bool = False) -> Any:
+        from sdk.transport import Request
+
+        data = gzip.compress(json.dumps(body).encode(), 1) if body is not None else b""
+        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        resp = (self.admin if admin else self.transport).send(Request("POST", path, headers, data))
+        if resp.status >= 400:
+            raise ReplayError(
+                f"the collector refused {path} with {resp.status}: {resp.body[:300].decode(errors='replace')}"
+            )
+        return resp.json()
+
+    def records(self, body: dict[str, Any]) -> tuple[int, bool]:
+        out = self._post("/v1/records", body)
+        return int(out["accepted"]), bool(out["duplicate"])
+
+    def labels(self, body: dict[str, Any]) -> int:
+        return int(self._post("/v1/labels", body)["accepted"])
+
+    def reference(self, body: dict[str, Any]) -> None:
+        self._post("/v1/references", body)
+
+    def evaluate(self) -> int:
+        return int(self._post("/v1/evaluate", None, admin=True)["windows"])
+
+    def series(self, model: str, kind: str) -> list[dict[str, Any]]:
+        from sdk.transport import Request
+
+        query = "?limit=10000" + ("&slice=all" if kind == "performance" else "")
+        resp = self.admin.send(Request("GET", f"/v1/models/{model}/{kind}{query}", {}, b""))
+        return list(resp.json()) if resp.status == 200 else []
+
+
+# ------------------------------------------------------------------------------------------ summary
+
+
+def _when(value: Any) -> str:
+    """A window start as `YYYY-MM-DD HH:MM` UTC, from a datetime or the API's ISO-8601 text."""
+    when = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def summary(model: Model, drift: list[dict[str, Any]], performance: list[dict[str, Any]]) -> str:
+    """One line per event-time window: the most drifted feature by the first metric, and accuracy."""
+    metric = model.drift.metrics[0]
+    windows: dict[Any, dict[str, Any]] = {}
+    for p in drift:
+        if p["metric"] != metric or p["value"] is None:
+            continue
+        w = windows.setdefault(p["window_start"], {"n": p["n_current"], "worst": None, "alerts": []})
+        if w["worst"] is None or p["value"] > w["worst"][1]:
+            w["worst"] = (p["feature"], p["value"], p["status"])
+        if p["status"] == "alert":
+            w["alerts"].append(p["feature"])
+    perf = {p["window_start"]: p for p in performance if p["slice"] == "all"}
+    head = f"most drifted ({metric})"
+    lines = [f"{'window (event time)':<22}{'records':>9}  {head:<28}{'alerts':<24}{'performance':>26}"]
+    first_alert = None
+    for start in sorted(set(windows) | set(perf)):
+        w = windows.get(start, {"n": 0, "worst": None, "alerts": []})
+        pp = perf.get(start)
+        worst = f"{w['worst'][0]} {w['worst'][1]:.3f}" if w["worst"] else "-"
+        alerts = ", ".join(sorted(w["alerts"])) or "-"
+        if w["alerts"] and first_alert is None:
+            first_alert = start
+        if pp and pp["value"] is not None:
+            perf_text = f"{pp['metric']} {pp['value']:.3f} [{pp['lower']:.3f}, {pp['upper']:.3f}]"
+            if pp["status"] != "ok":
+                perf_text += f" ({pp['status']})"
+        else:
+            perf_text = "no labels"
+        n = w["n"] or (pp["total"] if pp else 0)
+        label = _when(start)
+        lines.append(f"{label:<22}{n:>9}  {worst:<28}{alerts[:23]:<24}{perf_text:>26}")
+    if first_alert is not None:
+        lines.append(f"\nFirst window over the alert threshold: {_when(first_alert)}")
+    return "\n".join(lines)
