@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from collector import db
 from collector.dialects import postgres
+from collector.dialects import sqlite as sqlite_rows
 
 
 def _dialect(conn: Session) -> str:
@@ -66,23 +67,10 @@ def insert_records(
     if _dialect(conn) == "postgresql":
         rows = [postgres.record_row(model, version, batch_id, received_at, r) for r in records]
         return postgres.copy_records(conn.connection(), rows)
-    dicts = [
-        {
-            "model": model,
-            "record_id": r.id,
-            "ts": r.ts,
-            "version": version,
-            "received_at": received_at,
-            "features": r.features,
-            "prediction": r.prediction,
-            "score": r.score,
-            "slices": r.slices,
-            "batch_id": batch_id,
-        }
-        for r in records
-    ]
-    result = cast(CursorResult[Any], conn.execute(_insert(conn, db.Record).on_conflict_do_nothing(), dicts))
-    return max(result.rowcount, 0)
+    received = sqlite_rows.utc_text(received_at)
+    return sqlite_rows.insert_records(
+        conn.connection(), [sqlite_rows.record_row(model, version, batch_id, received, r) for r in records]
+    )
 
 
 def touched_windows(

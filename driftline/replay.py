@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic_core import to_json
+
 from driftline.progress import Progress
 from driftline.spec import Model
 from sdk.redact import Redactor
@@ -169,8 +171,25 @@ def _numbers(values: list[Any], column: str, first_row: int, problems: list[Prob
 
 
 def _column(batch: Any, name: str) -> list[Any] | None:
+    """A column as Python values; types JSON cannot carry (timestamps, decimals) become text."""
+    import pyarrow as pa
+
     idx = batch.schema.get_field_index(name)
-    return None if idx < 0 else batch.column(idx).to_pylist()
+    if idx < 0:
+        return None
+    col = batch.column(idx)
+    t = col.type
+    if not (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_string(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_null(t)
+        or name == "ts"
+    ):
+        col = col.cast(pa.string())
+    return col.to_pylist()
 
 
 def _scalar(v: Any) -> Any:
@@ -241,7 +260,7 @@ class Converter:
                 skipped += 1
                 continue
             rid = str(ids[i]) if ids is not None and ids[i] is not None else f"{self.source}:{row}"
-            features = self.redactor.row({k: _scalar(v[i]) for k, v in feats.items()})
+            features = self.redactor.row({k: v[i] for k, v in feats.items()})
             score = scores[i] if scores is not None and isinstance(scores[i], float) else None
             rec: dict[str, Any] = {
                 "id": rid,
@@ -352,7 +371,9 @@ def replay(
             if good:  # the rows of this batch before the bad one still go in
                 batch = batch.slice(0, good)
                 records, label_rows, _ = conv.convert(batch, first_row, [])
-                _send(sink, model.name, digest, version, first_row, batch.num_rows, records, label_rows, result)
+                _send(
+                    sink, model.name, digest, version, first_row, batch.num_rows, records, label_rows, result
+                )
             result.problems.append(first)
             raise ReplayError(
                 f"{path}: {first} (stopped by --strict; the {first_row + good - 1} rows before it were sent)"
@@ -440,14 +461,17 @@ class EmbeddedSink:
         from collector import service
         from collector.schemas import RecordBatch
 
-        out = service.store_records(self.ctx, RecordBatch.model_validate(body))
+        # the same bytes an HTTP client would send, validated the way the collector validates them
+        out = service.store_records(
+            self.ctx, RecordBatch.model_validate_json(to_json(body, inf_nan_mode="null"))
+        )
         return out.accepted, out.duplicate
 
     def labels(self, body: dict[str, Any]) -> int:
         from collector import service
         from collector.schemas import LabelBatch
 
-        return service.store_labels(self.ctx, LabelBatch.model_validate(body)).accepted
+        return service.store_labels(self.ctx, LabelBatch.model_validate_json(to_json(body))).accepted
 
     def reference(self, body: dict[str, Any]) -> None:
         from collector import service
