@@ -221,6 +221,17 @@ def _nested(v: Any) -> Any:
     return plain(v)
 
 
+def plain_feature(v: Any) -> Any:
+    """A JSON value for a feature: like `plain`, but lists (embeddings) and dicts keep their structure,
+    since the collector stores any JSON feature and judges its type as a data-quality check."""
+    lib = _lib(v)
+    if (lib == "numpy" or lib == "torch") and getattr(v, "ndim", 0) > 0:
+        return _nested(v.tolist())
+    if isinstance(v, list | tuple | dict):
+        return _nested(v)
+    return plain(v)
+
+
 def plain_score(v: Any) -> float | None:
     """A finite float for a score, or None."""
     v = plain(v)

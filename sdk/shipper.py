@@ -21,7 +21,7 @@ from typing import Any
 
 from . import wire
 from .buffers import Buffers
-from .convert import plain, plain_score
+from .convert import plain, plain_feature, plain_score
 from .logs import RateLimitedLog
 from .redact import Redactor
 from .transport import Request, Response, Transport
@@ -285,7 +285,7 @@ class Shipper:
         out: dict[str, Any] = {
             "id": rid,
             "ts": ts,
-            "features": redact({str(k)[:128]: plain(v) for k, v in features.items()}),
+            "features": redact({str(k)[:128]: plain_feature(v) for k, v in features.items()}),
             "prediction": plain(prediction),
         }
         if score is not None and (s := plain_score(score)) is not None:

@@ -321,3 +321,15 @@ def test_samples_queued_at_interpreter_exit_are_flushed_by_the_atexit_handler(tm
     assert [r["id"] for s in sent if s["path"] == wire.RECORDS_PATH for r in s["body"]["records"]] == [
         "last-words"
     ]
+
+
+def test_an_embedding_feature_reaches_the_wire_as_a_list_of_numbers(make):
+    np = pytest.importorskip("numpy")
+    t = MockTransport()
+    mon = make(t)
+    rows = [{"emb": np.array([0.5, np.nan, 2.0], dtype=np.float32), "meta": {"k": (1, 2)}, "x": 1.0}]
+    with mon.observe(ids=["e1"], features=rows) as obs:
+        obs.predictions([1])
+    assert mon.flush(5.0)
+    (record,) = [r for b in stored(t, wire.RECORDS_PATH) for r in b["records"]]
+    assert record["features"] == {"emb": [0.5, None, 2.0], "meta": {"k": [1, 2]}, "x": 1.0}
