@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from sqlalchemy import CursorResult, func, select, update
@@ -162,6 +163,42 @@ def stats_totals(conn: Session) -> list[db.Stats]:
         db.Stats.end,
     ).order_by(db.Stats.end)
     return list(conn.execute(stmt))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class CallCounts:
+    """The SDK's exact counters summed over a time range: calls by outcome and the latency histogram."""
+
+    ok: int
+    error: int
+    bounds: tuple[float, ...]
+    counts: tuple[int, ...]  # per bucket, len(bounds) + 1
+
+    @property
+    def total(self) -> int:
+        return self.ok + self.error
+
+    def under(self, seconds: float) -> int:
+        """Calls at or under `seconds` (a bucket bound), from the histogram."""
+        return sum(c for b, c in zip(self.bounds, self.counts, strict=False) if b <= seconds)
+
+
+def call_counts(conn: Session, *, model: str, since: dt.datetime, until: dt.datetime) -> CallCounts:
+    """Sum of the stats deltas of one model (all versions) whose interval ended in (since, until]."""
+    stmt = select(db.Stats.ok, db.Stats.error, db.Stats.latency_bounds, db.Stats.latency_counts).where(
+        db.Stats.model == model, db.Stats.end > since, db.Stats.end <= until
+    )
+    ok = error = 0
+    bounds: tuple[float, ...] = ()
+    counts: list[int] = []
+    for row_ok, row_error, row_bounds, row_counts in conn.execute(stmt):
+        ok += row_ok
+        error += row_error
+        if not counts:
+            bounds, counts = tuple(row_bounds), [0] * len(row_counts)
+        if tuple(row_bounds) == bounds:
+            counts = [a + b for a, b in zip(counts, row_counts, strict=True)]
+    return CallCounts(ok, error, bounds, tuple(counts))
 
 
 # ------------------------------------------------------------------------------------------- references
