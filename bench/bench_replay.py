@@ -23,11 +23,11 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collector import db, migrations  # noqa: E402
-from collector.dialects import postgres  # noqa: E402
-from driftline import replay as rp  # noqa: E402
-from driftline.spec import load_spec  # noqa: E402
-from tests.replay_data import prediction_log, write_parquet  # noqa: E402
+from collector import db, migrations
+from collector.dialects import postgres
+from driftline import replay as rp
+from driftline.spec import load_spec
+from tests.replay_data import prediction_log, write_parquet
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -43,14 +43,27 @@ def raw_copy(url: str, path: Path) -> float:
     with psycopg.connect(dsn) as conn:
         for b in pq.ParquetFile(path).iter_batches(batch_size=5000):
             d = b.to_pydict()
-            with conn.transaction(), conn.cursor() as cur, cur.copy(f"COPY records ({cols}) FROM STDIN") as cp:
+            with (
+                conn.transaction(),
+                conn.cursor() as cur,
+                cur.copy(f"COPY records ({cols}) FROM STDIN") as cp,
+            ):
                 for i in range(b.num_rows):
                     feats = {k: d[k][i] for k in ("income", "age", "debt_ratio", "region", "email")}
-                    cp.write_row((
-                        "credit", d["id"][i], d["ts"][i], "raw", now, db.encode_json(feats),
-                        db.encode_json(d["prediction"][i]), d["score"][i], db.encode_json({"region": d["region"][i]}),
-                        "raw",
-                    ))
+                    cp.write_row(
+                        (
+                            "credit",
+                            d["id"][i],
+                            d["ts"][i],
+                            "raw",
+                            now,
+                            db.encode_json(feats),
+                            db.encode_json(d["prediction"][i]),
+                            d["score"][i],
+                            db.encode_json({"region": d["region"][i]}),
+                            "raw",
+                        )
+                    )
     return time.perf_counter() - t0
 
 
@@ -93,7 +106,9 @@ def main() -> None:
     admin_url = os.environ.get("DRIFTLINE_TEST_DATABASE_URL", DEFAULT_PG)
     hours = 100
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_parquet(prediction_log(args.rows // hours, hours, shift_from_hour=hours // 2), Path(tmp) / "log.parquet")
+        path = write_parquet(
+            prediction_log(args.rows // hours, hours, shift_from_hour=hours // 2), Path(tmp) / "log.parquet"
+        )
         size = path.stat().st_size / 1e6
         results = {}
         name, url = scratch_pg(admin_url)
@@ -102,11 +117,11 @@ def main() -> None:
             results["raw COPY into PostgreSQL (baseline)"] = (raw_copy(url, path), 0.0)
             with create_engine(url).begin() as conn:
                 conn.execute(text("TRUNCATE records"))
-            ingest, evaluate, r = timed_replay(url, path)
+            ingest, evaluate, _ = timed_replay(url, path)
             results["driftline replay into PostgreSQL"] = (ingest, evaluate)
         finally:
             drop_pg(admin_url, name)
-        ingest, evaluate, r = timed_replay(f"sqlite:///{Path(tmp) / 'replay.db'}", path)
+        ingest, evaluate, _ = timed_replay(f"sqlite:///{Path(tmp) / 'replay.db'}", path)
         results["driftline replay into SQLite"] = (ingest, evaluate)
 
     base = results["raw COPY into PostgreSQL (baseline)"][0]

@@ -7,13 +7,28 @@ field path, the bad value and the fix, so `driftline check` can print them as th
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from sdk.wire import DEFAULT_LATENCY_BOUNDS
+from slo import definition as slo_definition
+from slo import windows as slo_windows
+from slo.definition import SLO
 
 NAME_RE = r"^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$"
 _DURATION_RE = re.compile(r"^(\d+)(s|m|h|d|w)$")
@@ -100,18 +115,216 @@ class ModelSpec(_Strict):
         return self
 
 
+class BurnWindowSpec(_Strict):
+    """One row of an SLO's burn-rate alerting policy."""
+
+    severity: Literal["page", "ticket"] = Field(
+        description="page wakes someone; ticket waits for office hours."
+    )
+    long: str = Field(description="Long window, e.g. 1h: the burn must have lasted this long.")
+    short: str = Field(description="Short window, e.g. 5m: the burn must still be going on.")
+    factor: float | None = Field(None, gt=0, description="Burn rate that fires, e.g. 14.4.")
+    budget_percent: float | None = Field(
+        None,
+        gt=0,
+        le=100,
+        description="Or: the share of the period's budget the long window may spend, e.g. 2.",
+    )
+
+    _check_windows = field_validator("long", "short")(classmethod(lambda cls, v: _duration(v)))
+
+    @model_validator(mode="after")
+    def _factor_or_share(self) -> BurnWindowSpec:
+        if (self.factor is None) == (self.budget_percent is None):
+            raise ValueError(
+                "give exactly one of factor (a burn rate such as 14.4) or budget_percent (such as 2)"
+            )
+        return self
+
+
+class SLOAlertingSpec(_Strict):
+    """How one SLO alerts; by default the SRE workbook's windows scaled to the SLO's period."""
+
+    windows: tuple[BurnWindowSpec, ...] | None = Field(
+        None, description="Replaces the default page and ticket windows."
+    )
+    min_events: int | None = Field(
+        None,
+        ge=0,
+        description="Events a long window must hold before it may alert (0: no gate). Default: enough that"
+        " one bad event alone stays under the window's threshold.",
+    )
+
+    @field_validator("windows")
+    @classmethod
+    def _some_windows(cls, v: tuple[BurnWindowSpec, ...] | None) -> tuple[BurnWindowSpec, ...] | None:
+        if v is not None and not v:
+            raise ValueError("an empty list alerts on nothing: list at least one window, or remove windows")
+        return v
+
+
 class SLOSpec(_Strict):
-    """A service-level objective (the SLO issue gives these their rules)."""
+    """A service-level objective over one model: an SLI, an objective over a rolling period, and alerting."""
 
-    name: str = Field(pattern=NAME_RE)
-    model: str
-    sli: Literal["availability", "latency", "accuracy", "drift", "data_quality", "freshness"]
+    name: str = Field(pattern=NAME_RE, description="Unique SLO name; the `slo` label on rules and alerts.")
+    model: str = Field(description="The declared model the SLO watches.")
+    sli: Literal["availability", "latency", "accuracy", "drift", "data_quality", "freshness"] = Field(
+        description="What is measured: calls that succeed, calls under threshold_ms, accuracy at target,"
+        " windows without drift, valid records, or data newer than max_age."
+    )
     objective: float = Field(gt=0, lt=100, description="Percent of good events, strictly below 100.")
-    window: str = Field("30d", description="Rolling SLO period.")
-    threshold_ms: float | None = Field(None, gt=0, description="latency SLI: the good/bad threshold.")
-    target: float | None = Field(None, description="accuracy SLI: the per-window target.")
+    window: str = Field("30d", description="Rolling SLO period, e.g. 7d, 28d, 30d, 90d.")
+    budgeting: Literal["occurrences", "timeslices"] | None = Field(
+        None,
+        validate_default=True,
+        description="OpenSLO budgeting: count bad events, or bad timeslices. Default: the SLI's natural one.",
+    )
+    timeslice: str = Field("1m", description="timeslices: the length of one slice.")
+    threshold_ms: float | None = Field(
+        None, validate_default=True, description="latency SLI: a latency histogram bucket bound, in ms."
+    )
+    target: float | None = Field(
+        None,
+        validate_default=True,
+        description="timeslices: the share a slice must reach to be good (accuracy: the accuracy, e.g. 0.9).",
+    )
+    max_age: str | None = Field(
+        None, validate_default=True, description="freshness SLI: the oldest acceptable newest data, e.g. 15m."
+    )
+    source: Literal["records", "labels"] | None = Field(
+        None, validate_default=True, description="freshness SLI: watch records (default) or labels."
+    )
+    alerting: SLOAlertingSpec | None = Field(
+        None, validate_default=True, description="Burn-rate windows and the minimum-traffic gate."
+    )
 
-    _check_window = field_validator("window")(classmethod(lambda cls, v: _duration(v)))
+    _check_window = field_validator("window", "timeslice")(classmethod(lambda cls, v: _duration(v)))
+
+    @field_validator("budgeting")
+    @classmethod
+    def _budgeting_fits_the_sli(cls, v: str | None, info: ValidationInfo) -> str | None:
+        sli = info.data.get("sli")
+        if v is not None and sli in slo_definition.BUDGETING and v not in slo_definition.BUDGETING[sli]:
+            raise ValueError(
+                f"{_a(sli)} SLO counts timeslices only: write budgeting: timeslices or remove budgeting"
+            )
+        return v
+
+    @field_validator("threshold_ms")
+    @classmethod
+    def _threshold_on_the_bucket_grid(cls, v: float | None, info: ValidationInfo) -> float | None:
+        sli = info.data.get("sli")
+        if sli is None:
+            return v
+        if sli != "latency":
+            if v is not None:
+                raise ValueError(f"threshold_ms is for latency SLOs and this one is {sli}: remove it")
+            return v
+        if v is None:
+            raise PydanticCustomError(
+                "missing",
+                "a latency SLO needs threshold_ms, a latency bucket bound in milliseconds such as 200",
+            )
+        if _latency_bound(v) is None:
+            raise ValueError(f"{v:g} ms is not a latency bucket bound: {_nearest_bounds(v)}")
+        return v
+
+    @field_validator("target")
+    @classmethod
+    def _target_where_slices_need_one(cls, v: float | None, info: ValidationInfo) -> float | None:
+        sli, budgeting = info.data.get("sli"), info.data.get("budgeting")
+        if sli is None or "budgeting" not in info.data:
+            return v
+        budgeting = budgeting or slo_definition.BUDGETING[sli][0]
+        if sli in ("drift", "freshness"):
+            if v is not None:
+                where = "the model's drift.alert threshold" if sli == "drift" else "max_age"
+                raise ValueError(f"{_a(sli)} SLO judges each slice by {where}: remove target")
+        elif budgeting == "occurrences":
+            if v is not None:
+                raise ValueError(
+                    "target is the per-slice goal of timeslices budgeting: remove it, or add budgeting: timeslices"
+                )
+        elif v is None:
+            example = "the accuracy a slice must reach, such as 0.9" if sli == "accuracy" else "such as 0.99"
+            raise PydanticCustomError(
+                "missing", f"{_a(sli)} SLO counting timeslices needs a target, {example}"
+            )
+        elif not 0 < v <= 1:
+            raise ValueError(f"{v:g} is not a share: write a target above 0 and at most 1, such as 0.9")
+        return v
+
+    @field_validator("max_age", "source")
+    @classmethod
+    def _freshness_only(cls, v: str | None, info: ValidationInfo) -> str | None:
+        sli = info.data.get("sli")
+        if sli is None:
+            return v
+        field = info.field_name
+        if sli != "freshness":
+            if v is not None:
+                raise ValueError(f"{field} is for freshness SLOs and this one is {sli}: remove it")
+            return v
+        if field == "max_age":
+            if v is None:
+                raise PydanticCustomError(
+                    "missing",
+                    "a freshness SLO needs max_age, the age of the newest data that is still fresh, such as 15m",
+                )
+            return _duration(v)
+        return v
+
+    @field_validator("alerting")
+    @classmethod
+    def _policy_can_fire(cls, v: SLOAlertingSpec | None, info: ValidationInfo) -> SLOAlertingSpec | None:
+        if {"objective", "window", "sli"} <= info.data.keys():
+            _policy(info.data["objective"], info.data["window"], v, gated=True)
+        return v
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
+
+
+def _latency_bound(threshold_ms: float) -> float | None:
+    """The latency bucket bound (seconds) equal to a threshold in milliseconds, if there is one."""
+    return next(
+        (b for b in DEFAULT_LATENCY_BOUNDS if math.isclose(b * 1000, threshold_ms, rel_tol=1e-9)), None
+    )
+
+
+def _nearest_bounds(threshold_ms: float) -> str:
+    below = [b * 1000 for b in DEFAULT_LATENCY_BOUNDS if b * 1000 < threshold_ms]
+    above = [b * 1000 for b in DEFAULT_LATENCY_BOUNDS if b * 1000 > threshold_ms]
+    if below and above:
+        return f"use {below[-1]:g} or {above[0]:g}, the nearest bounds"
+    if below:
+        return f"use {below[-1]:g}, the largest bound"
+    return f"use {above[0]:g}, the smallest bound"
+
+
+def _policy(
+    objective: float, window: str, alerting: SLOAlertingSpec | None, gated: bool
+) -> tuple[slo_windows.BurnWindow, ...]:
+    rules = None
+    if alerting is not None and alerting.windows:
+        rules = tuple(
+            slo_windows.WindowRule(
+                severity=w.severity,
+                long_seconds=parse_duration(w.long),
+                short_seconds=parse_duration(w.short),
+                budget_share=None if w.budget_percent is None else w.budget_percent / 100,
+                factor=w.factor,
+            )
+            for w in alerting.windows
+        )
+    return slo_windows.policy(
+        objective,
+        parse_duration(window),
+        rules,
+        min_events=alerting.min_events if alerting else None,
+        gated=gated,
+    )
 
 
 class ReceiverSpec(_Strict):
@@ -153,6 +366,9 @@ class SpecFile(_Strict):
                     raise ValueError(
                         f"model {m.name!r}: slice {s!r} is not a declared feature{_hint(s, declared)}"
                     )
+        slo_names = [s.name for s in self.slos]
+        for name in sorted({n for n in slo_names if slo_names.count(n) > 1}):
+            raise ValueError(f"slo {name!r} is declared twice: SLO names must be unique")
         for slo in self.slos:
             if slo.model not in model_names:
                 raise ValueError(
@@ -214,9 +430,13 @@ class Model:
 class ResolvedSpec:
     models: tuple[Model, ...]
     raw: SpecFile
+    slos: tuple[SLO, ...] = ()
 
     def model(self, name: str) -> Model | None:
         return next((m for m in self.models if m.name == name), None)
+
+    def slo(self, name: str) -> SLO | None:
+        return next((s for s in self.slos if s.name == name), None)
 
 
 def resolve(spec: SpecFile) -> ResolvedSpec:
@@ -241,7 +461,32 @@ def resolve(spec: SpecFile) -> ResolvedSpec:
         )
         for m in spec.models
     )
-    return ResolvedSpec(models=models, raw=spec)
+    by_name = {m.name: m for m in models}
+    slos = tuple(_resolve_slo(s, by_name[s.model]) for s in spec.slos)
+    return ResolvedSpec(models=models, raw=spec, slos=slos)
+
+
+def _resolve_slo(s: SLOSpec, model: Model) -> SLO:
+    """An SLO with its budgeting, burn windows and the model's drift threshold, version and runbook filled in."""
+    budgeting = s.budgeting or slo_definition.BUDGETING[s.sli][0]
+    return SLO(
+        name=s.name,
+        model=s.model,
+        sli=s.sli,
+        objective=s.objective,
+        period_seconds=parse_duration(s.window),
+        budgeting=budgeting,
+        windows=_policy(s.objective, s.window, s.alerting, gated=budgeting == "occurrences"),
+        timeslice_seconds=parse_duration(s.timeslice),
+        threshold_seconds=None if s.threshold_ms is None else _latency_bound(s.threshold_ms),
+        target=s.target,
+        drift_metric=model.drift.metrics[0] if s.sli == "drift" else None,
+        drift_threshold=model.drift.alert if s.sli == "drift" else None,
+        max_age_seconds=None if s.max_age is None else parse_duration(s.max_age),
+        freshness_source=s.source or "records",
+        version=model.version,
+        runbook_url=model.runbook_url,
+    )
 
 
 class SpecError(ValueError):
@@ -299,7 +544,6 @@ def _line_of(doc: Any, loc: tuple[Any, ...]) -> int | None:
 
 _FIELD_FIXES = {
     "objective": "write the percentage of good events, above 0 and below 100, such as 99.9",
-    "threshold_ms": "write the latency threshold in milliseconds, such as 200",
 }
 _FIXES = {
     "extra_forbidden": "remove it or check its spelling",

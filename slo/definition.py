@@ -1,0 +1,70 @@
+"""The resolved SLO: what `driftline.spec.resolve` hands to the rule generator and the budget status.
+
+Frozen and self-contained (the model's runbook, pinned version and drift threshold are copied in),
+so nothing in `slo` needs the spec file's wire model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from slo.budget import error_budget
+from slo.windows import BurnWindow
+
+SLIKind = Literal["availability", "latency", "accuracy", "drift", "data_quality", "freshness"]
+Budgeting = Literal["occurrences", "timeslices"]
+
+#: The budgeting methods (OpenSLO) each SLI supports; the first is its default.
+#: occurrences: bad events / all events in a window. timeslices: bad slices / all slices, where a
+#: slice is bad when its own measurement misses `target` (or the drift threshold, or `max_age`).
+BUDGETING: dict[str, tuple[Budgeting, ...]] = {
+    "availability": ("occurrences", "timeslices"),
+    "latency": ("occurrences", "timeslices"),
+    "accuracy": ("timeslices", "occurrences"),
+    "drift": ("timeslices",),
+    "data_quality": ("occurrences", "timeslices"),
+    "freshness": ("timeslices",),
+}
+
+
+@dataclass(frozen=True)
+class SLO:
+    """One service-level objective, resolved."""
+
+    name: str
+    model: str
+    sli: SLIKind
+    objective: float  # percent of good events or slices, 0 < objective < 100
+    period_seconds: int  # the rolling SLO period
+    budgeting: Budgeting
+    windows: tuple[BurnWindow, ...]  # the burn-rate alerting policy for this objective and period
+    timeslice_seconds: int = 60
+    threshold_seconds: float | None = None  # latency: the histogram bucket bound calls must beat
+    target: float | None = None  # timeslices: the per-slice good share (accuracy: the accuracy) to reach
+    drift_metric: str | None = None  # drift: the statistic compared with drift_threshold
+    drift_threshold: float | None = None  # drift: the model's drift alert threshold
+    max_age_seconds: int | None = None  # freshness: the oldest acceptable newest record or label
+    freshness_source: Literal["records", "labels"] = "records"
+    version: str | None = None  # the model version pinned in the spec, put on alerts
+    runbook_url: str | None = None
+
+    @property
+    def error_budget(self) -> float:
+        """Share of events (or slices) allowed to be bad over the period."""
+        return error_budget(self.objective)
+
+    @property
+    def measured_windows(self) -> tuple[int, ...]:
+        """Every window (seconds) the SLI is measured over: each burn window's long and short, and the period."""
+        used = {self.period_seconds}
+        for w in self.windows:
+            used |= {w.long_seconds, w.short_seconds}
+        return tuple(sorted(used))
+
+
+class HasSLOs(Protocol):
+    """Anything carrying resolved SLOs, such as `driftline.spec.ResolvedSpec`."""
+
+    @property
+    def slos(self) -> tuple[SLO, ...]: ...

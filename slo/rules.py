@@ -1,0 +1,141 @@
+"""The rule generator: resolved SLOs in, Prometheus recording and alerting rules out, as plain data.
+
+Per SLO, one group `driftline-slo-<name>`: the timeslice verdict (timeslices budgeting), the error
+ratio at every window the policy uses and over the period, the event counts the traffic gate reads,
+the objective and budget, and one alert per burn window. Recording rules come first so that alerts
+in the same evaluation see this round's ratios.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from slo.budget import complement, product
+from slo.definition import SLO, HasSLOs
+from slo.sli import (
+    TIMESLICE_RECORD,
+    bad_events_phrase,
+    error_ratio,
+    event_count,
+    event_unit,
+    events_record,
+    ratio_record,
+    timeslice_verdict,
+)
+from slo.windows import BurnWindow, format_duration
+
+#: Where an alert's dashboard link points; the dashboards package provisions this uid.
+DEFAULT_DASHBOARD_URL = (
+    "http://localhost:3000/d/driftline-slos/driftline-slos?var-model={model}&var-slo={slo}"
+)
+
+
+@dataclass(frozen=True)
+class RecordingRule:
+    """A Prometheus recording rule: `record` is the new series' name, `labels` are added to it."""
+
+    record: str
+    expr: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AlertingRule:
+    """A Prometheus alerting rule (no `for`: the short window is what keeps it from flapping)."""
+
+    alert: str
+    expr: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RuleGroup:
+    """Rules evaluated together, in order."""
+
+    name: str
+    rules: tuple[RecordingRule | AlertingRule, ...]
+
+
+def alert_name(slo: SLO) -> str:
+    """The alert's name: the SLO's name in CamelCase, then ErrorBudgetBurn (CreditAvailabilityErrorBudgetBurn)."""
+    words = [w for w in re.split(r"[^A-Za-z0-9]+", slo.name) if w]
+    return "".join(w[0].upper() + w[1:] for w in words) + "ErrorBudgetBurn"
+
+
+def _percent(share: float) -> str:
+    return f"{product(share, 100):g}%"
+
+
+def recording_rules(slo: SLO) -> tuple[RecordingRule, ...]:
+    """The SLO's recorded series: verdicts, error ratios per window, gate counts and budget metadata."""
+    labels = {"model": slo.model, "sli": slo.sli, "slo": slo.name}
+    rules: list[RecordingRule] = []
+    if slo.budgeting == "timeslices":
+        rules.append(RecordingRule(TIMESLICE_RECORD, timeslice_verdict(slo), labels))
+    rules += [RecordingRule(ratio_record(w), error_ratio(slo, w), labels) for w in slo.measured_windows]
+    gated = sorted({w.long_seconds for w in slo.windows if w.min_events > 0})
+    rules += [RecordingRule(events_record(w), event_count(slo, w), labels) for w in gated]
+    budget = slo.error_budget
+    period = ratio_record(slo.period_seconds)
+    rules += [
+        RecordingRule("slo:objective:ratio", f"vector({complement(budget)!r})", labels),
+        RecordingRule("slo:error_budget:ratio", f"vector({budget!r})", labels),
+        RecordingRule(
+            "slo:period_error_budget_remaining:ratio",
+            f'1 - {period}{{slo="{slo.name}"}} / {budget!r}',
+            labels,
+        ),
+    ]
+    return tuple(rules)
+
+
+def alerting_rule(slo: SLO, window: BurnWindow, dashboard_url: str = DEFAULT_DASHBOARD_URL) -> AlertingRule:
+    """The alert for one burn window: both windows at or above the threshold, and enough traffic."""
+    sel = f'{{slo="{slo.name}"}}'
+    threshold = repr(window.error_ratio_threshold)
+    conditions = [
+        f"{ratio_record(window.long_seconds)}{sel} >= {threshold}",
+        f"{ratio_record(window.short_seconds)}{sel} >= {threshold}",
+    ]
+    if window.min_events > 0:
+        conditions.append(f"{events_record(window.long_seconds)}{sel} >= {window.min_events}")
+    long, short = format_duration(window.long_seconds), format_duration(window.short_seconds)
+    name = alert_name(slo)
+    labels = {"severity": window.severity, "slo": slo.name, "model": slo.model}
+    labels |= {"long_window": long, "short_window": short}
+    if slo.version:
+        labels["version"] = slo.version
+    gate = (
+        f" It fires only with at least {window.min_events} {event_unit(slo)} in the last {long}."
+        if window.min_events > 0
+        else ""
+    )
+    description = (
+        f"{{{{ $value | humanizePercentage }}}} {bad_events_phrase(slo)} over the last {long},"
+        f" and over the last {short} too: at or above {_percent(window.error_ratio_threshold)}, which is"
+        f" {window.factor:g}x the {_percent(slo.error_budget)} error budget of the {slo.objective:g}% objective"
+        f" over {format_duration(slo.period_seconds)}. Held for {long}, this burn spends"
+        f" {_percent(window.budget_share)} of the budget.{gate}"
+    )
+    annotations = {
+        "summary": f"SLO {slo.name} is burning its error budget at {window.factor:g}x the sustainable rate"
+        f" or faster over {long} and {short}",
+        "description": description,
+        "runbook_url": slo.runbook_url or f"docs/runbooks/{name}.md",
+        "dashboard_url": dashboard_url.format(model=slo.model, slo=slo.name),
+    }
+    return AlertingRule(name, "\nand\n".join(conditions), labels, annotations)
+
+
+def slo_rule_group(slo: SLO, dashboard_url: str = DEFAULT_DASHBOARD_URL) -> RuleGroup:
+    """Every rule for one SLO, recording rules first."""
+    alerts = tuple(alerting_rule(slo, w, dashboard_url) for w in slo.windows)
+    return RuleGroup(f"driftline-slo-{slo.name}", recording_rules(slo) + alerts)
+
+
+def generate_rules(spec: HasSLOs, dashboard_url: str = DEFAULT_DASHBOARD_URL) -> tuple[RuleGroup, ...]:
+    """The rule groups for every SLO of a resolved spec, sorted by group name."""
+    return tuple(sorted((slo_rule_group(s, dashboard_url) for s in spec.slos), key=lambda g: g.name))

@@ -1,0 +1,94 @@
+"""An SLO's budget status from counted events: what the collector exports and the demo prints.
+
+The collector counts good and total events (or timeslices) over the period and over every window of
+the policy (`required_windows`), and calls `evaluate`. The verdicts use the same thresholds and gate
+as the generated Prometheus alerts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from slo.budget import Counts, budget_consumed, budget_remaining, burn_rate, time_to_exhaustion
+from slo.definition import SLO
+from slo.windows import BurnWindow
+
+
+@dataclass(frozen=True)
+class WindowBurn:
+    """The burn over one window."""
+
+    window_seconds: int
+    error_ratio: float
+    burn_rate: float
+    events: float
+
+
+@dataclass(frozen=True)
+class SLOStatus:
+    """Budget, burn rates and the alerts that would fire, for one SLO at one moment."""
+
+    slo: str
+    model: str
+    objective: float
+    error_budget: float
+    period_seconds: int
+    error_ratio: float  # over the whole period
+    consumed: float  # share of the budget spent over the period
+    remaining: float  # 1 - consumed; negative once the SLO is broken
+    burns: tuple[WindowBurn, ...]  # every required window, the period included, shortest first
+    time_to_exhaustion_seconds: float  # at the burn rate of the shortest long window; inf when not burning
+    firing: tuple[BurnWindow, ...]  # policy windows whose alert would fire now
+
+    def burn_rate(self, window_seconds: int) -> float:
+        """The burn rate over one of the policy's windows."""
+        return next(b.burn_rate for b in self.burns if b.window_seconds == window_seconds)
+
+
+def required_windows(slo: SLO) -> tuple[int, ...]:
+    """Every window (seconds) the collector must count events over, the period included, shortest first."""
+    return slo.measured_windows
+
+
+def fires(window: BurnWindow, long: Counts, short: Counts) -> bool:
+    """Whether a burn window's alert fires: both ratios at or above the threshold, with enough events."""
+    return (
+        long.total >= window.min_events
+        and long.total > 0
+        and short.total > 0
+        and long.error_ratio >= window.error_ratio_threshold
+        and short.error_ratio >= window.error_ratio_threshold
+    )
+
+
+def evaluate(slo: SLO, windows: Mapping[int, Counts]) -> SLOStatus:
+    """The SLO's status from counts per window (seconds -> Counts), which must cover `required_windows`."""
+    missing = [w for w in required_windows(slo) if w not in windows]
+    if missing:
+        raise ValueError(f"SLO {slo.name!r}: no counts for windows {missing} (seconds)")
+    period = windows[slo.period_seconds]
+    consumed = budget_consumed(period.error_ratio, slo.objective)
+    remaining = budget_remaining(consumed)
+    burns = tuple(
+        WindowBurn(
+            w, windows[w].error_ratio, burn_rate(windows[w].error_ratio, slo.objective), windows[w].total
+        )
+        for w in required_windows(slo)
+    )
+    shortest_long = min((w.long_seconds for w in slo.windows), default=slo.period_seconds)
+    current = burn_rate(windows[shortest_long].error_ratio, slo.objective)
+    firing = tuple(w for w in slo.windows if fires(w, windows[w.long_seconds], windows[w.short_seconds]))
+    return SLOStatus(
+        slo=slo.name,
+        model=slo.model,
+        objective=slo.objective,
+        error_budget=slo.error_budget,
+        period_seconds=slo.period_seconds,
+        error_ratio=period.error_ratio,
+        consumed=consumed,
+        remaining=remaining,
+        burns=burns,
+        time_to_exhaustion_seconds=time_to_exhaustion(remaining, current, slo.period_seconds),
+        firing=firing,
+    )
