@@ -149,6 +149,39 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    from driftline.generate import generate
+
+    spec = load_spec(args.config)
+    for path in generate(spec, args.out, dashboard_url=args.dashboard_url):
+        print(path)
+    return 0
+
+
+def cmd_silence_create(args: argparse.Namespace) -> int:
+    import datetime as dt
+    import getpass
+
+    from alerting.silence import SilenceError, create_silence, silence_body
+    from driftline.spec import parse_duration
+
+    try:
+        duration = dt.timedelta(seconds=parse_duration(args.duration))
+    except ValueError as exc:
+        print(f"--duration: {exc}", file=sys.stderr)
+        return 2
+    body = silence_body(
+        args.model, dt.datetime.now(dt.UTC), duration, args.comment, args.author or getpass.getuser()
+    )
+    try:
+        silence_id = create_silence(args.alertmanager, body)
+    except SilenceError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(f"silenced model {args.model} until {body['endsAt']} (silence {silence_id})")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from driftline.demo import run_demo
 
@@ -179,6 +212,30 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="validate a spec file")
     c.add_argument("config")
     c.set_defaults(func=cmd_check)
+
+    g = sub.add_parser("generate", help="write Prometheus rules, Alertmanager config and dashboards")
+    g.add_argument("config")
+    g.add_argument("--out", required=True, help="output directory")
+    g.add_argument(
+        "--dashboard-url",
+        default="http://localhost:3000/d/driftline-slos/driftline-slos?var-model={model}&var-slo={slo}",
+        help="link put on alerts; {model} and {slo} are filled in",
+    )
+    g.set_defaults(func=cmd_generate)
+
+    si = sub.add_parser("silence", help="manage Alertmanager silences")
+    ssub = si.add_subparsers(dest="silence_command", required=True)
+    sc = ssub.add_parser("create", help="mute one model's alerts, e.g. during a retrain")
+    sc.add_argument("--model", required=True)
+    sc.add_argument("--duration", required=True, help="such as 2h or 30m")
+    sc.add_argument("--comment", required=True, help="why: shown to whoever looks at the silence")
+    sc.add_argument("--author", help="default: the current user")
+    sc.add_argument(
+        "--alertmanager",
+        default=os.environ.get("DRIFTLINE_ALERTMANAGER_URL", "http://127.0.0.1:9093"),
+        help="Alertmanager URL (env DRIFTLINE_ALERTMANAGER_URL)",
+    )
+    sc.set_defaults(func=cmd_silence_create)
 
     r = sub.add_parser("replay", help="backfill logged predictions (CSV, Parquet) by their own timestamps")
     r.add_argument("file", help="CSV, TSV or Parquet file of logged predictions")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from driftline.spec_alerting import Alerting, AlertingSpec, resolve_alerting
 from sdk.wire import DEFAULT_LATENCY_BOUNDS
 from slo import definition as slo_definition
 from slo import windows as slo_windows
@@ -327,25 +328,6 @@ def _policy(
     )
 
 
-class ReceiverSpec(_Strict):
-    """A paging or chat receiver; secrets are named by environment variable, never inline."""
-
-    name: str = Field(pattern=NAME_RE)
-    pagerduty: dict[str, Any] | None = None
-    opsgenie: dict[str, Any] | None = None
-    slack: dict[str, Any] | None = None
-    email: dict[str, Any] | None = None
-    webhook: dict[str, Any] | None = None
-
-
-class AlertingSpec(_Strict):
-    """Routing of pages and tickets."""
-
-    receivers: tuple[ReceiverSpec, ...] = ()
-    page: str | None = None
-    ticket: str | None = None
-
-
 class SpecFile(_Strict):
     """The whole file, version 1."""
 
@@ -431,6 +413,7 @@ class ResolvedSpec:
     models: tuple[Model, ...]
     raw: SpecFile
     slos: tuple[SLO, ...] = ()
+    alerting: Alerting = field(default_factory=lambda: resolve_alerting(AlertingSpec()))
 
     def model(self, name: str) -> Model | None:
         return next((m for m in self.models if m.name == name), None)
@@ -463,7 +446,7 @@ def resolve(spec: SpecFile) -> ResolvedSpec:
     )
     by_name = {m.name: m for m in models}
     slos = tuple(_resolve_slo(s, by_name[s.model]) for s in spec.slos)
-    return ResolvedSpec(models=models, raw=spec, slos=slos)
+    return ResolvedSpec(models=models, raw=spec, slos=slos, alerting=resolve_alerting(spec.alerting))
 
 
 def _resolve_slo(s: SLOSpec, model: Model) -> SLO:

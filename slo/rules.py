@@ -43,12 +43,14 @@ class RecordingRule:
 
 @dataclass(frozen=True)
 class AlertingRule:
-    """A Prometheus alerting rule (no `for`: the short window is what keeps it from flapping)."""
+    """A Prometheus alerting rule. Burn-rate alerts need no `for` (their short window keeps them from
+    flapping); threshold alerts such as drift hold for `for_` before firing."""
 
     alert: str
     expr: str
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    for_: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,10 @@ class RuleGroup:
 
     name: str
     rules: tuple[RecordingRule | AlertingRule, ...]
+
+
+#: The shipped runbook for every burn-rate alert; each SLI kind has its own section (anchor).
+SLO_RUNBOOK = "DriftlineErrorBudgetBurn.md"
 
 
 def alert_name(slo: SLO) -> str:
@@ -124,7 +130,7 @@ def alerting_rule(slo: SLO, window: BurnWindow, dashboard_url: str = DEFAULT_DAS
         "summary": f"SLO {slo.name} is burning its error budget at {window.factor:g}x the sustainable rate"
         f" or faster over {long} and {short}",
         "description": description,
-        "runbook_url": slo.runbook_url or f"docs/runbooks/{name}.md",
+        "runbook_url": slo.runbook_url or f"docs/runbooks/{SLO_RUNBOOK}#{slo.sli}",
         "dashboard_url": dashboard_url.format(model=slo.model, slo=slo.name),
     }
     return AlertingRule(name, "\nand\n".join(conditions), labels, annotations)

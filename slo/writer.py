@@ -33,11 +33,18 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
+def dump_yaml(doc: Any) -> str:
+    """Deterministic generated-file YAML: the do-not-edit header, block style, multi-line strings as blocks."""
+    return HEADER + yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000)
+
+
 def _rule(rule: RecordingRule | AlertingRule) -> dict[str, Any]:
     if isinstance(rule, RecordingRule):
         out: dict[str, Any] = {"record": rule.record, "expr": rule.expr}
     else:
         out = {"alert": rule.alert, "expr": rule.expr}
+        if rule.for_:
+            out["for"] = rule.for_
     if rule.labels:
         out["labels"] = dict(sorted(rule.labels.items()))
     if isinstance(rule, AlertingRule) and rule.annotations:
@@ -54,8 +61,7 @@ def render_rules(groups: tuple[RuleGroup, ...] | list[RuleGroup]) -> str:
         raise ValueError(f"rule group names repeat: {sorted({n for n in names if names.count(n) > 1})}")
     ordered = sorted(groups, key=lambda g: g.name)
     doc = {"groups": [{"name": g.name, "rules": [_rule(r) for r in g.rules]} for g in ordered]}
-    body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000)
-    return HEADER + body
+    return dump_yaml(doc)
 
 
 def write_rules(groups: tuple[RuleGroup, ...] | list[RuleGroup], path: str | Path) -> Path:

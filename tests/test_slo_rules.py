@@ -156,7 +156,7 @@ def test_the_page_alert_for_a_999_availability_slo_is_exactly_this() -> None:
             " the last 5m too: at or above 1.44%, which is 14.4x the 0.1% error budget of the 99.9% objective"
             " over 30d. Held for 1h, this burn spends 2% of the budget. It fires only with at least 70 calls in"
             " the last 1h.",
-            "runbook_url": "docs/runbooks/SErrorBudgetBurn.md",
+            "runbook_url": "docs/runbooks/DriftlineErrorBudgetBurn.md#availability",
             "dashboard_url": "http://localhost:3000/d/driftline-slos/driftline-slos?var-model=credit&var-slo=s",
         },
     )

@@ -1,0 +1,178 @@
+"""Alertmanager configuration from the spec: receivers, a route tree by severity, inhibition, mute windows.
+
+Pure: returns plain data for a writer. Alert labels it relies on (set by the generated Prometheus rules):
+`severity` (page | ticket), `model`, `slo` (SLO alerts), `alertname`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from driftline.spec_alerting import (
+    Alerting,
+    EmailSpec,
+    MuteWindow,
+    OpsgenieSpec,
+    PagerDutySpec,
+    Receiver,
+    SlackSpec,
+    WebhookSpec,
+)
+
+NULL_RECEIVER = "driftline-discard"
+COLLECTOR_DOWN = "DriftlineCollectorDown"
+GROUP_BY = ("alertname", "model", "slo")
+
+_SUMMARY = (
+    "{{ .CommonLabels.alertname }} {{ .CommonLabels.model }}"
+    "{{ if .CommonLabels.slo }} ({{ .CommonLabels.slo }}){{ end }}"
+)
+_TEXT = (
+    "{{ range .Alerts }}*{{ .Annotations.summary }}*\n{{ .Annotations.description }}\n"
+    "Runbook: {{ .Annotations.runbook_url }}\nDashboard: {{ .Annotations.dashboard_url }}\n{{ end }}"
+)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Notification pacing: pages repeat hourly while firing, tickets twice a day. Scale down only in tests."""
+
+    group_wait: str = "30s"
+    group_interval: str = "5m"
+    page_repeat: str = "1h"
+    ticket_repeat: str = "12h"
+
+
+def _secret(alerting: Alerting, env: str) -> str:
+    return f"{alerting.secrets_dir.rstrip('/')}/{env}"
+
+
+def receiver_config(alerting: Alerting, r: Receiver) -> dict[str, Any]:
+    """One Alertmanager receiver; every secret is a `*_file` path named after its environment variable."""
+    s = r.settings
+    if isinstance(s, PagerDutySpec):
+        pd: dict[str, Any] = {
+            "routing_key_file": _secret(alerting, s.routing_key_env),
+            "send_resolved": True,
+            "severity": '{{ if eq .CommonLabels.severity "page" }}critical{{ else }}warning{{ end }}',
+            "description": _SUMMARY,
+            "details": {
+                "summary": "{{ .CommonAnnotations.summary }}",
+                "runbook": "{{ .CommonAnnotations.runbook_url }}",
+                "dashboard": "{{ .CommonAnnotations.dashboard_url }}",
+                "firing": "{{ .Alerts.Firing | len }}",
+            },
+        }
+        if s.url:
+            pd["url"] = s.url
+        return {"name": r.name, "pagerduty_configs": [pd]}
+    if isinstance(s, OpsgenieSpec):
+        og: dict[str, Any] = {
+            "api_key_file": _secret(alerting, s.api_key_env),
+            "send_resolved": True,
+            "message": _SUMMARY,
+            "description": _TEXT,
+            "priority": '{{ if eq .CommonLabels.severity "page" }}P1{{ else }}P3{{ end }}',
+            "tags": "driftline,{{ .CommonLabels.model }}",
+        }
+        if s.api_url:
+            og["api_url"] = s.api_url
+        if s.responders:
+            og["responders"] = [{"name": t, "type": "team"} for t in s.responders]
+        return {"name": r.name, "opsgenie_configs": [og]}
+    if isinstance(s, SlackSpec):
+        sl: dict[str, Any] = {
+            "api_url_file": _secret(alerting, s.webhook_url_env),
+            "send_resolved": True,
+            "title": "[{{ .Status | toUpper }}] " + _SUMMARY,
+            "text": _TEXT,
+        }
+        if s.channel:
+            sl["channel"] = s.channel
+        return {"name": r.name, "slack_configs": [sl]}
+    if isinstance(s, EmailSpec):
+        em: dict[str, Any] = {"to": s.to, "from": s.sender, "smarthost": s.smarthost, "send_resolved": True}
+        if s.auth_username:
+            em["auth_username"] = s.auth_username
+        if s.auth_password_env:
+            em["auth_password_file"] = _secret(alerting, s.auth_password_env)
+        return {"name": r.name, "email_configs": [em]}
+    if isinstance(s, WebhookSpec):
+        wh: dict[str, Any] = {"url": s.url, "send_resolved": True}
+        if s.bearer_token_env:
+            wh["http_config"] = {"authorization": {"credentials_file": _secret(alerting, s.bearer_token_env)}}
+        return {"name": r.name, "webhook_configs": [wh]}
+    raise TypeError(f"unknown receiver settings {type(s).__name__}")
+
+
+def _severity_route(severity: str, receiver: str, repeat: str, alerting: Alerting) -> dict[str, Any]:
+    everywhere = [m.name for m in alerting.mute if not m.models]
+    route: dict[str, Any] = {
+        "matchers": [f'severity="{severity}"'],
+        "receiver": receiver,
+        "repeat_interval": repeat,
+    }
+    if everywhere:
+        route["mute_time_intervals"] = everywhere
+    per_model = [
+        {
+            "matchers": ['model=~"' + "|".join(sorted(m.models)) + '"'],
+            "receiver": receiver,
+            "mute_time_intervals": sorted({m.name, *everywhere}),
+        }
+        for m in alerting.mute
+        if m.models
+    ]
+    if per_model:
+        route["routes"] = per_model
+    return route
+
+
+def build_config(alerting: Alerting, timing: Timing = Timing()) -> dict[str, Any]:
+    """The whole alertmanager.yml as plain data: pages to the pager, tickets to chat, grouped by model and SLO."""
+    ticket = alerting.ticket or NULL_RECEIVER
+    routes = []
+    if alerting.page:
+        routes.append(_severity_route("page", alerting.page, timing.page_repeat, alerting))
+    routes.append(_severity_route("ticket", ticket, timing.ticket_repeat, alerting))
+    receivers = [receiver_config(alerting, r) for r in alerting.receivers]
+    if not alerting.ticket:
+        receivers.append({"name": NULL_RECEIVER})
+    config: dict[str, Any] = {
+        "route": {
+            "receiver": ticket if alerting.ticket else NULL_RECEIVER,
+            "group_by": list(GROUP_BY),
+            "group_wait": timing.group_wait,
+            "group_interval": timing.group_interval,
+            "repeat_interval": timing.ticket_repeat,
+            "routes": routes,
+        },
+        "receivers": receivers,
+        "inhibit_rules": [
+            {  # a page already has someone's attention: its ticket for the same SLO and model adds nothing
+                "source_matchers": ['severity="page"'],
+                "target_matchers": ['severity="ticket"'],
+                "equal": ["model", "slo"],
+            },
+            {  # with the collector down every model alert it feeds is noise
+                "source_matchers": [f'alertname="{COLLECTOR_DOWN}"'],
+                "target_matchers": ['alertname=~"Driftline.+"', f'alertname!="{COLLECTOR_DOWN}"'],
+                "equal": [],
+            },
+        ],
+    }
+    if alerting.mute:
+        config["time_intervals"] = [_interval(m) for m in alerting.mute]
+    return config
+
+
+def _interval(m: MuteWindow) -> dict[str, Any]:
+    ti: dict[str, Any] = {}
+    if m.weekdays:
+        ti["weekdays"] = list(m.weekdays)
+    if m.times:
+        ti["times"] = [{"start_time": a, "end_time": b} for a, b in m.times]
+    if m.location:
+        ti["location"] = m.location
+    return {"name": m.name, "time_intervals": [ti]}

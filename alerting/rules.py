@@ -1,0 +1,155 @@
+"""Prometheus alerting rules beyond SLO burn: drift, label freshness, unexpected version, SDK drops, collector down.
+
+Pure: spec in, `RuleGroup`s out, written by `slo.writer` beside the SLO rules. Every alert carries
+`severity`, `model` (except the collector-wide one), a summary and description with the current value
+and threshold, a `runbook_url` (docs/runbooks/<alert>.md unless the model names its own) and a
+dashboard link with the model preselected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from driftline.spec import Model, ResolvedSpec
+from slo.rules import DEFAULT_DASHBOARD_URL, AlertingRule, RuleGroup
+
+COLLECTOR_JOB = "driftline-collector"
+#: Every alert this module generates; docs/runbooks/<name>.md exists for each (a test holds this).
+ALERTS = (
+    "DriftlineCollectorDown",
+    "DriftlineFeatureDriftWarning",
+    "DriftlineFeatureDriftAlert",
+    "DriftlineLabelsStale",
+    "DriftlineUnexpectedModelVersion",
+    "DriftlineSDKDroppingSamples",
+)
+
+
+@dataclass(frozen=True)
+class RuleOptions:
+    """Hold times and thresholds; tests scale the durations down."""
+
+    drift_for: str = "15m"
+    labels_stale_after: str = "6h"
+    version_for: str = "10m"
+    drops_for: str = "15m"
+    collector_down_for: str = "2m"
+    collector_job: str = COLLECTOR_JOB
+    dashboard_url: str = DEFAULT_DASHBOARD_URL
+
+
+def _runbook(model: Model | None, alert: str) -> str:
+    return (model.runbook_url if model and model.runbook_url else None) or f"docs/runbooks/{alert}.md"
+
+
+def _dashboard(url: str, model: str | None) -> str:
+    if model is None:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}var-model={model}"
+
+
+def model_rules(m: Model, o: RuleOptions) -> RuleGroup:
+    """The alerts of one model, grouped so Prometheus evaluates them together."""
+    sel = f'model="{m.name}"'
+    metric = m.drift.metrics[0]
+    drift = f'driftline_feature_drift{{{sel},metric="{metric}"}}'
+    rules = [
+        AlertingRule(
+            alert="DriftlineFeatureDriftWarning",
+            expr=f"{drift} >= {m.drift.warn} < {m.drift.alert}",
+            for_=o.drift_for,
+            labels={"severity": "ticket", "model": m.name, "threshold": str(m.drift.warn)},
+            annotations={
+                "summary": f"{m.name}: feature {{{{ $labels.feature }}}} is drifting ({metric})",
+                "description": f"{metric} of {{{{ $labels.feature }}}} in version {{{{ $labels.version }}}} is "
+                f'{{{{ $value | printf "%.3f" }}}}, over the warning threshold {m.drift.warn}.',
+                "runbook_url": _runbook(m, "DriftlineFeatureDriftWarning"),
+                "dashboard_url": _dashboard(o.dashboard_url, m.name),
+            },
+        ),
+        AlertingRule(
+            alert="DriftlineFeatureDriftAlert",
+            expr=f"{drift} >= {m.drift.alert}",
+            for_=o.drift_for,
+            labels={"severity": "ticket", "model": m.name, "threshold": str(m.drift.alert)},
+            annotations={
+                "summary": f"{m.name}: feature {{{{ $labels.feature }}}} has drifted ({metric})",
+                "description": f"{metric} of {{{{ $labels.feature }}}} in version {{{{ $labels.version }}}} is "
+                f'{{{{ $value | printf "%.3f" }}}}, over the alert threshold {m.drift.alert}.',
+                "runbook_url": _runbook(m, "DriftlineFeatureDriftAlert"),
+                "dashboard_url": _dashboard(o.dashboard_url, m.name),
+            },
+        ),
+        AlertingRule(
+            alert="DriftlineLabelsStale",
+            expr=(
+                f"sum(increase(driftline_predictions_total{{{sel}}}[{o.labels_stale_after}])) > 0 "
+                f"unless sum(increase(driftline_labels_total{{{sel}}}[{o.labels_stale_after}])) > 0"
+            ),
+            labels={"severity": "ticket", "model": m.name},
+            annotations={
+                "summary": f"{m.name}: no ground-truth labels for {o.labels_stale_after}",
+                "description": f"{m.name} served predictions but received no labels in {o.labels_stale_after}: "
+                "accuracy and its SLO cannot be judged.",
+                "runbook_url": _runbook(m, "DriftlineLabelsStale"),
+                "dashboard_url": _dashboard(o.dashboard_url, m.name),
+            },
+        ),
+        AlertingRule(
+            alert="DriftlineSDKDroppingSamples",
+            expr=f"sum by (model, version) (rate(driftline_sdk_dropped_total{{{sel}}}[5m])) > 0",
+            for_=o.drops_for,
+            labels={"severity": "ticket", "model": m.name},
+            annotations={
+                "summary": f"{m.name}: the SDK is dropping samples",
+                "description": '{{ $value | printf "%.2f" }} samples/s dropped by the SDK in version '
+                "{{ $labels.version }}: the collector is unreachable, refusing batches, or too slow.",
+                "runbook_url": _runbook(m, "DriftlineSDKDroppingSamples"),
+                "dashboard_url": _dashboard(o.dashboard_url, m.name),
+            },
+        ),
+    ]
+    if m.version:
+        rules.append(
+            AlertingRule(
+                alert="DriftlineUnexpectedModelVersion",
+                expr=f'driftline_model_version_info{{{sel},version!="{m.version}"}} == 1',
+                for_=o.version_for,
+                labels={"severity": "ticket", "model": m.name, "expected_version": m.version},
+                annotations={
+                    "summary": f"{m.name} serves {{{{ $labels.version }}}}, not {m.version}",
+                    "description": f"The spec pins {m.name} to version {m.version} but the SDK reports "
+                    "{{ $labels.version }}: a deploy that was not planned, or a spec to update.",
+                    "runbook_url": _runbook(m, "DriftlineUnexpectedModelVersion"),
+                    "dashboard_url": _dashboard(o.dashboard_url, m.name),
+                },
+            )
+        )
+    return RuleGroup(f"driftline-model-{m.name}", tuple(rules))
+
+
+def collector_rules(o: RuleOptions) -> RuleGroup:
+    """The collector itself: down, or missing from the scrape altogether."""
+    return RuleGroup(
+        "driftline-collector",
+        (
+            AlertingRule(
+                alert="DriftlineCollectorDown",
+                expr=f'up{{job="{o.collector_job}"}} == 0 or absent(up{{job="{o.collector_job}"}})',
+                for_=o.collector_down_for,
+                labels={"severity": "page"},
+                annotations={
+                    "summary": "The Driftline collector is down",
+                    "description": f"Prometheus cannot scrape job {o.collector_job}: no drift, performance or "
+                    "SLO figures are being computed, and model alerts are inhibited until it is back.",
+                    "runbook_url": "docs/runbooks/DriftlineCollectorDown.md",
+                    "dashboard_url": o.dashboard_url,
+                },
+            ),
+        ),
+    )
+
+
+def generate_model_rules(spec: ResolvedSpec, options: RuleOptions = RuleOptions()) -> tuple[RuleGroup, ...]:
+    """The collector's group and one group per model, in spec order."""
+    return (collector_rules(options), *(model_rules(m, options) for m in spec.models))

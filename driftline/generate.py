@@ -1,0 +1,36 @@
+"""`driftline generate`: every artifact the spec implies, written into one directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alerting.alertmanager import Timing, build_config
+from alerting.rules import RuleOptions, generate_model_rules
+from driftline.spec import ResolvedSpec
+from slo.rules import DEFAULT_DASHBOARD_URL, generate_rules
+from slo.writer import RULES_PATH, dump_yaml, write_rules
+
+ALERT_RULES_PATH = Path("prometheus") / "driftline-alerts.rules.yaml"
+ALERTMANAGER_PATH = Path("alertmanager") / "alertmanager.yml"
+
+
+def generate(
+    spec: ResolvedSpec,
+    out_dir: str | Path,
+    *,
+    dashboard_url: str = DEFAULT_DASHBOARD_URL,
+    timing: Timing = Timing(),
+    rule_options: RuleOptions | None = None,
+) -> list[Path]:
+    """Write the SLO rules (when the spec has SLOs), model alert rules and Alertmanager config; return the paths."""
+    out = Path(out_dir)
+    written = []
+    if spec.slos:
+        written.append(write_rules(generate_rules(spec, dashboard_url), out / RULES_PATH))
+    options = rule_options or RuleOptions(dashboard_url=dashboard_url)
+    written.append(write_rules(generate_model_rules(spec, options), out / ALERT_RULES_PATH))
+    am = out / ALERTMANAGER_PATH
+    am.parent.mkdir(parents=True, exist_ok=True)
+    am.write_text(dump_yaml(build_config(spec.alerting, timing)))
+    written.append(am)
+    return written

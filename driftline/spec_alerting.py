@@ -1,0 +1,167 @@
+"""The spec's `alerting:` block: receivers, routing and maintenance windows (wire model and resolved model).
+
+Secrets are never in the file: a receiver names the environment variable that holds each secret, and
+the generated Alertmanager configuration reads it from a file of that name (`*_file` fields), which the
+deployment writes from the environment.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ENV_RE = r"^[A-Z_][A-Z0-9_]*$"
+_TIME_RE = re.compile(r"^([01]\d|2[0-4]):[0-5]\d$")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PagerDutySpec(_Strict):
+    """PagerDuty Events API v2."""
+
+    routing_key_env: str = Field(
+        pattern=ENV_RE, description="Variable holding the integration's routing key."
+    )
+    url: str | None = Field(None, description="Events API URL; set only to route through a proxy.")
+
+
+class OpsgenieSpec(_Strict):
+    api_key_env: str = Field(pattern=ENV_RE, description="Variable holding the Opsgenie API key.")
+    api_url: str | None = Field(None, description="API URL (EU accounts: https://api.eu.opsgenie.com/).")
+    responders: tuple[str, ...] = Field((), description="Team names to notify.")
+
+
+class SlackSpec(_Strict):
+    webhook_url_env: str = Field(pattern=ENV_RE, description="Variable holding the incoming-webhook URL.")
+    channel: str | None = Field(None, description="Channel, such as #ml-alerts.")
+
+
+class EmailSpec(_Strict):
+    to: str
+    sender: str = Field(alias="from", description="From address.")
+    smarthost: str = Field(description="SMTP host:port.")
+    auth_username: str | None = None
+    auth_password_env: str | None = Field(None, pattern=ENV_RE)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class WebhookSpec(_Strict):
+    url: str = Field(description="Endpoint that receives Alertmanager's webhook JSON.")
+    bearer_token_env: str | None = Field(None, pattern=ENV_RE, description="Variable holding a bearer token.")
+
+
+class ReceiverSpec(_Strict):
+    """Where notifications go: exactly one integration per receiver."""
+
+    name: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$")
+    pagerduty: PagerDutySpec | None = None
+    opsgenie: OpsgenieSpec | None = None
+    slack: SlackSpec | None = None
+    email: EmailSpec | None = None
+    webhook: WebhookSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_integration(self) -> ReceiverSpec:
+        kinds = [k for k in ("pagerduty", "opsgenie", "slack", "email", "webhook") if getattr(self, k)]
+        if len(kinds) != 1:
+            raise ValueError(
+                f"receiver {self.name!r} has {len(kinds)} integrations ({', '.join(kinds) or 'none'}): "
+                "give each receiver exactly one of pagerduty, opsgenie, slack, email, webhook"
+            )
+        return self
+
+
+class TimeRangeSpec(_Strict):
+    start: str = Field(description="HH:MM, UTC unless the window names a location.")
+    end: str
+
+    @model_validator(mode="after")
+    def _times(self) -> TimeRangeSpec:
+        for t in (self.start, self.end):
+            if not _TIME_RE.match(t):
+                raise ValueError(f"{t!r} is not a time of day: write HH:MM, such as 02:00")
+        if self.start >= self.end:
+            raise ValueError(f"start {self.start} must be before end {self.end}")
+        return self
+
+
+class MuteWindowSpec(_Strict):
+    """A recurring maintenance or retraining window during which notifications are muted."""
+
+    name: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$")
+    weekdays: tuple[
+        Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"], ...
+    ] = ()
+    times: tuple[TimeRangeSpec, ...] = ()
+    location: str | None = Field(None, description="IANA time zone, such as Europe/Berlin; default UTC.")
+    models: tuple[str, ...] = Field((), description="Mute only these models' alerts; empty: every alert.")
+
+
+class AlertingSpec(_Strict):
+    """Routing of pages and tickets."""
+
+    receivers: tuple[ReceiverSpec, ...] = ()
+    page: str | None = Field(None, description="Receiver of severity=page alerts.")
+    ticket: str | None = Field(None, description="Receiver of severity=ticket alerts.")
+    mute: tuple[MuteWindowSpec, ...] = Field((), description="Maintenance and retraining windows.")
+    secrets_dir: str = Field(
+        "/etc/alertmanager/secrets", description="Where the deployment writes secret files."
+    )
+
+    @model_validator(mode="after")
+    def _routes_name_receivers(self) -> AlertingSpec:
+        names = [r.name for r in self.receivers]
+        for dup in sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"receiver {dup!r} is declared twice: receiver names must be unique")
+        for role in ("page", "ticket"):
+            target = getattr(self, role)
+            if target is not None and target not in names:
+                raise ValueError(
+                    f"{role}: {target!r} is not a declared receiver (receivers: {', '.join(names) or 'none'})"
+                )
+        return self
+
+
+@dataclass(frozen=True)
+class Receiver:
+    name: str
+    kind: str  # pagerduty | opsgenie | slack | email | webhook
+    settings: BaseModel
+
+
+@dataclass(frozen=True)
+class MuteWindow:
+    name: str
+    weekdays: tuple[str, ...]
+    times: tuple[tuple[str, str], ...]
+    location: str | None
+    models: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Alerting:
+    receivers: tuple[Receiver, ...]
+    page: str | None
+    ticket: str | None
+    mute: tuple[MuteWindow, ...]
+    secrets_dir: str
+
+
+def resolve_alerting(spec: AlertingSpec) -> Alerting:
+    """The frozen routing model the Alertmanager and Grafana generators read."""
+    receivers = []
+    for r in spec.receivers:
+        kind = next(k for k in ("pagerduty", "opsgenie", "slack", "email", "webhook") if getattr(r, k))
+        receivers.append(Receiver(r.name, kind, getattr(r, kind)))
+    mute = tuple(
+        MuteWindow(m.name, m.weekdays, tuple((t.start, t.end) for t in m.times), m.location, m.models)
+        for m in spec.mute
+    )
+    return Alerting(tuple(receivers), spec.page, spec.ticket, mute, spec.secrets_dir)
