@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import sessionmaker
 
-from collector import db, migrations, repository
-from collector.api import ingest, models, ops, references
+from collector import db, migrations, repository, service
+from collector.api import ingest, models, ops, references, slos
 from collector.body import add_body_schemas, limited_route
 from collector.context import AppContext
 from collector.evaluation import EvaluationLoop, Evaluator
@@ -44,7 +44,11 @@ def rebuild_state(ctx: AppContext) -> None:
             )
         for model, n in repository.count_labels(s).items():
             ctx.state.add_labels(model, n)
+        ctx.state.add_labelled(service.labelled_outcomes(repository.labelled_predictions(s)))
+        for (model, kind), when in repository.last_received(s).items():
+            ctx.state.received(model, kind, when.timestamp())
     ctx.evaluator.export(db.utcnow())
+    ctx.evaluator.refresh_slos(db.utcnow())
 
 
 def build_context(settings: Settings, spec: ResolvedSpec | None, engine: Engine | None = None) -> AppContext:
@@ -154,7 +158,7 @@ def create_app(
     )
     app.state.ctx = ctx
     route_class = limited_route(settings.max_body_bytes)
-    for module in (ingest, references, models):
+    for module in (ingest, references, models, slos):
         app.include_router(module.router(route_class))
     app.include_router(ops.router())
     add_body_schemas(app)

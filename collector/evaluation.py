@@ -19,6 +19,7 @@ from analyzers.drift import DriftValue, histogram_drift
 from analyzers.performance import LabelledRow, window_performance
 from collector import db, repository
 from collector.metrics import MetricsState
+from collector.slos import SLOReport, gauges, slo_reports
 from driftline.spec import Drift, ResolvedSpec
 
 log = logging.getLogger("driftline.evaluation")
@@ -72,6 +73,7 @@ class Evaluator:
         self.watermark = EPOCH
         self._lock = threading.Lock()
         self._warned: set[str] = set()
+        self.slo_reports: list[SLOReport] = []
 
     def drift_settings(self, model: str) -> Drift:
         m = self.spec.model(model) if self.spec else None
@@ -93,6 +95,7 @@ class Evaluator:
                 self.evaluate(key)
             self.watermark = now
             self.export(now)
+            self.refresh_slos(now)
             return sorted(keys, key=lambda k: (k.model, k.version, k.start))
 
     def evaluate(self, key: WindowKey) -> int:
@@ -102,7 +105,9 @@ class Evaluator:
     def _performance(self, key: WindowKey) -> int:
         m = self.spec.model(key.model) if self.spec else None
         with self.sessions() as s:
-            joined = repository.window_labelled(s, model=key.model, version=key.version, start=key.start, end=key.end)
+            joined = repository.window_labelled(
+                s, model=key.model, version=key.version, start=key.start, end=key.end
+            )
             values = window_performance(
                 [LabelledRow(p, y, sl or {}) for p, y, sl in joined],
                 prediction_type=m.prediction_type if m else "binary",
@@ -176,6 +181,15 @@ class Evaluator:
         if m is None:
             return sorted(in_reference)
         return [f.name for f in m.drift_features if f.name in in_reference]
+
+    def refresh_slos(self, now: dt.datetime) -> list[SLOReport]:
+        """Recompute every SLO's budget and burn rates and update their gauges."""
+        slos = self.spec.slos if self.spec else ()
+        with self.sessions() as s:
+            reports = slo_reports(s, slos, now)
+        self.slo_reports = reports
+        self.state.set_slos(*gauges(reports))
+        return reports
 
     def export(self, now: dt.datetime) -> None:
         """Set the drift and performance gauges to the newest complete windows with enough data."""

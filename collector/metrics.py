@@ -29,6 +29,10 @@ class MetricsState:
     current_version: dict[str, tuple[float, str]] = field(default_factory=dict)
     drift: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
     performance: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
+    labelled: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    last_received: dict[tuple[str, str], float] = field(default_factory=dict)
+    slo_remaining: dict[str, float] = field(default_factory=dict)
+    slo_burn: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def bounds_for(self, model: str, version: str) -> tuple[float, ...] | None:
         with self.lock:
@@ -73,6 +77,22 @@ class MetricsState:
         with self.lock:
             self.performance.update(values)
 
+    def add_labelled(self, outcomes: dict[tuple[str, str, str], int]) -> None:
+        """Labelled predictions by (model, version, "correct" | "incorrect")."""
+        with self.lock:
+            for key, n in outcomes.items():
+                self.labelled[key] = self.labelled.get(key, 0) + n
+
+    def received(self, model: str, kind: str, when: float) -> None:
+        """Note that records or labels of `model` arrived at unix time `when`."""
+        with self.lock:
+            key = (model, kind)
+            self.last_received[key] = max(when, self.last_received.get(key, when))
+
+    def set_slos(self, remaining: dict[str, float], burn: dict[tuple[str, str], float]) -> None:
+        with self.lock:
+            self.slo_remaining, self.slo_burn = dict(remaining), dict(burn)
+
 
 class DriftlineCollector:
     """A prometheus-client custom collector over a MetricsState (metric names from DESIGN.md)."""
@@ -90,6 +110,10 @@ class DriftlineCollector:
             versions = {m: v for m, (_, v) in s.current_version.items()}
             drift = dict(s.drift)
             performance = dict(s.performance)
+            labelled = dict(s.labelled)
+            last = dict(s.last_received)
+            remaining = dict(s.slo_remaining)
+            burn = dict(s.slo_burn)
 
         c = CounterMetricFamily(
             "driftline_predictions",
@@ -153,6 +177,44 @@ class DriftlineCollector:
         for series, v in sorted(performance.items()):
             p.add_metric(list(series), v)
         yield p
+
+        lp = CounterMetricFamily(
+            "driftline_labelled_predictions",
+            "Predictions whose label arrived, by whether the prediction was correct (accuracy SLIs).",
+            labels=["model", "version", "outcome"],
+        )
+        for key3, n in sorted(labelled.items()):
+            lp.add_metric(list(key3), n)
+        yield lp
+
+        for kind in ("record", "label"):
+            ts = GaugeMetricFamily(
+                f"driftline_last_{kind}_timestamp_seconds",
+                f"Unix time the collector last received a {kind} of the model (freshness SLIs).",
+                labels=["model"],
+            )
+            for (model, k), when in sorted(last.items()):
+                if k == kind + "s":
+                    ts.add_metric([model], when)
+            yield ts
+
+        rem = GaugeMetricFamily(
+            "driftline_slo_error_budget_remaining",
+            "Share of the SLO's error budget left over its period (negative once broken).",
+            labels=["slo"],
+        )
+        for slo, v in sorted(remaining.items()):
+            rem.add_metric([slo], v)
+        yield rem
+
+        br = GaugeMetricFamily(
+            "driftline_slo_burn_rate",
+            "Error-budget burn rate of the SLO over a window.",
+            labels=["slo", "window"],
+        )
+        for key2, v in sorted(burn.items()):
+            br.add_metric(list(key2), v)
+        yield br
 
 
 def _le(bound: float) -> str:

@@ -79,7 +79,9 @@ def touched_windows(
 ) -> set[tuple[str, str, dt.datetime]]:
     """(model, version, event time) of records that, or whose labels, arrived in (after, until]."""
     cols = (db.Record.model, db.Record.version, db.Record.ts)
-    records = select(*cols).where(db.Record.received_at > received_after, db.Record.received_at <= received_until)
+    records = select(*cols).where(
+        db.Record.received_at > received_after, db.Record.received_at <= received_until
+    )
     labelled = (
         select(*cols)
         .join(db.Label, (db.Label.model == db.Record.model) & (db.Label.record_id == db.Record.record_id))
@@ -104,8 +106,12 @@ def window_labelled(
     """(prediction, label or None, slices) of one model version's records with event time in [start, end)."""
     stmt = (
         select(db.Record.prediction, db.Label.label, db.Record.slices)
-        .outerjoin(db.Label, (db.Label.model == db.Record.model) & (db.Label.record_id == db.Record.record_id))
-        .where(db.Record.model == model, db.Record.version == version, db.Record.ts >= start, db.Record.ts < end)
+        .outerjoin(
+            db.Label, (db.Label.model == db.Record.model) & (db.Label.record_id == db.Record.record_id)
+        )
+        .where(
+            db.Record.model == model, db.Record.version == version, db.Record.ts >= start, db.Record.ts < end
+        )
     )
     return [(p, y, s) for p, y, s in conn.execute(stmt)]
 
@@ -135,6 +141,39 @@ def upsert_labels(conn: Session, *, rows: Sequence[dict[str, Any]]) -> int:
     )
     conn.execute(stmt, list(rows))
     return len(rows)
+
+
+def labelled_predictions(
+    conn: Session,
+    *,
+    model: str | None = None,
+    ids: Sequence[str] | None = None,
+    received_after: dt.datetime | None = None,
+    received_until: dt.datetime | None = None,
+) -> list[tuple[str, str, Any, Any]]:
+    """(model, version, prediction, label) of labelled records, filtered by label arrival time or ids."""
+    stmt = select(db.Record.model, db.Record.version, db.Record.prediction, db.Label.label).join(
+        db.Label, (db.Label.model == db.Record.model) & (db.Label.record_id == db.Record.record_id)
+    )
+    if model is not None:
+        stmt = stmt.where(db.Label.model == model)
+    if ids is not None:
+        stmt = stmt.where(db.Label.record_id.in_(list(ids)))
+    if received_after is not None:
+        stmt = stmt.where(db.Label.received_at > received_after)
+    if received_until is not None:
+        stmt = stmt.where(db.Label.received_at <= received_until)
+    return [(m, v, p, y) for m, v, p, y in conn.execute(stmt)]
+
+
+def last_received(conn: Session) -> dict[tuple[str, str], dt.datetime]:
+    """(model, "records" | "labels") -> when the newest one arrived."""
+    out: dict[tuple[str, str], dt.datetime] = {}
+    for kind, entity in (("records", db.Record), ("labels", db.Label)):
+        for m, ts in conn.execute(select(entity.model, func.max(entity.received_at)).group_by(entity.model)):
+            if ts is not None:
+                out[(m, kind)] = ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
+    return out
 
 
 def count_labels(conn: Session) -> dict[str, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from analyzers.binning import fit_reference
+from analyzers.performance import same_class
 from collector import db, repository
 from collector.context import AppContext
 from collector.schemas import Accepted, LabelBatch, RecordBatch, ReferenceIn, ReferenceOut
@@ -37,6 +38,7 @@ def store_records(ctx: AppContext, batch: RecordBatch) -> Accepted:
     """Store a validated batch once: a batch id seen before changes nothing."""
     known_model(ctx, batch.model, ["body", "model"])
     n = len(batch.records)
+    now = db.utcnow()
     with ctx.sessions.begin() as s:
         if not repository.claim_batch(s, batch_id=batch.batch_id, kind="records", model=batch.model, size=n):
             return Accepted(accepted=0, duplicate=True)
@@ -45,9 +47,10 @@ def store_records(ctx: AppContext, batch: RecordBatch) -> Accepted:
             model=batch.model,
             version=batch.version,
             batch_id=batch.batch_id,
-            received_at=db.utcnow(),
+            received_at=now,
             records=batch.records,
         )
+    ctx.state.received(batch.model, "records", now.timestamp())
     return Accepted(accepted=stored)
 
 
@@ -66,8 +69,20 @@ def store_labels(ctx: AppContext, batch: LabelBatch) -> Accepted:
         ):
             return Accepted(accepted=0, duplicate=True)
         n = repository.upsert_labels(s, rows=rows)
+        joined = repository.labelled_predictions(s, model=batch.model, ids=list(latest))
     ctx.state.add_labels(batch.model, n)
+    ctx.state.add_labelled(labelled_outcomes(joined))
+    ctx.state.received(batch.model, "labels", now.timestamp())
     return Accepted(accepted=n)
+
+
+def labelled_outcomes(rows: list[tuple[str, str, Any, Any]]) -> dict[tuple[str, str, str], int]:
+    """Count (model, version, correct | incorrect) of joined (model, version, prediction, label) rows."""
+    out: dict[tuple[str, str, str], int] = {}
+    for model, version, prediction, label in rows:
+        key = (model, version, "correct" if same_class(prediction, label) else "incorrect")
+        out[key] = out.get(key, 0) + 1
+    return out
 
 
 def store_reference(ctx: AppContext, body: ReferenceIn) -> ReferenceOut:
