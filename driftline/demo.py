@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from driftline.generate import generate
 from driftline.progress import Progress
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,9 +45,14 @@ def make_data(
     return cols
 
 
-def true_default(rng: np.random.Generator, cols: dict[str, np.ndarray]) -> np.ndarray:
-    """Ground truth: defaults grow with debt and shrink with income."""
-    z = 3.0 * cols["debt_ratio"] - 1.2 * np.log(cols["income"] / 50_000) - 0.02 * (cols["age"] - 41) - 1.0
+def true_default(
+    rng: np.random.Generator, cols: dict[str, np.ndarray], concept_shift: bool = False
+) -> np.ndarray:
+    """Ground truth: defaults grow with debt and shrink with income. After the concept shift, EU applicants
+    default far less than the trained relation says (a new lending policy there), so accuracy drops in EU."""
+    z = 3.0 * (3.0 * cols["debt_ratio"] - 1.2 * np.log(cols["income"] / 50_000) - 0.02 * (cols["age"] - 41) - 1.0)
+    if concept_shift:
+        z = np.where(cols["region"] == "EU", z - 6.0, z)
     return (rng.random(len(z)) < 1 / (1 + np.exp(-z))).astype(int)
 
 
@@ -161,7 +167,7 @@ def serve_traffic(
         n = 64
         cols = make_data(rng, n, shifted=shifted, start=rows)
         ids = [f"req-{rows + i}" for i in range(n)]
-        truth = true_default(rng, cols)
+        truth = true_default(rng, cols, concept_shift=shifted)
         try:
             with monitor.observe(ids=ids, features=cols, slices={"region": cols["region"]}) as obs:
                 if rng.random() < 0.005:
@@ -232,6 +238,64 @@ def print_drift_table(
         )
 
 
+def print_performance_table(points: list[dict[str, Any]], before: str, after: str) -> None:
+    """Realized accuracy per slice with its 95% interval, in the window before the shift and the one after."""
+    rows: dict[str, dict[str, dict[str, Any]]] = {}
+    for p in points:
+        if p["window_start"] in (before, after):
+            rows.setdefault(p["slice"], {})["before" if p["window_start"] == before else "after"] = p
+
+    def cell(p: dict[str, Any] | None) -> str:
+        if not p or p["value"] is None:
+            return f"{'no labels':>24}"
+        return f"{p['value']:>6.3f} [{p['lower']:.3f}, {p['upper']:.3f}] {p['support']:>5}"
+
+    print("\nRealized accuracy on delayed labels per slice (95% Wilson interval, labelled records)\n")
+    print(f"{'slice':<16}{'before the shift':>28}{'after the shift':>28}")
+    for name in sorted(rows, key=lambda k: (k != "all", k)):
+        print(f"{name:<16}{cell(rows[name].get('before')):>28}{cell(rows[name].get('after')):>28}")
+    after_rows = [
+        (k, v["after"])
+        for k, v in rows.items()
+        if k != "all" and v.get("after") and v["after"]["value"] is not None
+    ]
+    if after_rows:
+        worst, p = min(after_rows, key=lambda kv: kv[1]["value"])
+        print(f"\nWorst slice after the shift: {worst} at {p['value']:.3f}")
+
+
+def print_slo_table(slos: list[dict[str, Any]]) -> None:
+    print(
+        "\nSLOs (error budget over the period; burn rate = budget spend speed, 1x lasts exactly the period)\n"
+    )
+    print(
+        f"{'slo':<22}{'objective':>10}{'budget left':>13}{'burn 5m':>9}{'burn 1h':>9}{'burn 6h':>9}  computed by"
+    )
+    for s in slos:
+        if s["computed_by"] != "collector":
+            print(
+                f"{s['name']:<22}{s['objective']:>9}%{'-':>13}{'-':>9}{'-':>9}{'-':>9}  Prometheus rules ({s['sli']})"
+            )
+            continue
+        b = s["burn_rates"]
+        print(
+            f"{s['name']:<22}{s['objective']:>9}%{s['remaining']:>12.1%}{b.get('5m', 0):>8.1f}x"
+            f"{b.get('1h', 0):>8.1f}x{b.get('6h', 0):>8.1f}x  collector"
+        )
+
+
+def print_would_fire(slos: list[dict[str, Any]], drifted: list[str]) -> None:
+    print("\nAlerts that would fire now:")
+    lines = [
+        f"  {f['severity'].upper():<7} {s['name']}: burning {f['factor']:g}x"
+        f" over {f['long_window']}/{f['short_window']}"
+        for s in slos
+        for f in s.get("firing", [])
+    ]
+    lines += [f"  TICKET  DriftlineFeatureDriftAlert credit/{f}" for f in drifted]
+    print("\n".join(lines) if lines else "  none")
+
+
 def _metric(text: str, name: str, **labels: str) -> float:
     total = 0.0
     for line in text.splitlines():
@@ -286,12 +350,17 @@ def run_demo(out_dir: str = "driftline-out", duration: float = 40.0, keep: bool 
         monitor.close()
         _call("POST", c.url + "/v1/evaluate", c.admin)
         points = _call("GET", c.url + "/v1/models/credit/drift?limit=10000", c.admin)
+        performance = _call("GET", c.url + "/v1/models/credit/performance?limit=10000", c.admin)
+        slos = _call("GET", c.url + "/v1/slos", c.admin)
         with urllib.request.urlopen(c.url + "/metrics", timeout=10) as resp:
             metrics = resp.read().decode()
     finally:
         c.stop()
 
     (out / "drift.json").write_text(json.dumps(points, indent=1))
+    (out / "performance.json").write_text(json.dumps(performance, indent=1))
+    (out / "slos.json").write_text(json.dumps(slos, indent=1))
+    generated = generate(spec, out)
     (out / "metrics.txt").write_text(metrics)
     pre, post, (w_before, w_after) = _window_table(points, traffic["shift_wall"], traffic["end_wall"])
     ok = _metric(metrics, "driftline_predictions_total", outcome="ok")
@@ -309,9 +378,14 @@ def run_demo(out_dir: str = "driftline-out", duration: float = 40.0, keep: bool 
         f"\nFeatures over the alert threshold: {', '.join(alerting) or 'none'}"
         f" (shifted on purpose: {', '.join(SHIFTED)})."
     )
-    print(
-        f"Artifacts in {out}: {', '.join(sorted(p.name for p in out.iterdir() if not p.name.startswith('demo.db')))}"
+    print_performance_table(performance, w_before, w_after)
+    print_slo_table(slos)
+    print_would_fire(slos, alerting)
+    files = sorted(
+        str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and not p.name.startswith("demo.db")
     )
+    print(f"\nArtifacts in {out}:\n  " + "\n  ".join(files))
+    assert all(p.exists() for p in generated)
     if not keep:
         for suffix in ("", "-wal", "-shm"):
             Path(str(db_path) + suffix).unlink(missing_ok=True)

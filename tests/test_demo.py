@@ -15,10 +15,33 @@ def test_the_demo_flags_the_two_shifted_features_and_only_them(tmp_path: Path) -
     out = tmp_path / "driftline-out"
     result = cli("demo", "--duration", "20", "--out", str(out), timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    rows = dict(re.findall(r"^(\w+)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+\d+\s+(OK|WARN|ALERT)$", result.stdout, re.M))
+    rows = dict(
+        re.findall(
+            r"^(\w+)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+\d+\s+(OK|WARN|ALERT)$", result.stdout, re.M
+        )
+    )
     assert rows == {
-        "age": "OK", "credit_lines": "OK", "region": "OK", "debt_ratio": "ALERT", "income": "ALERT"
+        "age": "OK",
+        "credit_lines": "OK",
+        "region": "OK",
+        "debt_ratio": "ALERT",
+        "income": "ALERT",
     }, result.stdout
     assert "rows/s" in result.stderr  # the progress bar
-    assert {"driftline.yaml", "drift.json", "metrics.txt"} <= {p.name for p in out.iterdir()}
+    assert "Worst slice after the shift: region=EU" in result.stdout
+    assert re.search(r"^credit-availability\s+99\.9%\s+-?[\d.]+%\s+[\d.]+x", result.stdout, re.M), (
+        result.stdout
+    )
+    assert "TICKET  DriftlineFeatureDriftAlert credit/income" in result.stdout
+    files = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+    assert {
+        "driftline.yaml",
+        "drift.json",
+        "metrics.txt",
+        "performance.json",
+        "slos.json",
+        "prometheus/driftline-slo.rules.yaml",
+        "prometheus/driftline-alerts.rules.yaml",
+        "alertmanager/alertmanager.yml",
+    } <= files
     assert "driftline_feature_drift{" in (out / "metrics.txt").read_text()
