@@ -8,12 +8,12 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
 $(VENV)/.demo-installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) -e '.[demo]'
+	$(PIP) -e '.[demo,grafana]'
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) -e '.[test,demo,torch]'
+	$(PIP) -e '.[test,demo,grafana,torch]'
 	touch $@ $(VENV)/.demo-installed
 
 demo: $(VENV)/.demo-installed

@@ -153,8 +153,38 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from driftline.generate import generate
 
     spec = load_spec(args.config)
-    for path in generate(spec, args.out, dashboard_url=args.dashboard_url):
+    paths = generate(
+        spec,
+        args.out,
+        dashboard_url=args.dashboard_url,
+        prometheus_url=args.prometheus_url,
+        database_url=args.database_url,
+    )
+    for path in paths:
         print(path)
+    return 0
+
+
+def cmd_provision_grafana(args: argparse.Namespace) -> int:
+    from dashboards import (
+        GrafanaOptions,
+        PrometheusSource,
+        ProvisionError,
+        postgres_from_database_url,
+        provision_grafana,
+    )
+
+    spec = load_spec(args.config)
+    options = GrafanaOptions(
+        prometheus=PrometheusSource(url=args.prometheus_url),
+        postgres=postgres_from_database_url(args.database_url) if args.database_url else None,
+    )
+    try:
+        report = provision_grafana(spec, args.url, options=options)
+    except ProvisionError as exc:
+        print(f"provisioning failed: {exc}", file=sys.stderr)
+        return 1
+    print(report.summary())
     return 0
 
 
@@ -221,7 +251,20 @@ def build_parser() -> argparse.ArgumentParser:
         default="http://localhost:3000/d/driftline-slos/driftline-slos?var-model={model}&var-slo={slo}",
         help="link put on alerts; {model} and {slo} are filled in",
     )
+    g.add_argument("--prometheus-url", default="http://localhost:9090", help="Prometheus datasource URL")
+    g.add_argument("--database-url", help="collector database; PostgreSQL adds a read-only SQL datasource")
     g.set_defaults(func=cmd_generate)
+
+    pv = sub.add_parser("provision", help="push dashboards and datasources to a running tool")
+    pvsub = pv.add_subparsers(dest="provision_target", required=True)
+    pg = pvsub.add_parser(
+        "grafana", help="create or update folder, datasources and dashboards (token: GRAFANA_TOKEN)"
+    )
+    pg.add_argument("config")
+    pg.add_argument("--url", required=True, help="Grafana base URL, such as http://grafana:3000")
+    pg.add_argument("--prometheus-url", default="http://localhost:9090", help="Prometheus datasource URL")
+    pg.add_argument("--database-url", help="collector database; PostgreSQL adds a read-only SQL datasource")
+    pg.set_defaults(func=cmd_provision_grafana)
 
     si = sub.add_parser("silence", help="manage Alertmanager silences")
     ssub = si.add_subparsers(dest="silence_command", required=True)

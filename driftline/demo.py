@@ -50,7 +50,9 @@ def true_default(
 ) -> np.ndarray:
     """Ground truth: defaults grow with debt and shrink with income. After the concept shift, EU applicants
     default far less than the trained relation says (a new lending policy there), so accuracy drops in EU."""
-    z = 3.0 * (3.0 * cols["debt_ratio"] - 1.2 * np.log(cols["income"] / 50_000) - 0.02 * (cols["age"] - 41) - 1.0)
+    z = 3.0 * (
+        3.0 * cols["debt_ratio"] - 1.2 * np.log(cols["income"] / 50_000) - 0.02 * (cols["age"] - 41) - 1.0
+    )
     if concept_shift:
         z = np.where(cols["region"] == "EU", z - 6.0, z)
     return (rng.random(len(z)) < 1 / (1 + np.exp(-z))).astype(int)

@@ -21,8 +21,11 @@ def generate(
     dashboard_url: str = DEFAULT_DASHBOARD_URL,
     timing: Timing = Timing(),
     rule_options: RuleOptions | None = None,
+    prometheus_url: str = "http://localhost:9090",
+    database_url: str | None = None,
 ) -> list[Path]:
-    """Write the SLO rules (when the spec has SLOs), model alert rules and Alertmanager config; return the paths."""
+    """Write the SLO rules (when the spec has SLOs), model alert rules, Alertmanager config and Grafana
+    provisioning (a PostgreSQL datasource only when `database_url` is PostgreSQL); return the paths."""
     out = Path(out_dir)
     written = []
     if spec.slos:
@@ -33,4 +36,11 @@ def generate(
     am.parent.mkdir(parents=True, exist_ok=True)
     am.write_text(dump_yaml(build_config(spec.alerting, timing)))
     written.append(am)
+    from dashboards import GrafanaOptions, PrometheusSource, postgres_from_database_url, write_provisioning
+
+    grafana = GrafanaOptions(
+        prometheus=PrometheusSource(url=prometheus_url),
+        postgres=postgres_from_database_url(database_url) if database_url else None,
+    )
+    written.extend(write_provisioning(spec, out / "grafana", grafana))
     return written
