@@ -8,11 +8,13 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -217,3 +219,46 @@ def collector(db_url: str, tmp_path: Path) -> Iterator[Collector]:
     c = start_collector(db_url, tmp_path)
     yield c
     c.stop()
+
+
+@dataclass
+class Capture:
+    """Every notification Alertmanager delivered, by endpoint path."""
+
+    got: list[tuple[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on(self, path: str) -> list[Any]:
+        with self.lock:
+            return [body for p, body in self.got if p == path]
+
+    def wait_for(self, path: str, pred: Any, timeout: float = 30.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for body in self.on(path):
+                if pred(body):
+                    return body
+            time.sleep(0.2)
+        raise AssertionError(f"no matching notification on {path} in {timeout}s; got {self.got}")
+
+
+@pytest.fixture
+def capture() -> Iterator[tuple[Capture, str]]:
+    cap = Capture()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            with cap.lock:
+                cap.got.append((self.path, json.loads(body or b"null")))
+            self.send_response(202)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield cap, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()

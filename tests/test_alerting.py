@@ -6,12 +6,10 @@ import datetime as dt
 import json
 import shutil
 import subprocess
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ from alerting.silence import create_silence, silence_body
 from driftline.generate import generate
 from driftline.spec import load_spec, load_spec_text
 from slo.writer import dump_yaml
-from tests.conftest import EXAMPLES, ROOT, cli, free_port, missing
+from tests.conftest import EXAMPLES, ROOT, Capture, cli, free_port, missing
 
 
 def binary(*names: str) -> str:
@@ -74,49 +72,6 @@ def test_secrets_are_referenced_by_file_never_inline() -> None:
 
 
 # ------------------------------------------------------------------------------ a real Alertmanager
-
-
-@dataclass
-class Capture:
-    """Every notification Alertmanager delivered, by endpoint path."""
-
-    got: list[tuple[str, Any]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def on(self, path: str) -> list[Any]:
-        with self.lock:
-            return [body for p, body in self.got if p == path]
-
-    def wait_for(self, path: str, pred: Any, timeout: float = 30.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for body in self.on(path):
-                if pred(body):
-                    return body
-            time.sleep(0.2)
-        raise AssertionError(f"no matching notification on {path} in {timeout}s; got {self.got}")
-
-
-@pytest.fixture
-def capture() -> Iterator[tuple[Capture, str]]:
-    cap = Capture()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            with cap.lock:
-                cap.got.append((self.path, json.loads(body or b"null")))
-            self.send_response(202)
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield cap, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
 
 
 SPEC = """\
