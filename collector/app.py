@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -51,7 +53,12 @@ def rebuild_state(ctx: AppContext) -> None:
     ctx.evaluator.refresh_slos(db.utcnow())
 
 
-def build_context(settings: Settings, spec: ResolvedSpec | None, engine: Engine | None = None) -> AppContext:
+def build_context(
+    settings: Settings,
+    spec: ResolvedSpec | None,
+    engine: Engine | None = None,
+    on_deploy: Callable[[str, str, dt.datetime], None] | None = None,
+) -> AppContext:
     """Open storage, apply migrations, register the spec's models and rebuild exported state."""
     engine = engine or db.make_engine(settings.database_url)
     migrations.migrate(engine)
@@ -75,6 +82,7 @@ def build_context(settings: Settings, spec: ResolvedSpec | None, engine: Engine 
             min_label_coverage=settings.min_label_coverage,
         ),
         known_models=known,
+        on_deploy=in_background(on_deploy) if on_deploy else None,
     )
     rebuild_state(ctx)
     return ctx
@@ -128,16 +136,32 @@ def _input_error(_: Request, exc: InputError) -> JSONResponse:
     return JSONResponse({"detail": exc.detail()}, status_code=exc.status)
 
 
+def in_background(hook: Callable[[str, str, dt.datetime], None]) -> Callable[[str, str, dt.datetime], None]:
+    """Run a deploy hook on its own thread, logging failures: a slow or down Grafana never delays ingest."""
+
+    def run(model: str, version: str, at: dt.datetime) -> None:
+        def call() -> None:
+            try:
+                hook(model, version, at)
+            except Exception:
+                log.exception("deploy hook failed for %s %s", model, version)
+
+        threading.Thread(target=call, name="driftline-deploy-hook", daemon=True).start()
+
+    return run
+
+
 def create_app(
     settings: Settings | None = None,
     spec: ResolvedSpec | None = None,
     *,
     engine: Engine | None = None,
     run_loop: bool = True,
+    on_deploy: Callable[[str, str, dt.datetime], None] | None = None,
 ) -> FastAPI:
     """Build the collector; `run_loop=False` leaves evaluation to POST /v1/evaluate (tests)."""
     settings = settings or Settings()
-    ctx = build_context(settings, spec, engine)
+    ctx = build_context(settings, spec, engine, on_deploy)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

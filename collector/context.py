@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -27,6 +28,8 @@ class AppContext:
     state: MetricsState
     evaluator: Evaluator
     known_models: set[str]
+    #: Called (off the request path) when a model version is seen for the first time: a deploy.
+    on_deploy: Callable[[str, str, dt.datetime], None] | None = None
 
 
 def _context(request: Request) -> AppContext:

@@ -217,6 +217,16 @@ class PerformancePoint(Base):
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
+class Deploy(Base):
+    """The first time a model version was seen serving (from SDK stats): a deploy, for annotations."""
+
+    __tablename__ = "deploys"
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for a SQLAlchemy URL; SQLite gets WAL and a busy timeout so the loop and API share it."""
     if url.startswith("sqlite"):

@@ -39,6 +39,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(2, "realized performance per window", _create(db.PerformancePoint)),
+    Migration(3, "deploys: first sighting of each model version", _create(db.Deploy)),
 )
 
 

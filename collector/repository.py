@@ -265,6 +265,25 @@ def latest_reference(conn: Session, *, model: str, version: str | None) -> db.Re
     return conn.execute(base.order_by(db.Reference.id.desc()).limit(1)).scalars().first()
 
 
+# ----------------------------------------------------------------------------------------------- deploys
+
+
+def record_deploy(conn: Session, *, model: str, version: str, first_seen: dt.datetime) -> bool:
+    """Note that `version` of `model` serves; True the first time it is seen (a deploy)."""
+    stmt = (
+        _insert(conn, db.Deploy)
+        .values(model=model, version=version, first_seen=first_seen, recorded_at=db.utcnow())
+        .on_conflict_do_nothing(index_elements=["model", "version"])
+        .returning(db.table(db.Deploy).c.version)
+    )
+    return conn.execute(stmt).first() is not None
+
+
+def deploys(conn: Session, *, model: str) -> list[db.Deploy]:
+    stmt = select(db.Deploy).where(db.Deploy.model == model).order_by(db.Deploy.first_seen)
+    return list(conn.execute(stmt).scalars())
+
+
 # ----------------------------------------------------------------------------------------------- models
 
 

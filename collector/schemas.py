@@ -173,3 +173,11 @@ class PerformancePointOut(BaseModel):
     support: int = Field(description="Labelled records behind the value.")
     total: int = Field(description="Records in the slice and window, labelled or not.")
     status: str = Field(description="ok, immature (label coverage below the minimum) or insufficient_data.")
+
+
+class DeployOut(BaseModel):
+    model: str
+    version: str
+    first_seen: dt.datetime = Field(
+        description="Start of the first SDK stats interval that reported the version."
+    )

@@ -8,7 +8,7 @@ from analyzers.binning import fit_reference
 from analyzers.performance import same_class
 from collector import db, repository
 from collector.context import AppContext
-from collector.schemas import Accepted, LabelBatch, RecordBatch, ReferenceIn, ReferenceOut
+from collector.schemas import Accepted, LabelBatch, RecordBatch, ReferenceIn, ReferenceOut, StatsBatch
 
 
 class InputError(ValueError):
@@ -128,3 +128,43 @@ def store_reference(ctx: AppContext, body: ReferenceIn) -> ReferenceOut:
             s, model=body.model, version=body.version, name=body.name, n=n, features=features
         )
     return ReferenceOut(id=ref_id, model=body.model, version=body.version, n=n, features=features)
+
+
+def store_stats(ctx: AppContext, batch: StatsBatch) -> Accepted:
+    """Store one SDK stats delta once and add it to the exported totals; a new version is a deploy."""
+    known_model(ctx, batch.model, ["body", "model"])
+    problems = batch.problems()
+    if problems:
+        field, msg = problems[0]
+        raise InputError(422, ["body", field], msg)
+    seen = ctx.state.bounds_for(batch.model, batch.version)
+    if seen is not None and seen != tuple(batch.latency_bounds):
+        raise InputError(
+            422,
+            ["body", "latency_bounds"],
+            f"differ from the bounds this model version already reported ({list(seen)}): "
+            "one model version must use one set of latency buckets",
+        )
+    row = batch.model_dump()
+    row["received_at"] = db.utcnow()
+    with ctx.sessions.begin() as s:
+        if not repository.claim_batch(s, batch_id=batch.batch_id, kind="stats", model=batch.model, size=1):
+            return Accepted(accepted=0, duplicate=True)
+        repository.insert_stats(s, row=row)
+        deployed = repository.record_deploy(
+            s, model=batch.model, version=batch.version, first_seen=batch.start
+        )
+    if deployed and ctx.on_deploy is not None:
+        ctx.on_deploy(batch.model, batch.version, batch.start)
+    ctx.state.add_stats(
+        model=batch.model,
+        version=batch.version,
+        ok=batch.ok,
+        error=batch.error,
+        bounds=batch.latency_bounds,
+        counts=batch.latency_counts,
+        latency_sum=batch.latency_sum,
+        dropped=batch.dropped,
+        end=batch.end.timestamp(),
+    )
+    return Accepted(accepted=1)

@@ -31,7 +31,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args, "config", "host", "port", "database_url", "evaluation_interval")
     spec = _spec(settings.config)
-    app = create_app(settings, spec)
+    app = create_app(settings, spec, on_deploy=_deploy_annotator(settings.grafana_url))
     ctx = app.state.ctx
     with ctx.sessions.begin() as s:
         if repository.count_tokens(s) == 0:
@@ -49,6 +49,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
     return 0
+
+
+def _deploy_annotator(grafana_url: str | None) -> Any:
+    """A hook posting a Grafana annotation per deploy, when DRIFTLINE_GRAFANA_URL is set; else None."""
+    if not grafana_url:
+        return None
+    import datetime as dt
+
+    from grafana_client import GrafanaApi
+
+    from dashboards import post_deploy_annotation
+
+    api = GrafanaApi.from_url(grafana_url, credential=os.environ.get("GRAFANA_TOKEN"))
+
+    def annotate(model: str, version: str, at: dt.datetime) -> None:
+        post_deploy_annotation(api, model, version, int(at.timestamp() * 1000))
+
+    return annotate
 
 
 def _redact_url(url: str) -> str:

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     )
     evaluation_interval: float = Field(60.0, gt=0, description="Seconds between drift evaluations.")
     max_slice_values: int = Field(20, ge=1, description="Label values per slice before folding into `other`.")
+    grafana_url: str | None = Field(
+        None, description="Grafana to post deploy annotations to (token from GRAFANA_TOKEN)."
+    )
     min_label_coverage: float = Field(
         0.5, gt=0, le=1, description="Share of a window's records that must have labels before it counts."
     )

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from collector import db, repository, service
+from collector import service
 from collector.auth import Principal
 from collector.body import RawBody, body_schema, parse
 from collector.context import Ctx, require
@@ -47,39 +47,6 @@ def router(route_class: type) -> APIRouter:
         openapi_extra=body_schema(StatsBatch),
     )
     def post_stats(raw: RawBody, ctx: Ctx, _: Ingest) -> Accepted:
-        batch = parse(StatsBatch, raw)
-        service.known_model(ctx, batch.model, ["body", "model"])
-        problems = batch.problems()
-        if problems:
-            field, msg = problems[0]
-            raise service.InputError(422, ["body", field], msg)
-        seen = ctx.state.bounds_for(batch.model, batch.version)
-        if seen is not None and seen != tuple(batch.latency_bounds):
-            raise service.InputError(
-                422,
-                ["body", "latency_bounds"],
-                f"differ from the bounds this model version already reported ({list(seen)}): "
-                "one model version must use one set of latency buckets",
-            )
-        row = batch.model_dump()
-        row["received_at"] = db.utcnow()
-        with ctx.sessions.begin() as s:
-            if not repository.claim_batch(
-                s, batch_id=batch.batch_id, kind="stats", model=batch.model, size=1
-            ):
-                return Accepted(accepted=0, duplicate=True)
-            repository.insert_stats(s, row=row)
-        ctx.state.add_stats(
-            model=batch.model,
-            version=batch.version,
-            ok=batch.ok,
-            error=batch.error,
-            bounds=batch.latency_bounds,
-            counts=batch.latency_counts,
-            latency_sum=batch.latency_sum,
-            dropped=batch.dropped,
-            end=batch.end.timestamp(),
-        )
-        return Accepted(accepted=1)
+        return service.store_stats(ctx, parse(StatsBatch, raw))
 
     return r

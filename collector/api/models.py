@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from collector import repository
 from collector.auth import Principal
 from collector.context import Ctx, require
-from collector.schemas import Accepted, DriftPointOut, ModelIn, ModelOut, PerformancePointOut
+from collector.schemas import Accepted, DeployOut, DriftPointOut, ModelIn, ModelOut, PerformancePointOut
 from collector.service import InputError
 from sdk import wire
 
@@ -90,6 +90,20 @@ def router(route_class: type) -> APIRouter:
         with ctx.sessions() as s:
             points = repository.performance_series(s, model=model, version=version, slice_=slice, limit=limit)
             return [PerformancePointOut.model_validate(p, from_attributes=True) for p in points]
+
+    @r.get(
+        "/models/{model}/deploys",
+        response_model=list[DeployOut],
+        operation_id="getDeploys",
+        summary="When each version of the model was first seen serving",
+    )
+    def get_deploys(model: str, ctx: Ctx, _: Read) -> list[DeployOut]:
+        if model not in ctx.known_models:
+            raise InputError(404, ["path", "model"], f"model {model!r} is not registered")
+        with ctx.sessions() as s:
+            return [
+                DeployOut.model_validate(d, from_attributes=True) for d in repository.deploys(s, model=model)
+            ]
 
     @r.post("/evaluate", operation_id="evaluateNow", summary="Evaluate every window that received data, now")
     def evaluate_now(ctx: Ctx, _: Annotated[Principal, Depends(require("admin"))]) -> dict[str, int]:
