@@ -230,6 +230,29 @@ def cmd_silence_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from driftline.report import ReportError, write_report
+
+    settings = _settings(args, "config", "database_url")
+    spec = _spec(settings.config)
+    now = None
+    if args.at:
+        import datetime as dt
+
+        try:
+            now = dt.datetime.fromisoformat(args.at)
+        except ValueError:
+            print(f"--at {args.at!r} is not an ISO-8601 time, such as 2026-03-02T12:00:00Z", file=sys.stderr)
+            return 2
+    try:
+        path = write_report(settings.database_url, spec, args.model, args.out, now=now)
+    except ReportError as exc:
+        print(f"driftline report: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from driftline.demo import run_demo
 
@@ -325,6 +348,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--batch-rows", type=int, default=5000, help="rows per ingest batch")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_replay)
+
+    rep = sub.add_parser("report", help="write a self-contained HTML report of one model")
+    rep.add_argument("--model", required=True)
+    rep.add_argument("--out", default="report.html", help="output file (default report.html)")
+    rep.add_argument("--config", help="spec file; env DRIFTLINE_CONFIG")
+    rep.add_argument("--database-url", help="collector database (default: DRIFTLINE_DATABASE_URL or sqlite)")
+    rep.add_argument("--at", help="figures as of this ISO-8601 time (default now), for reproducible reports")
+    rep.set_defaults(func=cmd_report)
 
     d = sub.add_parser("demo", help="run the end-to-end demo on an embedded SQLite store")
     d.add_argument("--out", default="driftline-out", help="where generated artifacts go")
