@@ -43,6 +43,9 @@ def _runbook(model: Model | None, alert: str) -> str:
 
 
 def _dashboard(url: str, model: str | None) -> str:
+    """The alert's dashboard link: a template with {model}/{slo} is filled in, else var-model is added."""
+    if "{model}" in url or "{slo}" in url:
+        return url.format(model=model or "", slo="")
     if model is None:
         return url
     return f"{url}{'&' if '?' in url else '?'}var-model={model}"

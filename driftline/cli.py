@@ -197,12 +197,19 @@ def cmd_provision_grafana(args: argparse.Namespace) -> int:
         prometheus=PrometheusSource(url=args.prometheus_url),
         postgres=postgres_from_database_url(args.database_url) if args.database_url else None,
     )
+    from grafana_client import GrafanaApi
+
+    from alerting.grafana import AlertingProvisionError, push_grafana_alerting
+
     try:
         report = provision_grafana(spec, args.url, options=options)
-    except ProvisionError as exc:
+        print(report.summary())
+        if not args.no_alerting:
+            api = GrafanaApi.from_url(args.url, credential=os.environ.get("GRAFANA_TOKEN"))
+            print(push_grafana_alerting(api, spec, options).summary())
+    except (ProvisionError, AlertingProvisionError) as exc:
         print(f"provisioning failed: {exc}", file=sys.stderr)
         return 1
-    print(report.summary())
     return 0
 
 
@@ -305,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     pg.add_argument("--url", required=True, help="Grafana base URL, such as http://grafana:3000")
     pg.add_argument("--prometheus-url", default="http://localhost:9090", help="Prometheus datasource URL")
     pg.add_argument("--database-url", help="collector database; PostgreSQL adds a read-only SQL datasource")
+    pg.add_argument(
+        "--no-alerting", action="store_true", help="skip Grafana-managed alerting (Alertmanager users)"
+    )
     pg.set_defaults(func=cmd_provision_grafana)
 
     si = sub.add_parser("silence", help="manage Alertmanager silences")

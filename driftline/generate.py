@@ -43,4 +43,16 @@ def generate(
         postgres=postgres_from_database_url(database_url) if database_url else None,
     )
     written.extend(write_provisioning(spec, out / "grafana", grafana))
+    from alerting.grafana import write_grafana_alerting
+
+    written.extend(
+        write_grafana_alerting(
+            spec,
+            out / "grafana" / "provisioning" / "alerting",
+            grafana,
+            dashboard_url=dashboard_url,
+            rule_options=options,
+            timing=timing,
+        )
+    )
     return written

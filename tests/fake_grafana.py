@@ -12,10 +12,17 @@ that does what matters for provisioning:
   declare is an error. Grafana itself ignores unknown fields, which is how a typo (``folderUID`` for
   ``folderUid``) would go unnoticed against a real server. A failure answers 400 (404/405 for an unknown
   path or method) with the validation error and is recorded in `errors`, which the tests assert empty.
+  Where the 2023 description contradicts the Go type Grafana decodes the JSON into, so that a body the
+  description allows is one Grafana refuses, the schema is corrected (`MENDS`, each with its source) and
+  the literal reading is refused, as Grafana refuses it.
 - **Keeps state like Grafana**: folders (uid, id, version), datasources (uid, id, version, secrets kept
   apart and reported as ``secureJsonFields``), dashboards (uid -> id, version incremented on every
   save, even an identical one, as Grafana does; optimistic-locking 412s), search, annotations, and the
-  alerting provisioning objects (contact points, policy tree, rule groups, alert rules).
+  alerting provisioning objects: contact points (secure settings answered as ``[REDACTED]``), mute
+  timings, the policy tree (its receivers and mute timings must exist when `strict_references` is set),
+  rule groups whose PUT creates, updates and deletes the group's rules (a rule's save count moves only
+  when its content changes), and alert rules, whose titles are unique within a folder as Grafana required
+  until 2025 (grafana/grafana#102067).
 - Requires ``Authorization: Bearer <token>`` with its token, as a Grafana service account token is used.
 """
 
@@ -76,10 +83,66 @@ class Operation:
         return str(self.op.get("operationId", f"{self.method} {self.spec_path}"))
 
 
+#: A Prometheus duration as github.com/prometheus/common/model.Duration parses it ("0s", "5m", "1h30m").
+_PROM_DURATION = {
+    "type": "string",
+    "minLength": 1,
+    "pattern": r"^(0|([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?)$",
+}
+_CLOCK = {"type": "string", "pattern": r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"}
+
+#: Corrections to the description: (schema, property or None for the whole schema) -> the schema of what
+#: Grafana's Go type decodes. Without them the description accepts bodies Grafana refuses, and refuses the
+#: ones it documents.
+MENDS: dict[tuple[str, str | None], dict[str, Any]] = {
+    # `For model.Duration` (pkg/services/ngalert/api/tooling/definitions/provisioning_alert_rules.go):
+    # prometheus/common's Duration reads JSON as a string ("5m"; the docs' example sends "for": "5m").
+    # The description merged it with Grafana's integer Duration of relativeTimeRange.
+    ("ProvisionedAlertRule", "for"): _PROM_DURATION,
+    ("AlertRuleExport", "for"): _PROM_DURATION,
+    ("AlertRuleGroupExport", "interval"): _PROM_DURATION,
+    # `Model map[string]any` of the file export, described as an object with no properties allowed.
+    ("AlertQueryExport", "model"): {"type": "object"},
+    # definitions.ObjectMatchers.UnmarshalJSON reads `[][3]string`: [["severity", "=", "page"]].
+    ("ObjectMatchers", None): {
+        "type": "array",
+        "items": {
+            "type": "array",
+            "minItems": 3,
+            "maxItems": 3,
+            "items": [
+                {"type": "string", "pattern": "^[a-zA-Z_][a-zA-Z0-9_]*$"},
+                {"enum": ["=", "!=", "=~", "!~"]},
+                {"type": "string"},
+            ],
+        },
+    },
+    # alertmanager timeinterval.TimeRange.UnmarshalJSON reads {"start_time": "HH:MM", "end_time": "HH:MM"}.
+    ("TimeRange", None): {
+        "type": "object",
+        "properties": {"start_time": _CLOCK, "end_time": _CLOCK},
+        "required": ["start_time", "end_time"],
+    },
+}
+
+
+def _mend(components: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(components)
+    schemas = out.get("schemas", {})
+    for (name, prop), schema in MENDS.items():
+        if name not in schemas:
+            continue
+        if prop is None:
+            schemas[name] = copy.deepcopy(schema)
+        else:
+            schemas[name].setdefault("properties", {})[prop] = copy.deepcopy(schema)
+    return out
+
+
 def _close(schema: Any) -> Any:
     """A copy where every object schema that lists properties forbids the ones it does not list.
 
-    It also mends the one defect of this description that rejects valid requests: enums generated from
+    It also mends a defect of this description that rejects valid requests: enums generated from
     a comma-separated list keep the spaces (`' webhook'`), so enum strings are stripped.
     """
     if isinstance(schema, list):
@@ -102,7 +165,7 @@ class OpenAPI:
     def __init__(self, path: Path = SPEC) -> None:
         self.doc = json.loads(path.read_text())
         base = self.doc.get("servers", [{"url": ""}])[0]["url"].rstrip("/")
-        self.closed_components = _close(self.doc.get("components", {}))
+        self.closed_components = _close(_mend(self.doc.get("components", {})))
         self.routes: list[Operation] = []
         for spec_path, item in self.doc["paths"].items():
             # The quirk: alerting provisioning paths already carry the /api base.
@@ -194,6 +257,15 @@ class OpenAPI:
         schema = rb.get("content", {}).get("application/json", {}).get("schema")
         if schema is None:
             return [f"only {sorted(rb.get('content', {}))} bodies are described here"]
+        return self._errors(schema, body)
+
+    def schema_errors(self, name: str, instance: Any) -> list[str]:
+        """Violations of `instance` against components/schemas/`name`, closed and mended as bodies are."""
+        if name not in self.closed_components.get("schemas", {}):
+            raise KeyError(f"{name} is no schema of Grafana's OpenAPI description")
+        return self._errors({"$ref": f"#/components/schemas/{name}"}, instance)
+
+    def _errors(self, schema: dict[str, Any], instance: Any) -> list[str]:
         key = json.dumps(schema, sort_keys=True)
         validator = self._validators.get(key)
         if validator is None:
@@ -201,7 +273,7 @@ class OpenAPI:
             self._validators[key] = validator
         return [
             f"{'/'.join(str(p) for p in e.absolute_path) or '(body)'}: {e.message}"
-            for e in sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path)))
+            for e in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
         ]
 
 
@@ -236,8 +308,12 @@ class State:
             "group_by": ["grafana_folder", "alertname"],
         }
     )
+    contact_point_secrets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    mute_timings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # (folder uid, group) -> {"interval": seconds, "rules": [rule uid, ...]}
     rule_groups: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     alert_rules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rule_saves: dict[str, int] = field(default_factory=dict)
 
     def next_id(self) -> int:
         return next(self.ids)
@@ -259,8 +335,11 @@ def handles(*operation_ids: str) -> Callable[[Handler], Handler]:
 class FakeGrafana:
     """The fake server: `url`, `token`, `state`, `requests` (method, path, body) and `errors`."""
 
-    def __init__(self, token: str = "glsa_fake_token", spec: OpenAPI | None = None) -> None:
+    def __init__(
+        self, token: str = "glsa_fake_token", spec: OpenAPI | None = None, *, strict_references: bool = False
+    ) -> None:
         self.token = token
+        self.strict_references = strict_references
         self.api = spec or _default_spec()
         self.state = State()
         self.requests: list[tuple[str, str, Any]] = []
@@ -630,11 +709,65 @@ def _get_annotations(
 
 # --- alerting provisioning -----------------------------------------------------------------------
 
+#: Grafana's own contact point, present in every organisation.
+BUILTIN_CONTACT_POINTS = frozenset({"grafana-default-email"})
+REDACTED = "[REDACTED]"
+#: Settings Grafana stores encrypted and answers as "[REDACTED]", per integration type.
+SECURE_SETTINGS = {
+    "pagerduty": ("integrationKey",),
+    "opsgenie": ("apiKey",),
+    "slack": ("url", "token"),
+    "webhook": ("password", "authorization_credentials"),
+}
+#: Settings without which Grafana refuses the integration (one of each tuple).
+REQUIRED_SETTINGS = {
+    "pagerduty": (("integrationKey",),),
+    "opsgenie": (("apiKey",),),
+    "slack": (("url", "token"),),
+    "webhook": (("url",),),
+    "email": (("addresses",),),
+}
+#: Fields Grafana sets on a stored rule; the rest is the rule's content.
+_RULE_SERVER_FIELDS = ("id", "updated", "provenance")
+
+
+def _cp_out(g: FakeGrafana, uid: str) -> dict[str, Any]:
+    cp = copy.deepcopy(g.state.contact_points[uid])
+    for key in g.state.contact_point_secrets.get(uid, {}):
+        cp["settings"][key] = REDACTED
+    return cp
+
+
+def _store_cp(g: FakeGrafana, uid: str, body: dict[str, Any]) -> None:
+    kind = body["type"]
+    settings = dict(body.get("settings") or {})
+    previous = g.state.contact_point_secrets.get(uid, {})
+    secrets = {}
+    for key in SECURE_SETTINGS.get(kind, ()):
+        if key not in settings:
+            continue
+        value = settings.pop(key)
+        secrets[key] = previous.get(key) if value == REDACTED else value
+    for options in REQUIRED_SETTINGS.get(kind, ()):
+        if not any(settings.get(k) or secrets.get(k) for k in options):
+            raise _fail(400, f"{kind} integration: {' or '.join(options)} is required")
+    g.state.contact_points[uid] = {**body, "uid": uid, "settings": settings}
+    g.state.contact_point_secrets[uid] = secrets
+
+
+def _tree_names(route: dict[str, Any], key: str) -> set[str]:
+    found = {route[key]} if key == "receiver" and route.get(key) else set(route.get(key) or [])
+    for child in route.get("routes") or []:
+        found |= _tree_names(child, key)
+    return found
+
 
 @handles("RouteGetContactpoints")
 def _get_cps(g: FakeGrafana, p: dict[str, str], q: dict[str, list[str]], body: Any) -> tuple[int, Any]:
     name = q.get("name", [None])[0]
-    return 200, [c for c in g.state.contact_points.values() if name is None or c.get("name") == name]
+    return 200, [
+        _cp_out(g, uid) for uid, c in g.state.contact_points.items() if name is None or c.get("name") == name
+    ]
 
 
 @handles("RoutePostContactpoints")
@@ -642,22 +775,28 @@ def _post_cp(g: FakeGrafana, p: dict[str, str], q: dict[str, list[str]], body: A
     uid = body.get("uid") or uuid.uuid4().hex[:14]
     if uid in g.state.contact_points:
         raise _fail(400, "contact point with this uid already exists")
-    g.state.contact_points[uid] = {**body, "uid": uid}
-    return 202, g.state.contact_points[uid]
+    _store_cp(g, uid, body)
+    return 202, _cp_out(g, uid)
 
 
 @handles("RoutePutContactpoint")
 def _put_cp(g: FakeGrafana, p: dict[str, str], q: dict[str, list[str]], body: Any) -> tuple[int, Any]:
     if p["UID"] not in g.state.contact_points:
         raise _fail(404, "contact point not found")
-    g.state.contact_points[p["UID"]] = {**body, "uid": p["UID"]}
+    _store_cp(g, p["UID"], body)
     return 202, {"message": "contactpoint updated"}
 
 
 @handles("RouteDeleteContactpoints")
 def _delete_cp(g: FakeGrafana, p: dict[str, str], q: dict[str, list[str]], body: Any) -> tuple[int, Any]:
-    g.state.contact_points.pop(p["UID"], None)
-    return 202, {"message": "contactpoint deleted"}
+    cp = g.state.contact_points.get(p["UID"])
+    if cp is not None:
+        same_name = [c for c in g.state.contact_points.values() if c.get("name") == cp.get("name")]
+        if len(same_name) == 1 and cp.get("name") in _tree_names(g.state.policy_tree, "receiver"):
+            raise _fail(409, "contact point is referenced by a notification policy")
+        g.state.contact_points.pop(p["UID"])
+        g.state.contact_point_secrets.pop(p["UID"], None)
+    return 204, None
 
 
 @handles("RouteGetPolicyTree")
@@ -667,25 +806,154 @@ def _get_policies(g: FakeGrafana, p: dict[str, str], q: dict[str, list[str]], bo
 
 @handles("RoutePutPolicyTree")
 def _put_policies(g: FakeGrafana, p: dict[str, str], q: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+    if g.strict_references:
+        known = BUILTIN_CONTACT_POINTS | {c.get("name") for c in g.state.contact_points.values()}
+        missing = sorted(_tree_names(body, "receiver") - known)
+        if missing:
+            raise _fail(400, f"receiver {missing[0]!r} does not exist")
+        unknown = sorted(_tree_names(body, "mute_time_intervals") - set(g.state.mute_timings))
+        if unknown:
+            raise _fail(400, f"mute time interval {unknown[0]!r} does not exist")
+    if not body.get("receiver"):
+        raise _fail(400, "root route must specify a default receiver")
     g.state.policy_tree = body
     return 202, {"message": "policies updated"}
 
 
+@handles("RouteGetMuteTimings")
+def _get_mutes(g: FakeGrafana, p: dict[str, str], q: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+    return 200, list(g.state.mute_timings.values())
+
+
+@handles("RouteGetMuteTiming")
+def _get_mute(g: FakeGrafana, p: dict[str, str], q: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+    if p["name"] not in g.state.mute_timings:
+        raise _fail(404, "mute timing not found")
+    return 200, g.state.mute_timings[p["name"]]
+
+
+@handles("RoutePostMuteTiming")
+def _post_mute(g: FakeGrafana, p: dict[str, str], q: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+    name = body.get("name") or ""
+    if not name:
+        raise _fail(400, "missing name in mute time interval")
+    if name in g.state.mute_timings:
+        raise _fail(409, f"a mute timing named {name!r} already exists")
+    g.state.mute_timings[name] = body
+    return 201, body
+
+
+@handles("RoutePutMuteTiming")
+def _put_mute(g: FakeGrafana, p: dict[str, str], q: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+    if p["name"] not in g.state.mute_timings:
+        raise _fail(404, "mute timing not found")
+    if body.get("name") != p["name"]:
+        raise _fail(400, "a mute timing cannot be renamed")
+    g.state.mute_timings[p["name"]] = body
+    return 200, body
+
+
+@handles("RouteDeleteMuteTiming")
+def _delete_mute(g: FakeGrafana, p: dict[str, str], q: dict[str, list[str]], body: Any) -> tuple[int, Any]:
+    if p["name"] in _tree_names(g.state.policy_tree, "mute_time_intervals"):
+        raise _fail(409, "mute timing is used by a notification policy")
+    g.state.mute_timings.pop(p["name"], None)
+    return 204, None
+
+
+def _rule_content(rule: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in rule.items() if k not in _RULE_SERVER_FIELDS}
+
+
+def _check_title(g: FakeGrafana, folder: str, title: str, uid: str, leaving: set[str]) -> None:
+    for other_uid, other in g.state.alert_rules.items():
+        if other_uid in leaving or other_uid == uid:
+            continue
+        if other.get("folderUID") == folder and other.get("title") == title:
+            raise _fail(
+                409,
+                f"conflicting alert rule found [rule_uid: {uid!r}, title: {title!r}, namespace_uid: {folder!r}]: "
+                "rule title under the same organisation and folder should be unique",
+            )
+
+
+def _save_rule(g: FakeGrafana, rule: dict[str, Any]) -> str:
+    """Store one rule; its save count moves only when its content changes. Returns what happened."""
+    uid = rule["uid"]
+    current = g.state.alert_rules.get(uid)
+    if current is not None and _rule_content(current) == _rule_content({**rule, "uid": uid}):
+        return "unchanged"
+    g.state.alert_rules[uid] = {
+        **rule,
+        "uid": uid,
+        "id": current["id"] if current else g.state.next_id(),
+        "updated": NOW,
+        "provenance": "api",
+    }
+    g.state.rule_saves[uid] = g.state.rule_saves.get(uid, 0) + 1
+    return "created" if current is None else "updated"
+
+
+def _group_out(g: FakeGrafana, folder: str, name: str) -> dict[str, Any]:
+    meta = g.state.rule_groups[(folder, name)]
+    rules = [g.state.alert_rules[u] for u in meta["rules"]]
+    return {"title": name, "folderUid": folder, "interval": meta["interval"], "rules": rules}
+
+
+def _leave_group(g: FakeGrafana, uid: str) -> None:
+    for key, meta in list(g.state.rule_groups.items()):
+        if uid in meta["rules"]:
+            meta["rules"].remove(uid)
+            if not meta["rules"]:
+                del g.state.rule_groups[key]
+
+
 @handles("RouteGetAlertRuleGroup")
 def _get_group(g: FakeGrafana, p: dict[str, str], q: dict[str, list[str]], body: Any) -> tuple[int, Any]:
-    group = g.state.rule_groups.get((p["FolderUID"], p["Group"]))
-    if group is None:
+    if (p["FolderUID"], p["Group"]) not in g.state.rule_groups:
         raise _fail(404, "rule group not found")
-    return 200, group
+    return 200, _group_out(g, p["FolderUID"], p["Group"])
 
 
 @handles("RoutePutAlertRuleGroup")
 def _put_group(g: FakeGrafana, p: dict[str, str], q: dict[str, list[str]], body: Any) -> tuple[int, Any]:
-    if p["FolderUID"] not in g.state.folders:
+    folder, name = p["FolderUID"], p["Group"]
+    if folder not in g.state.folders:
         raise _fail(400, "folder does not exist")
-    group = {**body, "folderUid": p["FolderUID"], "title": p["Group"]}
-    g.state.rule_groups[(p["FolderUID"], p["Group"])] = group
-    return 200, group
+    interval = body.get("interval") or 60
+    if interval % 10:
+        raise _fail(400, f"interval {interval}s is not a multiple of the base interval 10s")
+    rules = [dict(r) for r in body.get("rules") or []]
+    key = (folder, name)
+    before = list(g.state.rule_groups.get(key, {}).get("rules", []))
+    for r in rules:
+        r["uid"] = r.get("uid") or uuid.uuid4().hex[:14]
+        if r.get("folderUID") != folder or r.get("ruleGroup") != name:
+            raise _fail(
+                400, f"rule {r['uid']!r} names folder {r.get('folderUID')!r} and group {r.get('ruleGroup')!r}"
+            )
+        owner = g.state.alert_rules.get(r["uid"])
+        if owner is not None and (owner.get("folderUID"), owner.get("ruleGroup")) != key:
+            raise _fail(400, f"rule {r['uid']!r} belongs to another rule group")
+    uids = [r["uid"] for r in rules]
+    if len(set(uids)) != len(uids):
+        raise _fail(400, "rule uids repeat within the group")
+    titles = [r.get("title") for r in rules]
+    if len(set(titles)) != len(titles):
+        raise _fail(409, "rule title under the same organisation and folder should be unique")
+    for r in rules:
+        _check_title(g, folder, str(r.get("title")), r["uid"], set(before))
+    for uid in before:
+        if uid not in uids:
+            g.state.alert_rules.pop(uid, None)
+    for r in rules:
+        _save_rule(g, r)
+    if rules:
+        g.state.rule_groups[key] = {"interval": interval, "rules": uids}
+    else:
+        g.state.rule_groups.pop(key, None)
+        return 200, {"title": name, "folderUid": folder, "interval": interval, "rules": []}
+    return 200, _group_out(g, folder, name)
 
 
 @handles("RouteGetAlertRules")
@@ -706,17 +974,25 @@ def _put_rule(g: FakeGrafana, p: dict[str, str], q: dict[str, list[str]], body: 
     uid = p.get("UID") or body.get("uid") or uuid.uuid4().hex[:14]
     if "UID" in p and uid not in g.state.alert_rules:
         raise _fail(404, "rule not found")
-    if body.get("folderUID") not in g.state.folders:
+    if "UID" not in p and uid in g.state.alert_rules:
+        raise _fail(409, f"a rule with uid {uid!r} already exists")
+    folder = body.get("folderUID")
+    if folder not in g.state.folders:
         raise _fail(400, "folder does not exist")
-    g.state.alert_rules[uid] = {
-        **body,
-        "uid": uid,
-        "id": g.state.alert_rules.get(uid, {}).get("id") or g.state.next_id(),
-    }
+    _check_title(g, folder, str(body.get("title")), uid, set())
+    key = (folder, body["ruleGroup"])
+    previous = g.state.alert_rules.get(uid)
+    if previous is not None and (previous.get("folderUID"), previous.get("ruleGroup")) != key:
+        _leave_group(g, uid)
+    _save_rule(g, {**body, "uid": uid})
+    meta = g.state.rule_groups.setdefault(key, {"interval": 60, "rules": []})
+    if uid not in meta["rules"]:
+        meta["rules"].append(uid)
     return (200 if "UID" in p else 201), g.state.alert_rules[uid]
 
 
 @handles("RouteDeleteAlertRule")
 def _delete_rule(g: FakeGrafana, p: dict[str, str], q: dict[str, list[str]], body: Any) -> tuple[int, Any]:
-    g.state.alert_rules.pop(p["UID"], None)
+    if g.state.alert_rules.pop(p["UID"], None) is not None:
+        _leave_group(g, p["UID"])
     return 204, None

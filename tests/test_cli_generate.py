@@ -58,16 +58,18 @@ def grafana() -> Iterator[FakeGrafana]:
     assert g.errors == [], "\n".join(g.errors)
 
 
-def test_provision_grafana_creates_then_changes_nothing(grafana: FakeGrafana) -> None:
+def test_provision_grafana_creates_dashboards_and_alerting_then_changes_nothing(grafana: FakeGrafana) -> None:
     args = ("provision", "grafana", str(EXAMPLES / "credit.yaml"), "--url", grafana.url)
-    first = cli(*args, env={"GRAFANA_TOKEN": grafana.token})
+    env = {"GRAFANA_TOKEN": grafana.token, "PAGERDUTY_KEY": "pd-key", "SLACK_WEBHOOK": "https://hooks.example/x"}
+    first = cli(*args, env=env)
     assert first.returncode == 0, first.stderr
     assert "created" in first.stdout
-    second = cli(*args, env={"GRAFANA_TOKEN": grafana.token})
+    assert "contact point" in first.stdout or "contact-point" in first.stdout, first.stdout
+    second = cli(*args, env=env)
     assert second.returncode == 0, second.stderr
     assert "created" not in second.stdout and "updated" not in second.stdout, second.stdout
     assert grafana.errors == []
-    wrong = cli(*args, env={"GRAFANA_TOKEN": "nope"})
+    wrong = cli(*args, env={**env, "GRAFANA_TOKEN": "nope"})
     assert wrong.returncode == 1 and "provisioning failed" in wrong.stderr
     assert grafana.errors and all("401" in e for e in grafana.errors)
     grafana.errors.clear()  # the refused token was this test's doing
