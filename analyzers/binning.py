@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any, Literal, cast
 
@@ -13,6 +13,8 @@ import numpy as np
 from analyzers._values import MISSING, factorize, to_float
 
 BINNING_VERSION = 1
+SAMPLE_SIZE = 10_000  # reference values kept for KS and Wasserstein, which need raw values
+COMPARE_EDGES = 64  # up to this many edges, counting by comparison beats binary search (measured)
 KINDS = ("numeric", "categorical")
 OTHER = "other"
 
@@ -97,6 +99,23 @@ class FeatureBinning:
             return self._numeric_histogram(*to_float(values))
         return self._categorical_histogram(*factorize(values))
 
+    def histogram_and_sample(self, values: Iterable[Any]) -> tuple[Histogram, np.ndarray]:
+        """The histogram of `values` and their finite numbers, sorted (none for a categorical binning).
+
+        One conversion for both: KS and Wasserstein read raw values, the other statistics the histogram.
+        """
+        if self.kind == "categorical":
+            return self.histogram(values), np.empty(0)
+        x, invalid = to_float(values)
+        nan = int(np.count_nonzero(np.isnan(x)))
+        ordered = np.sort(x)[: x.size - nan]  # NaN sorts last; +-inf stay, for the open-ended bins
+        # Counting a sorted sample is one search per edge: values <= e_i are the first cuts[i].
+        cuts = np.searchsorted(ordered, np.asarray(self.edges, dtype=np.float64), side="right")
+        counts = np.diff(np.concatenate(([0], cuts, [ordered.size])))
+        lo = np.searchsorted(ordered, -np.inf, side="right")
+        hi = np.searchsorted(ordered, np.inf, side="left")
+        return Histogram(tuple(counts.tolist()), nan, invalid), ordered[lo:hi]
+
     def counts(self, values: Iterable[Any]) -> np.ndarray:
         """int64 counts per bin; missing (None/NaN) and invalid values are not counted."""
         return np.asarray(self.histogram(values).counts, dtype=np.int64)
@@ -110,11 +129,16 @@ class FeatureBinning:
         return self.histogram(values).invalid
 
     def _numeric_histogram(self, x: np.ndarray, invalid: int) -> Histogram:
+        nan = int(np.count_nonzero(np.isnan(x)))
+        if len(self.edges) <= COMPARE_EDGES:
+            # One vectorised pass of x <= e per edge beats a binary search per value (6x at 9 edges); NaN
+            # compares false, so the last bin is every non-NaN value above the last edge.
+            at_most = [int(np.count_nonzero(x <= e)) for e in self.edges]
+            return Histogram(tuple(np.diff([0, *at_most, x.size - nan]).tolist()), nan, invalid)
         # side="left" gives index i with e[i-1] < x <= e[i]: the (a, b] convention.
         idx = np.searchsorted(np.asarray(self.edges, dtype=np.float64), x, side="left")
         counts = np.bincount(idx, minlength=self.n_bins())
         # NaN sorts after every edge, so searchsorted put each one in the last bin: take them out again.
-        nan = int(np.count_nonzero(np.isnan(x)))
         counts[-1] -= nan
         return Histogram(tuple(counts.tolist()), nan, invalid)
 
@@ -142,6 +166,17 @@ def _check_bins(n_bins: int) -> None:
         raise ValueError(f"n_bins must be at least 1, got {n_bins}")
 
 
+def inverted_cdf_quantiles(ordered: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """np.quantile(x, probs, method="inverted_cdf") of sorted, NaN-free `ordered`, by numpy's own index rule.
+
+    Indexing the sorted values is 3x cheaper than numpy's partitions (sort included) and copies nothing more.
+    """
+    index = ordered.size * np.asarray(probs, dtype=np.float64) - 1
+    previous = np.floor(index)
+    at = np.where(index - previous == 0, previous, previous + 1).astype(np.intp)
+    return ordered[np.clip(at, 0, ordered.size - 1)]
+
+
 def _numeric_binning(feature: str, x: np.ndarray, n_bins: int) -> FeatureBinning:
     _check_bins(n_bins)
     x = x[~np.isnan(x)] if np.isnan(x).any() else x
@@ -149,8 +184,7 @@ def _numeric_binning(feature: str, x: np.ndarray, n_bins: int) -> FeatureBinning
         return FeatureBinning(feature, "numeric")
     # inverted_cdf picks observed values as edges: ties collapse exactly under (a, b] and no
     # interpolation touches +-inf; non-finite edges are dropped, the open-ended bins hold those values.
-    q = np.quantile(x, np.arange(1, n_bins) / n_bins, method="inverted_cdf")
-    edges = np.unique(q)
+    edges = np.unique(inverted_cdf_quantiles(np.sort(x), np.arange(1, n_bins) / n_bins))
     return FeatureBinning(feature, "numeric", edges=tuple(edges[np.isfinite(edges)].tolist()))
 
 
@@ -213,9 +247,18 @@ def fit_feature(
     return fit_categorical(feature, values)
 
 
-@dataclass(frozen=True)
+def _empty_sample() -> np.ndarray:
+    return np.empty(0)
+
+
+@dataclass(frozen=True, eq=False)
 class FeatureReference:
-    """What drift is measured against for one feature: its frozen binning and the reference counts in it."""
+    """What drift is measured against for one feature: its frozen binning and the reference counts in it.
+
+    `sample` (numeric only) holds up to SAMPLE_SIZE finite reference values, sorted, read-only, for the
+    statistics that need raw values (KS, Wasserstein); a reference stored before it existed has none,
+    and those statistics then report "insufficient_data" with n_reference 0.
+    """
 
     binning: FeatureBinning
     counts: tuple[int, ...]  # reference counts per bin
@@ -225,6 +268,7 @@ class FeatureReference:
     std: float | None = None
     min: float | None = None
     max: float | None = None
+    sample: np.ndarray = field(default_factory=_empty_sample)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "counts", tuple(int(c) for c in self.counts))
@@ -233,6 +277,22 @@ class FeatureReference:
                              f"{self.binning.n_bins()} bins")
         if sum(self.counts) != self.n or min(self.counts) < 0:
             raise ValueError(f"{self.binning.feature}: counts must be >= 0 and sum to n={self.n}")
+        sample = np.sort(np.asarray(self.sample, dtype=np.float64).reshape(-1))
+        if not np.isfinite(sample).all():
+            raise ValueError(f"{self.binning.feature}: the reference sample must hold finite numbers only")
+        sample.flags.writeable = False
+        object.__setattr__(self, "sample", sample)
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.binning, self.counts, self.n, self.missing, self.mean, self.std, self.min, self.max)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FeatureReference):
+            return NotImplemented
+        return self._key() == other._key() and np.array_equal(self.sample, other.sample)
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
     def histogram(self) -> Histogram:
         """The reference as a histogram of its binning."""
@@ -241,14 +301,30 @@ class FeatureReference:
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (moments are finite or None); `from_dict` gives back an equal reference."""
         return {"binning": self.binning.to_dict(), "counts": list(self.counts), "n": self.n,
-                "missing": self.missing, "mean": self.mean, "std": self.std, "min": self.min, "max": self.max}
+                "missing": self.missing, "mean": self.mean, "std": self.std, "min": self.min, "max": self.max,
+                "sample": self.sample.tolist()}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureReference:
-        """Read a reference stored by `to_dict`."""
+        """Read a reference stored by `to_dict`, also one stored before references kept a sample."""
         moments = {k: None if d.get(k) is None else float(d[k]) for k in ("mean", "std", "min", "max")}
+        sample = np.asarray(() if d.get("sample") is None else d["sample"], dtype=np.float64)
         return cls(binning=FeatureBinning.from_dict(d["binning"]), counts=tuple(d["counts"]), n=int(d["n"]),
-                   missing=int(d["missing"]), **moments)
+                   missing=int(d["missing"]), sample=sample, **moments)
+
+
+def reference_sample(values: np.ndarray, size: int = SAMPLE_SIZE) -> np.ndarray:
+    """Up to `size` finite values, sorted: every (n / size)-th in the given order.
+
+    A systematic sample needs no random generator, so a reference gives the same sample on every
+    platform and numpy version; on data in random order it is as good as a random sample.
+    """
+    if size < 0:
+        raise ValueError(f"sample_size must be >= 0, got {size}")
+    finite = values[np.isfinite(values)]
+    if finite.size > size:
+        finite = finite[(np.arange(size, dtype=np.int64) * finite.size) // size]
+    return np.sort(finite)
 
 
 def _moments(x: np.ndarray) -> dict[str, float | None]:
@@ -263,7 +339,8 @@ def _moments(x: np.ndarray) -> dict[str, float | None]:
 
 
 def reference_from_values(
-    feature: str, values: Iterable[Any], kind: str | None = None, n_bins: int = 10
+    feature: str, values: Iterable[Any], kind: str | None = None, n_bins: int = 10,
+    sample_size: int = SAMPLE_SIZE,
 ) -> FeatureReference:
     """Fit one feature's binning on the reference sample and count that sample in it, converting once."""
     values = values if hasattr(values, "__len__") else list(values)
@@ -271,7 +348,8 @@ def reference_from_values(
         x, invalid = to_float(values)
         binning = _numeric_binning(feature, x, n_bins)
         hist = binning._numeric_histogram(x, invalid)
-        return FeatureReference(binning, hist.counts, hist.n, hist.missing, **_moments(x))
+        return FeatureReference(binning, hist.counts, hist.n, hist.missing, **_moments(x),
+                                sample=reference_sample(x, sample_size))
     keys, inverse = factorize(values)
     binning = _categorical_binning(feature, keys, inverse, max_categories=50, min_count=1)
     hist = binning._categorical_histogram(keys, inverse)
@@ -279,11 +357,16 @@ def reference_from_values(
 
 
 def fit_reference(
-    columns: Mapping[str, Iterable[Any]], kinds: Mapping[str, str] | None = None, n_bins: int = 10
+    columns: Mapping[str, Iterable[Any]], kinds: Mapping[str, str] | None = None, n_bins: int = 10,
+    sample_size: int = SAMPLE_SIZE,
 ) -> dict[str, FeatureReference]:
-    """Fit a reference for every column; kinds name a column's kind, the others are inferred."""
+    """Fit a reference for every column; kinds name a column's kind, the others are inferred.
+
+    A model's prediction (score) column is fitted like any feature: numeric scores, or class labels
+    as categorical, so drift of the prediction distribution needs no code of its own.
+    """
     kinds = kinds or {}
     return {
-        name: reference_from_values(name, values, kinds.get(name), n_bins)
+        name: reference_from_values(name, values, kinds.get(name), n_bins, sample_size)
         for name, values in columns.items()
     }

@@ -1,111 +1,200 @@
-"""Drift of a window against its reference: bin with the frozen reference binning, then score each metric."""
+"""Drift of a window against its reference: bin with the frozen reference binning, then score each metric.
+
+Prediction drift is feature drift: fit the reference on the prediction (score) column like any feature
+(numeric scores, or class labels as categorical) and pass the window's predictions under that name.
+Hypothesis tests (KS, chi-squared) are judged on p-values corrected across the window's features
+(`drift_table`, or `correct_p_values` over results computed one feature at a time).
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+import numpy as np
+
 from analyzers.binning import FeatureReference, Histogram
+from analyzers.correction import Correction, adjust_p_values, get_correction
 from analyzers.divergence import (
-    STATISTICS,
     EmptyBinPolicy,
-    Statistic,
-    get_statistic,
+    hellinger,
+    jeffreys,
     js,
     kl,
     kl_reverse,
     proportions,
     psi,
 )
+from analyzers.registry import STATISTICS, Statistic, check_thresholds, get_statistic
+from analyzers.twosample import Samples, Score
 
 __all__ = [
-    "DEFAULT_METRICS", "STATISTICS", "DriftValue", "EmptyBinPolicy", "Statistic", "drift_table",
-    "feature_drift", "get_statistic", "histogram_drift", "js", "kl", "kl_reverse", "proportions", "psi",
+    "DEFAULT_METRICS", "STATISTICS", "Correction", "DriftValue", "EmptyBinPolicy", "Statistic",
+    "correct_p_values", "drift_table", "feature_drift", "get_statistic", "hellinger", "histogram_drift",
+    "jeffreys", "js", "kl", "kl_reverse", "proportions", "psi",
 ]
 
 DEFAULT_METRICS = ("psi", "kl", "js")
 
 Status = Literal["ok", "warn", "alert", "insufficient_data"]
+Thresholds = Mapping[str, tuple[float, float]]
 
 
 @dataclass(frozen=True)
 class DriftValue:
-    """One metric of one feature in one window, with the sample sizes and policy it was computed from."""
+    """One metric of one feature in one window, with the sample sizes, policy and thresholds it was judged by.
+
+    For KS and Wasserstein the sizes are those of the raw samples compared (the stored reference sample
+    and the window's finite values); for the other statistics, the binned values.
+    """
 
     feature: str
     metric: str
-    value: float  # nan only when either side has no binned value at all
+    value: float  # nan only when either side has nothing to compare
     n_reference: int
     n_current: int
     status: Status
-    policy: str
+    policy: str  # empty-bin policy of the histogram pair (the call's, for every metric)
+    p_value: float | None = None  # hypothesis tests only: the test's own p-value
+    p_adjusted: float | None = None  # corrected across features; the status reads it (None: not judged)
+    correction: str | None = None  # tests only: "none", "bonferroni" or "benjamini-hochberg"
+    warn: float | None = None  # thresholds the status was judged by (p-value levels for tests)
+    alert: float | None = None
 
 
-def _thresholds(stat: Statistic, warn: float | None, alert: float | None) -> tuple[float, float]:
+def _thresholds(stat: Statistic, warn: float | None, alert: float | None,
+                per_metric: Thresholds | None) -> tuple[float, float]:
+    if per_metric and stat.name in per_metric:
+        warn, alert = per_metric[stat.name]
     w = stat.warn if warn is None else warn
     a = stat.alert if alert is None else alert
-    if not w <= a:
-        raise ValueError(f"{stat.name}: warn ({w}) must not exceed alert ({a})")
+    check_thresholds(stat, w, a)
     return w, a
 
 
-def _status(value: float, enough: bool, warn: float, alert: float) -> Status:
-    if not enough or math.isnan(value):
-        return "insufficient_data"
+def _judge(stat: Statistic, value: float, p: float | None, warn: float, alert: float) -> Status:
+    if stat.test:
+        assert p is not None
+        return "alert" if p <= alert else "warn" if p <= warn else "ok"
     return "alert" if value >= alert else "warn" if value >= warn else "ok"
+
+
+def _score(stat: Statistic, reference: FeatureReference, current: Histogram,
+           pair: tuple[np.ndarray, np.ndarray], samples: Samples) -> Score:
+    if stat.input == "proportions":
+        return Score(stat.fn(*pair))
+    if stat.input == "counts":
+        return Score(*stat.fn(np.asarray(reference.counts), np.asarray(current.counts)))
+    return Score(*stat.fn(samples))
 
 
 def histogram_drift(
     reference: FeatureReference, current: Histogram, metrics: Sequence[str] = DEFAULT_METRICS,
     warn: float | None = None, alert: float | None = None, min_count: int = 30,
     policy: EmptyBinPolicy | str = EmptyBinPolicy.EPSILON, *, eps: float = 1e-4, alpha: float = 0.5,
+    sample: np.ndarray | None = None, thresholds: Thresholds | None = None,
 ) -> tuple[DriftValue, ...]:
-    """Drift of an already binned window (e.g. merged per-minute histograms); see `feature_drift`."""
-    stats = [get_statistic(m) for m in metrics]
-    limits = [_thresholds(s, warn, alert) for s in stats]
+    """Drift of an already binned window (e.g. merged per-minute histograms); see `feature_drift`.
+
+    KS and Wasserstein also need `sample`, the window's finite values (`binning.histogram_and_sample`).
+    """
+    stats = [s for s in map(get_statistic, metrics) if reference.binning.kind in s.kinds]
+    limits = [_thresholds(s, warn, alert, thresholds) for s in stats]
     policy = EmptyBinPolicy(policy)
-    n_ref, n_cur = reference.n, current.n
     if len(current.counts) != len(reference.counts):
         raise ValueError(f"{reference.binning.feature}: window has {len(current.counts)} bins, "
                          f"reference {len(reference.counts)}")
-    if n_ref and n_cur:
-        r = proportions(reference.counts, policy, eps, alpha)
-        c = proportions(current.counts, policy, eps, alpha)
-        values = [s.fn(r, c) for s in stats]
-    else:
-        values = [math.nan] * len(stats)
-    enough = min(n_ref, n_cur) >= min_count
-    return tuple(
-        DriftValue(reference.binning.feature, s.name, v, n_ref, n_cur, _status(v, enough, w, a), policy.value)
-        for s, v, (w, a) in zip(stats, values, limits, strict=True)
-    )
+    if sample is None and any(s.input == "sample" for s in stats):
+        raise ValueError(f"{', '.join(s.name for s in stats if s.input == 'sample')} need the window's raw "
+                         "values: call feature_drift, or pass sample= from binning.histogram_and_sample")
+    window = np.empty(0) if sample is None else sample
+    samples = Samples(reference.sample, window, reference.std)  # sorts nothing already sorted; merges lazily
+    pair = None
+    if reference.n and current.n:
+        pair = (proportions(reference.counts, policy, eps, alpha),
+                proportions(current.counts, policy, eps, alpha))
+    out = []
+    for stat, (w, a) in zip(stats, limits, strict=True):
+        by_sample = stat.input == "sample"
+        n_ref, n_cur = (reference.sample.size, window.size) if by_sample else (reference.n, current.n)
+        score = Score(math.nan)
+        if n_ref and n_cur and pair:
+            score = _score(stat, reference, current, pair, samples)
+        judged = min(n_ref, n_cur) >= min_count and not math.isnan(score.value)
+        status: Status = _judge(stat, score.value, score.p_value, w, a) if judged else "insufficient_data"
+        feature = reference.binning.feature
+        value = DriftValue(feature, stat.name, score.value, n_ref, int(n_cur), status, policy.value, warn=w,
+                           alert=a)
+        if stat.test:
+            value = replace(value, p_value=score.p_value, p_adjusted=score.p_value if judged else None,
+                            correction=Correction.NONE.value)
+        out.append(value)
+    return tuple(out)
 
 
 def feature_drift(
     reference: FeatureReference, current_values: Iterable[Any], metrics: Sequence[str] = DEFAULT_METRICS,
     warn: float | None = None, alert: float | None = None, min_count: int = 30,
     policy: EmptyBinPolicy | str = EmptyBinPolicy.EPSILON, *, eps: float = 1e-4, alpha: float = 0.5,
+    thresholds: Thresholds | None = None,
 ) -> tuple[DriftValue, ...]:
-    """Every metric of one feature, all from the same pair of histograms binned with the reference's binning.
+    """Every metric of one feature: the histogram ones from one pair of histograms binned with the
+    reference's binning, KS and Wasserstein from the window's finite values against the reference sample.
 
-    Fewer than `min_count` binned values on either side gives status "insufficient_data"; the value is
-    still computed (nan only when a side is empty). `warn`/`alert` override every metric's defaults.
+    Fewer than `min_count` values on either side gives status "insufficient_data"; the value is still
+    computed (nan only when a side is empty). `warn`/`alert` override every metric's defaults, and
+    `thresholds` ({metric: (warn, alert)}) one metric's. Statistics that do not apply to the feature's
+    kind (KS, Wasserstein on a categorical feature) are left out. p-values are not corrected here.
     """
-    return histogram_drift(reference, reference.binning.histogram(current_values), metrics, warn, alert,
-                           min_count, policy, eps=eps, alpha=alpha)
+    binning = reference.binning
+    if binning.kind == "numeric" and any(get_statistic(m).input == "sample" for m in metrics):
+        hist, sample = binning.histogram_and_sample(current_values)
+    else:
+        hist, sample = binning.histogram(current_values), None
+    return histogram_drift(reference, hist, metrics, warn, alert, min_count, policy, eps=eps, alpha=alpha,
+                           sample=sample, thresholds=thresholds)
+
+
+def correct_p_values(
+    values: Iterable[DriftValue], method: Correction | str = Correction.BENJAMINI_HOCHBERG
+) -> tuple[DriftValue, ...]:
+    """Adjust the tests' p-values across features, one family per metric, and re-judge their status.
+
+    Pass one window's results for many features. Tests without a verdict (insufficient data) are left
+    out of the family; everything else passes through unchanged, in order.
+    """
+    values = tuple(values)
+    method = get_correction(method)
+    families: dict[str, list[tuple[int, float]]] = {}
+    for i, v in enumerate(values):
+        if v.p_value is not None and v.status != "insufficient_data":
+            families.setdefault(v.metric, []).append((i, v.p_value))
+    out = list(values)
+    for metric, members in families.items():
+        stat = get_statistic(metric)
+        adjusted = adjust_p_values([p for _, p in members], method)
+        for (i, _), p in zip(members, adjusted.tolist(), strict=True):
+            v = values[i]
+            w, a = (stat.warn if v.warn is None else v.warn), (stat.alert if v.alert is None else v.alert)
+            out[i] = replace(v, p_adjusted=p, correction=method.value, status=_judge(stat, v.value, p, w, a))
+    return tuple(out)
 
 
 def drift_table(
     references: Mapping[str, FeatureReference], window: Mapping[str, Iterable[Any]],
-    metrics: Sequence[str] = DEFAULT_METRICS, **kw: Any,
+    metrics: Sequence[str] = DEFAULT_METRICS, *,
+    correction: Correction | str = Correction.BENJAMINI_HOCHBERG, **kw: Any,
 ) -> tuple[DriftValue, ...]:
-    """`feature_drift` of every feature present in both, in the references' order."""
+    """`feature_drift` of every feature present in both, in the references' order; tests corrected across
+    features (one family per metric) with the named `correction`."""
     for m in metrics:
         get_statistic(m)
-    return tuple(
+    get_correction(correction)
+    values = (
         value
         for name, reference in references.items() if name in window
         for value in feature_drift(reference, window[name], metrics, **kw)
     )
+    return correct_p_values(values, correction)

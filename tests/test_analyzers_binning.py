@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from analyzers.binning import (
+    SAMPLE_SIZE,
     FeatureBinning,
     FeatureReference,
     Histogram,
@@ -189,3 +190,45 @@ def test_moments_that_overflow_are_stored_as_none_so_the_reference_stays_strict_
     assert (reference.mean, reference.std) == (None, None)
     assert (reference.min, reference.max) == (-1e308, 1.7e308)
     json.dumps(reference.to_dict(), allow_nan=False)
+
+
+def test_a_numeric_reference_keeps_all_its_finite_values_sorted_as_its_sample_when_they_fit():
+    values = [3.0, None, 1.0, float("inf"), 2.0, float("nan"), -float("inf"), "x"]
+    reference = fit_reference({"x": values}, kinds={"x": "numeric"})["x"]
+    assert reference.sample.tolist() == [1.0, 2.0, 3.0] and not reference.sample.flags.writeable
+
+
+def test_a_large_reference_keeps_a_bounded_systematic_sample_the_same_on_every_fit():
+    values = np.random.default_rng(2).normal(size=25_003)
+    first = fit_reference({"x": values})["x"]
+    assert len(first.sample) == SAMPLE_SIZE
+    expected = np.sort(values[(np.arange(SAMPLE_SIZE) * values.size) // SAMPLE_SIZE])
+    assert first.sample.tolist() == expected.tolist()
+    assert fit_reference({"x": values})["x"] == first
+    assert len(fit_reference({"x": values}, sample_size=100)["x"].sample) == 100
+
+
+def test_a_categorical_reference_has_no_sample():
+    assert fit_reference({"c": ["a", "b"]})["c"].sample.size == 0
+    assert fit_reference({"c": ["a", "b"]})["c"].to_dict()["sample"] == []
+
+
+def test_a_reference_stored_before_samples_existed_is_read_with_an_empty_sample():
+    reference = fit_reference({"x": np.arange(100.0)})["x"]
+    stored = reference.to_dict()
+    del stored["sample"]
+    old = FeatureReference.from_dict(stored)
+    assert old.sample.size == 0 and old.counts == reference.counts and old.std == reference.std
+    assert old != reference
+
+
+def test_references_differing_only_in_their_sample_are_not_equal():
+    reference = fit_reference({"x": [1.0, 2.0, 3.0]})["x"]
+    moved = FeatureReference.from_dict({**reference.to_dict(), "sample": [1.0, 2.0, 3.5]})
+    assert moved != reference and FeatureReference.from_dict(reference.to_dict()) == reference
+
+
+def test_a_reference_sample_with_infinities_is_refused():
+    binning = FeatureBinning("x", "numeric")
+    with pytest.raises(ValueError, match="finite numbers only"):
+        FeatureReference(binning, (1,), 1, 0, sample=(1.0, float("inf")))
