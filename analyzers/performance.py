@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 from scipy.stats import norm
 
 Status = Literal["ok", "immature", "insufficient_data"]
@@ -55,8 +56,10 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
 
 
 def _number(v: Any) -> float | None:
-    if isinstance(v, bool):
+    if isinstance(v, bool | np.bool_):
         return float(v)
+    if isinstance(v, np.integer | np.floating):
+        v = v.item()
     if isinstance(v, int | float) and math.isfinite(v):
         return float(v)
     if isinstance(v, str):

@@ -136,3 +136,20 @@ def undeclared_features(
     known = set(declared)
     counts = Counter(str(k) for r in rows if isinstance(r, Mapping) for k in r if k not in known)
     return tuple(counts.most_common(limit))
+
+
+def record_valid(types: Mapping[str, str], features: Any, also_allowed: Iterable[str] = ()) -> bool:
+    """Whether one record passes the schema: every feature in `types` present and of its declared type
+    (null is allowed: missing values are a rate, not an invalid record) and no feature outside `types`
+    and `also_allowed` (PII features the SDK hashed or dropped belong there). Feeds the data-quality SLI.
+    """
+    if not isinstance(features, Mapping):
+        return False
+    for name, kind in types.items():
+        v = features.get(name, _ABSENT)
+        if v is _ABSENT or (not _is_missing(v) and not CONFORMS[kind](v)):
+            return False
+    if len(features) > len(types):
+        allowed = set(also_allowed)
+        return all(k in types or k in allowed for k in features)
+    return True

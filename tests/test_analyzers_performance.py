@@ -71,6 +71,11 @@ def test_slice_values_beyond_the_bound_fold_into_other() -> None:
     assert len(keys) == 1 + 5 + 1 and "shop=other" in keys
 
 
+def test_numpy_scalars_are_the_same_class_as_python_ones() -> None:
+    assert same_class(np.True_, 1) and same_class(np.int64(0), False) and same_class(np.float32(2.0), "2")
+    assert not same_class(np.True_, 0)
+
+
 @pytest.mark.parametrize(
     "a, b, same",
     [(1, 1.0, True), (1, "1", True), (True, 1, True), ("cat", "cat", True), (0, 1, False), ("a", "b", False)],

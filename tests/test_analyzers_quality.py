@@ -123,3 +123,21 @@ def test_any_json_in_any_declared_feature_is_counted_and_never_raises(declared, 
         assert 0 <= v.count <= v.total
         if v.check in ("missing", "absent", "undeclared_feature", "schema_violation"):
             assert v.total == len(rows)
+
+
+@pytest.mark.parametrize(
+    "features, valid",
+    [
+        ({"x": 1.5, "c": "EU"}, True),
+        ({"x": None, "c": "EU"}, True),  # a missing value is counted as missing, not as an invalid record
+        ({"x": "1.5", "c": "EU"}, False),  # a string in a numeric feature
+        ({"c": "EU"}, False),  # a declared feature absent
+        ({"x": 1.0, "c": "EU", "email": "sha256:ab"}, True),  # a PII feature the SDK hashed
+        ({"x": 1.0, "c": "EU", "surprise": 3}, False),  # an undeclared feature
+        (["not", "a", "record"], False),
+    ],
+)
+def test_a_record_is_valid_when_its_declared_features_are_present_and_typed(features: object, valid: bool) -> None:
+    from analyzers.quality import record_valid
+
+    assert record_valid({"x": "numeric", "c": "categorical"}, features, also_allowed=["email"]) is valid
