@@ -47,6 +47,8 @@ def rebuild_state(ctx: AppContext) -> None:
         for model, n in repository.count_labels(s).items():
             ctx.state.add_labels(model, n)
         ctx.state.add_labelled(service.labelled_outcomes(repository.labelled_predictions(s)))
+        for (model, version), (total, invalid) in repository.record_counts(s).items():
+            ctx.state.add_records(model, version, total, invalid)
         for (model, kind), when in repository.last_received(s).items():
             ctx.state.received(model, kind, when.timestamp())
     ctx.evaluator.export(db.utcnow())

@@ -98,6 +98,8 @@ class Batch(Base):
     model: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    version: Mapped[str | None] = mapped_column(String(64), nullable=True)  # migration 4
+    invalid: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # migration 4: bad records
 
 
 class Record(Base):
@@ -164,6 +166,7 @@ class Reference(Base):
     n: Mapped[int] = mapped_column(Integer)
     features: Mapped[dict[str, Any]] = mapped_column(JSONType)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    calibration: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)  # migration 4: CBPE
 
     __table_args__ = (Index("ix_references_model", "model", "created_at"),)
 
@@ -225,6 +228,21 @@ class Deploy(Base):
     version: Mapped[str] = mapped_column(String(64), primary_key=True)
     first_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class QualityPoint(Base):
+    """One data-quality check of one feature in one event-time window: how many of how many failed."""
+
+    __tablename__ = "quality"
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    feature: Mapped[str] = mapped_column(String(128), primary_key=True)
+    check: Mapped[str] = mapped_column(String(32), primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    window_end: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    count: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 def make_engine(url: str) -> Engine:

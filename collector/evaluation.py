@@ -11,12 +11,15 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from analyzers.binning import FeatureReference
 from analyzers.drift import DriftValue, histogram_drift
-from analyzers.performance import LabelledRow, window_performance
+from analyzers.estimation import Calibrator, estimate_accuracy
+from analyzers.performance import LabelledRow, PerformanceValue, window_performance
+from analyzers.quality import window_quality
 from collector import db, repository
 from collector.metrics import MetricsState
 from collector.slos import SLOReport, gauges, slo_reports
@@ -100,7 +103,39 @@ class Evaluator:
 
     def evaluate(self, key: WindowKey) -> int:
         """Compute and store the drift and realized performance of one window; returns points stored."""
-        return self._drift(key) + self._performance(key)
+        return self._drift(key) + self._performance(key) + self._quality(key)
+
+    def _quality(self, key: WindowKey) -> int:
+        m = self.spec.model(key.model) if self.spec else None
+        if m is None:
+            return 0
+        declared = {f.name: f.type for f in m.features if not f.pii}
+        with self.sessions() as s:
+            rows = repository.window_records(
+                s, model=key.model, version=key.version, start=key.start, end=key.end
+            )
+            ref = repository.latest_reference(s, model=key.model, version=key.version)
+            refs = {k: FeatureReference.from_dict(v) for k, v in ref.features.items()} if ref else None
+            pii = set(m.pii_features)
+            records = [{k: v for k, v in r.items() if k not in pii} for r in rows]
+            now = db.utcnow()
+            points = [
+                {
+                    "model": key.model,
+                    "version": key.version,
+                    "feature": q.feature,
+                    "check": q.check,
+                    "window_start": key.start,
+                    "window_end": key.end,
+                    "count": q.count,
+                    "total": q.total,
+                    "computed_at": now,
+                }
+                for q in window_quality(declared, refs, records)
+            ]
+            repository.upsert_quality(s, rows=points)
+            s.commit()
+        return len(points)
 
     def _performance(self, key: WindowKey) -> int:
         m = self.spec.model(key.model) if self.spec else None
@@ -115,6 +150,9 @@ class Evaluator:
                 max_slice_values=self.max_slice_values,
                 min_coverage=self.min_label_coverage,
             )
+            estimate = self._estimate(s, key)
+            if estimate is not None:
+                values = (*values, estimate)
             now = db.utcnow()
             rows = [
                 {
@@ -137,6 +175,20 @@ class Evaluator:
             repository.upsert_performance(s, rows=rows)
             s.commit()
         return len(rows)
+
+    def _estimate(self, s: Session, key: WindowKey) -> PerformanceValue | None:
+        """CBPE's accuracy estimate from the window's scores, when the reference carries a calibration."""
+        ref = repository.latest_reference(s, model=key.model, version=key.version)
+        if ref is None or not ref.calibration:
+            return None
+        scores = repository.window_scores(
+            s, model=key.model, version=key.version, start=key.start, end=key.end
+        )
+        est = estimate_accuracy(Calibrator.from_dict(ref.calibration), scores)
+        status: Literal["ok", "insufficient_data"] = "ok" if est.status == "ok" else "insufficient_data"
+        return PerformanceValue(
+            "all", "estimated_accuracy", est.value, est.lower, est.upper, est.n, est.n, status
+        )
 
     def _drift(self, key: WindowKey) -> int:
         settings = self.drift_settings(key.model)
@@ -196,6 +248,8 @@ class Evaluator:
         with self.sessions() as s:
             points = repository.latest_drift(s, complete_before=now)
             perf = repository.latest_performance(s, complete_before=now)
+            quality = repository.latest_quality(s, complete_before=now)
+        self.state.set_quality({(q.model, q.version, q.feature, q.check): q.count / q.total for q in quality})
         self.state.set_drift(
             {(p.model, p.version, p.feature, p.metric): p.value for p in points if p.value is not None}
         )

@@ -31,6 +31,8 @@ class MetricsState:
     performance: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
     labelled: dict[tuple[str, str, str], int] = field(default_factory=dict)
     last_received: dict[tuple[str, str], float] = field(default_factory=dict)
+    records: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    quality: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
     slo_remaining: dict[str, float] = field(default_factory=dict)
     slo_burn: dict[tuple[str, str], float] = field(default_factory=dict)
 
@@ -89,6 +91,17 @@ class MetricsState:
             key = (model, kind)
             self.last_received[key] = max(when, self.last_received.get(key, when))
 
+    def add_records(self, model: str, version: str, total: int, invalid: int) -> None:
+        """Records received, split into valid and invalid against the declared schema."""
+        with self.lock:
+            for outcome, n in (("valid", total - invalid), ("invalid", invalid)):
+                key = (model, version, outcome)
+                self.records[key] = self.records.get(key, 0) + n
+
+    def set_quality(self, values: dict[tuple[str, str, str, str], float]) -> None:
+        with self.lock:
+            self.quality.update(values)
+
     def set_slos(self, remaining: dict[str, float], burn: dict[tuple[str, str], float]) -> None:
         with self.lock:
             self.slo_remaining, self.slo_burn = dict(remaining), dict(burn)
@@ -111,6 +124,8 @@ class DriftlineCollector:
             drift = dict(s.drift)
             performance = dict(s.performance)
             labelled = dict(s.labelled)
+            records = dict(s.records)
+            quality = dict(s.quality)
             last = dict(s.last_received)
             remaining = dict(s.slo_remaining)
             burn = dict(s.slo_burn)
@@ -197,6 +212,24 @@ class DriftlineCollector:
                 if k == kind + "s":
                     ts.add_metric([model], when)
             yield ts
+
+        rec = CounterMetricFamily(
+            "driftline_records",
+            "Sampled records received, valid or invalid against the declared schema (data-quality SLIs).",
+            labels=["model", "version", "outcome"],
+        )
+        for key3, n in sorted(records.items()):
+            rec.add_metric(list(key3), n)
+        yield rec
+
+        dq = GaugeMetricFamily(
+            "driftline_data_quality",
+            "Share of values failing a data-quality check in the newest complete window (feature * = record).",
+            labels=["model", "version", "feature", "check"],
+        )
+        for key4, v in sorted(quality.items()):
+            dq.add_metric(list(key4), v)
+        yield dq
 
         rem = GaugeMetricFamily(
             "driftline_slo_error_budget_remaining",

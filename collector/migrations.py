@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import Connection, Engine, inspect, select, text
 
 from collector import db
 from collector.dialects import timescale
@@ -30,6 +30,25 @@ def _create(*entities: type[db.Base]) -> Callable[[Connection], None]:
     return apply
 
 
+def _add_columns(conn: Connection) -> None:
+    """Columns added to existing tables; a database created by a newer migration 1 already has them."""
+    inspector = inspect(conn)
+    wanted = {
+        "batches": (("version", "VARCHAR(64)"), ("invalid", "INTEGER NOT NULL DEFAULT 0")),
+        "references": (("calibration", "JSONB" if conn.dialect.name == "postgresql" else "JSON"),),
+    }
+    for table, columns in wanted.items():
+        have = {c["name"] for c in inspector.get_columns(table)}
+        for name, ddl in columns:
+            if name not in have:
+                conn.execute(text(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {ddl}'))
+
+
+def _quality_and_columns(conn: Connection) -> None:
+    _create(db.QualityPoint)(conn)
+    _add_columns(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -40,6 +59,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(2, "realized performance per window", _create(db.PerformancePoint)),
     Migration(3, "deploys: first sighting of each model version", _create(db.Deploy)),
+    Migration(4, "data quality per window; invalid-record counts; CBPE calibration", _quality_and_columns),
 )
 
 

@@ -28,11 +28,28 @@ def _insert(conn: Session, entity: Any) -> Any:
 # ---------------------------------------------------------------------------------------------- batches
 
 
-def claim_batch(conn: Session, *, batch_id: str, kind: str, model: str, size: int) -> bool:
+def claim_batch(
+    conn: Session,
+    *,
+    batch_id: str,
+    kind: str,
+    model: str,
+    size: int,
+    version: str | None = None,
+    invalid: int = 0,
+) -> bool:
     """Record a batch id; False if it was stored before (the caller then stores nothing)."""
     stmt = (
         _insert(conn, db.Batch)
-        .values(batch_id=batch_id, kind=kind, model=model, size=size, received_at=db.utcnow())
+        .values(
+            batch_id=batch_id,
+            kind=kind,
+            model=model,
+            size=size,
+            received_at=db.utcnow(),
+            version=version,
+            invalid=invalid,
+        )
         .on_conflict_do_nothing(index_elements=["batch_id"])
         .returning(db.table(db.Batch).c.batch_id)
     )
@@ -114,6 +131,56 @@ def window_labelled(
         )
     )
     return [(p, y, s) for p, y, s in conn.execute(stmt)]
+
+
+def record_counts(conn: Session) -> dict[tuple[str, str], tuple[int, int]]:
+    """(model, version) -> (records, invalid records) over every records batch ever accepted."""
+    stmt = (
+        select(db.Batch.model, db.Batch.version, func.sum(db.Batch.size), func.sum(db.Batch.invalid))
+        .where(db.Batch.kind == "records")
+        .group_by(db.Batch.model, db.Batch.version)
+    )
+    return {(m, v or "unknown"): (int(n or 0), int(bad or 0)) for m, v, n, bad in conn.execute(stmt)}
+
+
+def window_scores(
+    conn: Session, *, model: str, version: str, start: dt.datetime, end: dt.datetime
+) -> list[float]:
+    """The non-null scores of one model version's records with event time in [start, end)."""
+    stmt = select(db.Record.score).where(
+        db.Record.model == model,
+        db.Record.version == version,
+        db.Record.ts >= start,
+        db.Record.ts < end,
+        db.Record.score.is_not(None),
+    )
+    return [float(x) for x in conn.scalars(stmt) if x is not None]
+
+
+def window_labelled_all_versions(
+    conn: Session, *, model: str, start: dt.datetime, end: dt.datetime
+) -> list[tuple[Any, Any, dict[str, Any] | None]]:
+    """(prediction, label or None, slices) of every version's records with event time in [start, end)."""
+    stmt = (
+        select(db.Record.prediction, db.Label.label, db.Record.slices)
+        .outerjoin(
+            db.Label, (db.Label.model == db.Record.model) & (db.Label.record_id == db.Record.record_id)
+        )
+        .where(db.Record.model == model, db.Record.ts >= start, db.Record.ts < end)
+    )
+    return [(p, y, s) for p, y, s in conn.execute(stmt)]
+
+
+def newest_labelled_window(conn: Session, *, model: str, before: dt.datetime) -> dt.datetime | None:
+    """Start of the newest window, ended by `before`, whose realized performance has matured labels."""
+    stmt = select(func.max(db.PerformancePoint.window_start)).where(
+        db.PerformancePoint.model == model,
+        db.PerformancePoint.status == "ok",
+        db.PerformancePoint.slice == "all",
+        db.PerformancePoint.window_end <= before,
+    )
+    ts = conn.scalar(stmt)
+    return None if ts is None else (ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC))
 
 
 def newest_record_time(conn: Session) -> dt.datetime | None:
@@ -244,12 +311,27 @@ def call_counts(conn: Session, *, model: str, since: dt.datetime, until: dt.date
 
 
 def create_reference(
-    conn: Session, *, model: str, version: str | None, name: str, n: int, features: dict[str, Any]
+    conn: Session,
+    *,
+    model: str,
+    version: str | None,
+    name: str,
+    n: int,
+    features: dict[str, Any],
+    calibration: dict[str, Any] | None = None,
 ) -> int:
     stmt = (
         db.table(db.Reference)
         .insert()
-        .values(model=model, version=version, name=name, n=n, features=features, created_at=db.utcnow())
+        .values(
+            model=model,
+            version=version,
+            name=name,
+            n=n,
+            features=features,
+            created_at=db.utcnow(),
+            calibration=calibration,
+        )
         .returning(db.table(db.Reference).c.id)
     )
     return int(conn.execute(stmt).scalar_one())
@@ -393,6 +475,43 @@ def latest_performance(conn: Session, *, complete_before: dt.datetime) -> list[d
     )
     for p in conn.execute(stmt).scalars():
         out[(p.model, p.version, p.slice, p.metric)] = p
+    return list(out.values())
+
+
+# ---------------------------------------------------------------------------------------------- quality
+
+
+def upsert_quality(conn: Session, *, rows: Sequence[dict[str, Any]]) -> None:
+    """Store data-quality points; a re-evaluated window replaces its earlier counts."""
+    if not rows:
+        return
+    stmt = _insert(conn, db.QualityPoint)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["model", "version", "feature", "check", "window_start"],
+        set_={k: getattr(stmt.excluded, k) for k in ("window_end", "count", "total", "computed_at")},
+    )
+    conn.execute(stmt, list(rows))
+
+
+def quality_series(conn: Session, *, model: str, limit: int = 1000) -> list[db.QualityPoint]:
+    stmt = (
+        select(db.QualityPoint)
+        .where(db.QualityPoint.model == model)
+        .order_by(db.QualityPoint.window_start.desc(), db.QualityPoint.feature, db.QualityPoint.check)
+    )
+    return list(conn.execute(stmt.limit(limit)).scalars())
+
+
+def latest_quality(conn: Session, *, complete_before: dt.datetime) -> list[db.QualityPoint]:
+    """Per (model, version, feature, check): the newest window that ended by `complete_before`."""
+    out: dict[tuple[str, str, str, str], db.QualityPoint] = {}
+    stmt = (
+        select(db.QualityPoint)
+        .where(db.QualityPoint.window_end <= complete_before, db.QualityPoint.total > 0)
+        .order_by(db.QualityPoint.window_start)
+    )
+    for p in conn.execute(stmt).scalars():
+        out[(p.model, p.version, p.feature, p.check)] = p
     return list(out.values())
 
 

@@ -121,6 +121,10 @@ class ReferenceIn(_In):
     name: str = Field("reference", max_length=200)
     columns: dict[str, list[Any]] = Field(description="feature -> reference values, all the same length.")
     bins: int | None = Field(None, ge=2, le=100, description="Quantile bins; default from the spec.")
+    scores: list[float] | None = Field(
+        None, description="Binary models: the reference rows' scores (positive-class probability), for CBPE."
+    )
+    labels: list[Any] | None = Field(None, description="The reference rows' true labels, with `scores`.")
 
 
 class ModelIn(_In):
@@ -181,3 +185,14 @@ class DeployOut(BaseModel):
     first_seen: dt.datetime = Field(
         description="Start of the first SDK stats interval that reported the version."
     )
+
+
+class QualityPointOut(BaseModel):
+    model: str
+    version: str
+    feature: str = Field(description="A declared feature, or * for record-level (schema) checks.")
+    check: str
+    window_start: dt.datetime
+    window_end: dt.datetime
+    count: int
+    total: int

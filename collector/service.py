@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from analyzers.binning import fit_reference
+from analyzers.estimation import fit_calibration
 from analyzers.performance import same_class
+from analyzers.quality import record_valid
 from collector import db, repository
 from collector.context import AppContext
 from collector.schemas import Accepted, LabelBatch, RecordBatch, ReferenceIn, ReferenceOut, StatsBatch
@@ -39,8 +41,18 @@ def store_records(ctx: AppContext, batch: RecordBatch) -> Accepted:
     known_model(ctx, batch.model, ["body", "model"])
     n = len(batch.records)
     now = db.utcnow()
+    invalid = invalid_records(ctx, batch)
     with ctx.sessions.begin() as s:
-        if not repository.claim_batch(s, batch_id=batch.batch_id, kind="records", model=batch.model, size=n):
+        claimed = repository.claim_batch(
+            s,
+            batch_id=batch.batch_id,
+            kind="records",
+            model=batch.model,
+            size=n,
+            version=batch.version,
+            invalid=invalid,
+        )
+        if not claimed:
             return Accepted(accepted=0, duplicate=True)
         stored = repository.insert_records(
             s,
@@ -51,7 +63,18 @@ def store_records(ctx: AppContext, batch: RecordBatch) -> Accepted:
             records=batch.records,
         )
     ctx.state.received(batch.model, "records", now.timestamp())
+    ctx.state.add_records(batch.model, batch.version, n, invalid)
     return Accepted(accepted=stored)
+
+
+def invalid_records(ctx: AppContext, batch: RecordBatch) -> int:
+    """Records of the batch that break the declared schema (0 for a model the spec does not declare)."""
+    model = ctx.spec.model(batch.model) if ctx.spec else None
+    if model is None:
+        return 0
+    types = {f.name: f.type for f in model.features if not f.pii}
+    pii = model.pii_features
+    return sum(not record_valid(types, r.features, pii) for r in batch.records)
 
 
 def store_labels(ctx: AppContext, batch: LabelBatch) -> Accepted:
@@ -123,9 +146,26 @@ def store_reference(ctx: AppContext, body: ReferenceIn) -> ReferenceOut:
         raise InputError(422, ["body", "columns"], f"cannot fit the reference: {exc}") from None
     features: dict[str, Any] = {name: ref.to_dict() for name, ref in fitted.items()}
     n = next(iter(lengths))
+    calibration = None
+    if body.scores is not None or body.labels is not None:
+        if body.scores is None or body.labels is None or len(body.scores) != len(body.labels):
+            raise InputError(
+                422, ["body", "scores"], "send scores and labels together, one per reference row"
+            )
+        positive = model.positive_class if model is not None else 1
+        try:
+            calibration = fit_calibration(body.scores, body.labels, positive_class=positive).to_dict()
+        except ValueError as exc:
+            raise InputError(422, ["body", "scores"], f"cannot calibrate CBPE: {exc}") from None
     with ctx.sessions.begin() as s:
         ref_id = repository.create_reference(
-            s, model=body.model, version=body.version, name=body.name, n=n, features=features
+            s,
+            model=body.model,
+            version=body.version,
+            name=body.name,
+            n=n,
+            features=features,
+            calibration=calibration,
         )
     return ReferenceOut(id=ref_id, model=body.model, version=body.version, n=n, features=features)
 

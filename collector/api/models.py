@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import datetime as dt
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from collector import repository
+from analyzers.performance import LabelledRow
+from analyzers.slices import worst_slices
+from collector import db, repository
 from collector.auth import Principal
 from collector.context import Ctx, require
-from collector.schemas import Accepted, DeployOut, DriftPointOut, ModelIn, ModelOut, PerformancePointOut
+from collector.schemas import (
+    Accepted,
+    DeployOut,
+    DriftPointOut,
+    ModelIn,
+    ModelOut,
+    PerformancePointOut,
+    QualityPointOut,
+)
 from collector.service import InputError
 from sdk import wire
 
@@ -104,6 +115,61 @@ def router(route_class: type) -> APIRouter:
             return [
                 DeployOut.model_validate(d, from_attributes=True) for d in repository.deploys(s, model=model)
             ]
+
+    @r.get(
+        "/models/{model}/quality",
+        response_model=list[QualityPointOut],
+        operation_id="getQuality",
+        summary="Data-quality checks per feature and event-time window, newest first",
+    )
+    def get_quality(
+        model: str, ctx: Ctx, _: Read, limit: Annotated[int, Query(ge=1, le=10000)] = 1000
+    ) -> list[QualityPointOut]:
+        if model not in ctx.known_models:
+            raise InputError(404, ["path", "model"], f"model {model!r} is not registered")
+        with ctx.sessions() as s:
+            return [
+                QualityPointOut.model_validate(q, from_attributes=True)
+                for q in repository.quality_series(s, model=model, limit=limit)
+            ]
+
+    @r.get(
+        "/models/{model}/slices/worst",
+        operation_id="getWorstSlices",
+        summary="Slices (and pairs of slice columns) significantly worse than the whole, in one window",
+    )
+    def get_worst_slices(
+        model: str, ctx: Ctx, _: Read, window_start: dt.datetime | None = None, min_support: int = 30
+    ) -> dict[str, Any]:
+        m = ctx.spec.model(model) if ctx.spec else None
+        if m is None:
+            raise InputError(404, ["path", "model"], f"model {model!r} is not declared in the spec")
+        with ctx.sessions() as s:
+            window = window_start or repository.newest_labelled_window(s, model=model, before=db.utcnow())
+            if window is None:
+                return {"model": model, "window_start": None, "findings": []}
+            end = window + dt.timedelta(seconds=m.drift.window_seconds)
+            joined = repository.window_labelled_all_versions(s, model=model, start=window, end=end)
+        rows = [LabelledRow(p, y, sl or {}) for p, y, sl in joined]
+        findings = worst_slices(rows, m.slices, min_support=min_support, positive_class=m.positive_class)
+        return {
+            "model": model,
+            "window_start": window,
+            "findings": [
+                {
+                    "slice": f.label,
+                    "value": f.value,
+                    "lower": f.lower,
+                    "upper": f.upper,
+                    "support": f.support,
+                    "overall": f.overall,
+                    "drop_points": f.drop_points,
+                    "p_adjusted": f.p_adjusted,
+                    "describe": f.describe(),
+                }
+                for f in findings
+            ],
+        }
 
     @r.post("/evaluate", operation_id="evaluateNow", summary="Evaluate every window that received data, now")
     def evaluate_now(ctx: Ctx, _: Annotated[Principal, Depends(require("admin"))]) -> dict[str, int]:

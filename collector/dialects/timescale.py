@@ -31,6 +31,7 @@ HYPERTABLES: tuple[Hypertable, ...] = (
     Hypertable("stats", "start", "1 day", "model", "7 days"),
     Hypertable("drift", "window_start", "7 days", "model", "30 days"),
     Hypertable("performance", "window_start", "7 days", "model", "30 days"),
+    Hypertable("quality", "window_start", "7 days", "model", "30 days"),
 )
 
 
