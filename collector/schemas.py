@@ -36,7 +36,7 @@ class RecordIn(_In):
 
     id: RecordId
     ts: EventTime = Field(description="Event time: when the prediction happened.")
-    features: dict[Key, Any] = Field(
+    features: dict[str, Any] = Field(
         default_factory=dict,
         description="Feature values as sent. Any JSON is stored (embeddings are lists); values that do not "
         "match the declared type are data-quality events, not errors.",

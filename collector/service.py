@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from analyzers.binning import fit_reference
 from analyzers.estimation import fit_calibration
 from analyzers.performance import same_class
-from analyzers.quality import record_valid
+from analyzers.quality import schema_checker
 from collector import db, repository
 from collector.context import AppContext
 from collector.schemas import Accepted, LabelBatch, RecordBatch, ReferenceIn, ReferenceOut, StatsBatch
@@ -72,9 +73,15 @@ def invalid_records(ctx: AppContext, batch: RecordBatch) -> int:
     model = ctx.spec.model(batch.model) if ctx.spec else None
     if model is None:
         return 0
-    types = {f.name: f.type for f in model.features if not f.pii}
-    pii = model.pii_features
-    return sum(not record_valid(types, r.features, pii) for r in batch.records)
+    valid = _checkers.get(model.name)
+    if valid is None:
+        types = {f.name: f.type for f in model.features if not f.pii}
+        valid = _checkers[model.name] = schema_checker(types, model.pii_features)
+    return sum(not valid(r.features) for r in batch.records)
+
+
+#: One compiled schema check per declared model (the spec is fixed for the process's life).
+_checkers: dict[str, Callable[[Any], bool]] = {}
 
 
 def store_labels(ctx: AppContext, batch: LabelBatch) -> Accepted:

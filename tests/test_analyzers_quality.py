@@ -141,3 +141,18 @@ def test_a_record_is_valid_when_its_declared_features_are_present_and_typed(feat
     from analyzers.quality import record_valid
 
     assert record_valid({"x": "numeric", "c": "categorical"}, features, also_allowed=["email"]) is valid
+
+
+@pytest.mark.parametrize(
+    "features",
+    [
+        {"x": 1.5, "c": "EU"}, {"x": None, "c": "EU"}, {"x": "1.5", "c": "EU"}, {"c": "EU"},
+        {"x": 1.0, "c": "EU", "email": "sha256:ab"}, {"x": 1.0, "c": "EU", "surprise": 3}, ["nope"],
+        {"x": True, "c": "EU"}, {"x": float("nan"), "c": 3}, {"x": 2, "c": ["a"]}, {"x": 1, "c": None},
+    ],
+)
+def test_the_compiled_schema_check_agrees_with_record_valid(features: object) -> None:
+    from analyzers.quality import record_valid, schema_checker
+
+    types = {"x": "numeric", "c": "categorical"}
+    assert schema_checker(types, ["email"])(features) is record_valid(types, features, ["email"])
