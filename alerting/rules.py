@@ -22,6 +22,7 @@ ALERTS = (
     "DriftlineLabelsStale",
     "DriftlineUnexpectedModelVersion",
     "DriftlineSDKDroppingSamples",
+    "DriftlineDataQuality",
 )
 
 
@@ -33,6 +34,9 @@ class RuleOptions:
     labels_stale_after: str = "6h"
     version_for: str = "10m"
     drops_for: str = "15m"
+    #: Share of a window's values failing a quality check (type, schema, range, unseen category) that alerts.
+    quality_threshold: float = 0.05
+    quality_for: str = "15m"
     collector_down_for: str = "2m"
     collector_job: str = COLLECTOR_JOB
     dashboard_url: str = DEFAULT_DASHBOARD_URL
@@ -95,6 +99,23 @@ def model_rules(m: Model, o: RuleOptions) -> RuleGroup:
                 "description": f"{m.name} served predictions but received no labels in {o.labels_stale_after}: "
                 "accuracy and its SLO cannot be judged.",
                 "runbook_url": _runbook(m, "DriftlineLabelsStale"),
+                "dashboard_url": _dashboard(o.dashboard_url, m.name),
+            },
+        ),
+        AlertingRule(
+            alert="DriftlineDataQuality",
+            expr=(
+                f'driftline_data_quality{{{sel},check=~"type_violation|schema_violation|out_of_range|unseen_category"}}'
+                f" > {o.quality_threshold}"
+            ),
+            for_=o.quality_for,
+            labels={"severity": "ticket", "model": m.name, "threshold": str(o.quality_threshold)},
+            annotations={
+                "summary": f"{m.name}: {{{{ $labels.check }}}} on {{{{ $labels.feature }}}}",
+                "description": "{{ $value | humanizePercentage }} of the values of {{ $labels.feature }} in version "
+                f"{{{{ $labels.version }}}} failed {{{{ $labels.check }}}} in the newest window (threshold "
+                f"{o.quality_threshold:.0%}); feature * means whole records.",
+                "runbook_url": _runbook(m, "DriftlineDataQuality"),
                 "dashboard_url": _dashboard(o.dashboard_url, m.name),
             },
         ),

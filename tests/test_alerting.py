@@ -216,12 +216,16 @@ def test_a_page_inhibits_the_ticket_of_the_same_slo(
     alertmanager: Alertmanager, capture: tuple[Capture, str]
 ) -> None:
     cap, _ = capture
+    # the page fires first (a fast burn alerts before the slow one), then the tickets arrive; posting them in
+    # one request would race Alertmanager's inhibitor against the 1s group_wait this test scales down to
     alertmanager.post(
-        alert("CreditAccuracyErrorBudgetBurn", "page", "credit", "credit-accuracy", long_window="1h"),
+        alert("CreditAccuracyErrorBudgetBurn", "page", "credit", "credit-accuracy", long_window="1h")
+    )
+    cap.wait_for("/pagerduty", lambda b: "CreditAccuracyErrorBudgetBurn" in b["payload"]["summary"])
+    alertmanager.post(
         alert("CreditAccuracyErrorBudgetBurn", "ticket", "credit", "credit-accuracy", long_window="1d"),
         alert("FraudAccuracyErrorBudgetBurn", "ticket", "fraud", "fraud-accuracy", long_window="1d"),
     )
-    cap.wait_for("/pagerduty", lambda b: "CreditAccuracyErrorBudgetBurn" in b["payload"]["summary"])
     cap.wait_for("/slack", lambda b: "FraudAccuracyErrorBudgetBurn" in b["attachments"][0]["title"])
     time.sleep(3)
     assert not any("CreditAccuracy" in t for t in slack_titles(cap))
@@ -231,11 +235,17 @@ def test_collector_down_inhibits_the_model_alerts_it_causes(
     alertmanager: Alertmanager, capture: tuple[Capture, str]
 ) -> None:
     cap, _ = capture
-    alertmanager.post(
-        alert("DriftlineCollectorDown", "page", ""), alert("DriftlineLabelsStale", "ticket", "credit")
-    )
+    # the collector goes down first; the model alerts it causes follow (posting both in one request would
+    # race Alertmanager's inhibitor against the 1s group_wait this test scales down to)
+    alertmanager.post(alert("DriftlineCollectorDown", "page", ""))
     cap.wait_for("/pagerduty", lambda b: "DriftlineCollectorDown" in b["payload"]["summary"])
-    time.sleep(3)
+    alertmanager.post(
+        alert("DriftlineLabelsStale", "ticket", "credit"), alert("PaymentsQueueBacklog", "ticket", "pay")
+    )
+    cap.wait_for(
+        "/slack", lambda b: "PaymentsQueueBacklog" in b["attachments"][0]["title"]
+    )  # not ours: delivered
+    time.sleep(2)
     assert not any("LabelsStale" in t for t in slack_titles(cap))
 
 
