@@ -2,8 +2,9 @@
 
 The collector counts what the generated Prometheus rules count, so the two agree: availability and
 latency from the SDK's exact stats deltas (by the end of each delta), accuracy from labelled
-predictions by label arrival. Timeslice SLIs (drift, data quality, freshness, and accuracy by
-timeslices) are judged by Prometheus from the exported gauges; the collector reports them as such.
+predictions by label arrival, data quality from valid and invalid records by batch arrival. Timeslice
+SLIs (drift, freshness, accuracy by timeslices) are judged by Prometheus, minute by minute, from the
+exported gauges' history, which the collector does not keep; it reports them as such.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from slo.definition import SLO
 from slo.status import SLOStatus, evaluate, required_windows
 from slo.windows import format_duration
 
-COMPUTED_SLIS = ("availability", "latency", "accuracy")
+COMPUTED_SLIS = ("availability", "latency", "accuracy", "data_quality")
 
 
 def computed_here(slo: SLO) -> bool:
@@ -35,6 +36,14 @@ def _events(
     session: Session, slo: SLO, since: dt.datetime, now: dt.datetime
 ) -> list[tuple[dt.datetime, float, float]]:
     """(when, good, total) event batches of the SLO's model in (since, now]."""
+    if slo.sli == "data_quality":
+        stmt0 = select(db.Batch.received_at, db.Batch.size, db.Batch.invalid).where(
+            db.Batch.model == slo.model,
+            db.Batch.kind == "records",
+            db.Batch.received_at > since,
+            db.Batch.received_at <= now,
+        )
+        return [(at, float(n - bad), float(n)) for at, n, bad in session.execute(stmt0)]
     if slo.sli == "accuracy":
         stmt = (
             select(db.Label.received_at, db.Record.prediction, db.Label.label)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -89,3 +90,23 @@ def test_labels_count_correct_and_incorrect_predictions_and_freshness_is_exporte
     )
     assert abs(sample(m, "driftline_last_record_timestamp_seconds", 'model="credit"') - time.time()) < 60
     assert abs(sample(m, "driftline_last_label_timestamp_seconds", 'model="credit"') - time.time()) < 60
+
+
+def test_the_data_quality_slo_counts_invalid_records_by_arrival(tmp_path: Path) -> None:
+    from tests.conftest import EXAMPLES, start_collector
+
+    c = start_collector(f"sqlite:///{tmp_path / 'f.db'}", tmp_path, config=EXAMPLES / "fraud.yaml")
+    try:
+        recs = [
+            {"id": f"t{i}", "ts": time.time() - 10,
+             "features": {"amount": "n/a" if i < 4 else 12.5, "merchant_category": "grocery", "country": "DE"}}
+            for i in range(200)
+        ]  # fmt: skip
+        body = {"batch_id": "dq", "model": "fraud", "version": "v1", "records": recs}
+        assert c.post("/v1/records", body)[1]["accepted"] == 200
+        status, slo = c.get("/v1/slos/fraud-data-quality")
+        assert status == 200 and slo["computed_by"] == "collector"
+        assert slo["error_ratio"] == pytest.approx(4 / 200)
+        assert slo["burn_rates"]["5m"] == pytest.approx((4 / 200) / 0.001)
+    finally:
+        c.stop()
