@@ -133,6 +133,8 @@ class Label(Base):
     ts: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
+    __table_args__ = (Index("ix_labels_received_at", "received_at"),)
+
 
 class Stats(Base):
     """One SDK stats delta: exact call counters and latency histogram over [start, end)."""

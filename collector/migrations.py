@@ -47,6 +47,8 @@ def _add_columns(conn: Connection) -> None:
 def _quality_and_columns(conn: Connection) -> None:
     _create(db.QualityPoint)(conn)
     _add_columns(conn)
+    # each evaluation tick finds windows reopened by late labels through their arrival time
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_labels_received_at ON labels (received_at)"))
 
 
 MIGRATIONS: tuple[Migration, ...] = (
