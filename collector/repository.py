@@ -214,26 +214,28 @@ def labelled_predictions(
     conn: Session,
     *,
     model: str | None = None,
-    ids: Sequence[str] | None = None,
     received_after: dt.datetime | None = None,
     received_until: dt.datetime | None = None,
 ) -> list[tuple[str, str, Any, Any]]:
-    """(model, version, prediction, label) of labelled records, filtered by label arrival time or ids."""
+    """(model, version, prediction, label) of labelled records, optionally by label arrival time."""
     stmt = select(db.Record.model, db.Record.version, db.Record.prediction, db.Label.label).join(
         db.Label, (db.Label.model == db.Record.model) & (db.Label.record_id == db.Record.record_id)
     )
     if model is not None:
         stmt = stmt.where(db.Label.model == model, db.Record.model == model)
-    if ids is not None:
-        # filter both sides: the records side then walks its (model, record_id, ts) key instead of
-        # hash-joining the whole table on every label batch (bench_replay found it, 12 s a batch at 1M rows)
-        id_list = list(ids)
-        stmt = stmt.where(db.Label.record_id.in_(id_list), db.Record.record_id.in_(id_list))
     if received_after is not None:
         stmt = stmt.where(db.Label.received_at > received_after)
     if received_until is not None:
         stmt = stmt.where(db.Label.received_at <= received_until)
     return [(m, v, p, y) for m, v, p, y in conn.execute(stmt)]
+
+
+def predictions_by_id(conn: Session, *, model: str, ids: Sequence[str]) -> dict[str, tuple[str, Any]]:
+    """record id -> (version, prediction) for these ids: one key lookup per id, no join (label ingest)."""
+    stmt = select(db.Record.record_id, db.Record.version, db.Record.prediction).where(
+        db.Record.model == model, db.Record.record_id.in_(list(ids))
+    )
+    return {rid: (v, p) for rid, v, p in conn.execute(stmt)}
 
 
 def last_received(conn: Session) -> dict[tuple[str, str], dt.datetime]:

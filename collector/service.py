@@ -99,7 +99,9 @@ def store_labels(ctx: AppContext, batch: LabelBatch) -> Accepted:
         ):
             return Accepted(accepted=0, duplicate=True)
         n = repository.upsert_labels(s, rows=rows)
-        joined = repository.labelled_predictions(s, model=batch.model, ids=list(latest))
+        found = repository.predictions_by_id(s, model=batch.model, ids=list(latest))
+    # the labels are in hand: join them to their records' predictions here rather than in SQL
+    joined = [(batch.model, found[i][0], found[i][1], lab.label) for i, lab in latest.items() if i in found]
     ctx.state.add_labels(batch.model, n)
     ctx.state.add_labelled(labelled_outcomes(joined))
     ctx.state.received(batch.model, "labels", now.timestamp())
