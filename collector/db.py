@@ -264,4 +264,13 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, json_serializer=encode_json)
+    # psycopg prepares a statement after 5 runs, and PostgreSQL may then pick a generic plan; for the
+    # collector's batch-sized IN lists that plan scans the table per batch (bench_replay: 20 s a batch).
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        json_serializer=encode_json,
+        connect_args={"prepare_threshold": None},
+    )
