@@ -33,6 +33,10 @@ def test_the_demo_flags_the_two_shifted_features_and_only_them(tmp_path: Path) -
         result.stdout
     )
     assert "TICKET  DriftlineFeatureDriftAlert credit/income" in result.stdout
+    assert re.search(r"^before the shift\s+0\.\d+ \[", result.stdout, re.M)  # CBPE beside realized
+    assert re.search(r"^credit_lines\s+type_violation\s+0\.00%\s+[1-9][\d.]*%", result.stdout, re.M), (
+        result.stdout
+    )
     files = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
     assert {
         "driftline.yaml",
