@@ -189,6 +189,9 @@ class DriftPoint(Base):
     n_current: Mapped[int] = mapped_column(Integer)
     reference_id: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    p_value: Mapped[float | None] = mapped_column(Float, nullable=True)  # migration 5: tests only
+    p_adjusted: Mapped[float | None] = mapped_column(Float, nullable=True)  # corrected across features
+    correction: Mapped[str | None] = mapped_column(String(24), nullable=True)
 
 
 def table(entity: type[Base]) -> Table:

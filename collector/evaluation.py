@@ -16,7 +16,7 @@ from typing import Literal
 from sqlalchemy.orm import Session, sessionmaker
 
 from analyzers.binning import FeatureReference
-from analyzers.drift import DriftValue, histogram_drift
+from analyzers.drift import DriftValue, correct_p_values, feature_drift
 from analyzers.estimation import Calibrator, estimate_accuracy
 from analyzers.performance import LabelledRow, PerformanceValue, window_performance
 from analyzers.quality import window_quality
@@ -205,25 +205,33 @@ class Evaluator:
             features = self._features(key.model, list(ref.features))
             now = db.utcnow()
             points = []
+            values: list[DriftValue] = []
             for name in features:
                 reference = FeatureReference.from_dict(ref.features[name])
-                for v in window_drift(reference, [r.get(name) for r in rows], settings):
-                    points.append(
-                        {
-                            "model": key.model,
-                            "version": key.version,
-                            "feature": name,
-                            "metric": v.metric,
-                            "window_start": key.start,
-                            "window_end": key.end,
-                            "value": v.value if v.value == v.value else None,
-                            "status": v.status,
-                            "n_reference": v.n_reference,
-                            "n_current": v.n_current,
-                            "reference_id": ref.id,
-                            "computed_at": now,
-                        }
-                    )
+                values.extend(window_drift(reference, [r.get(name) for r in rows], settings))
+            # p-value tests are corrected across this window's features, one family per statistic
+            if settings.correction != "none":
+                values = list(correct_p_values(values, settings.correction))
+            points = [
+                {
+                    "model": key.model,
+                    "version": key.version,
+                    "feature": v.feature,
+                    "metric": v.metric,
+                    "window_start": key.start,
+                    "window_end": key.end,
+                    "value": v.value if v.value == v.value else None,
+                    "status": v.status,
+                    "n_reference": v.n_reference,
+                    "n_current": v.n_current,
+                    "reference_id": ref.id,
+                    "computed_at": now,
+                    "p_value": _finite(v.p_value),
+                    "p_adjusted": _finite(v.p_adjusted),
+                    "correction": v.correction,
+                }
+                for v in values
+            ]
             repository.upsert_drift(s, rows=points)
             s.commit()
         return len(points)
@@ -258,19 +266,19 @@ class Evaluator:
         )
 
 
+def _finite(x: float | None) -> float | None:
+    return None if x is None or x != x else x
+
+
 def window_drift(
     reference: FeatureReference, values: list[object], settings: Drift
 ) -> tuple[DriftValue, ...]:
-    """Every configured metric from one histogram; the spec's warn/alert apply to the first metric only.
-
-    The spec's thresholds are on the scale of its first metric (PSI by default); the other metrics keep
-    their own registered defaults, since a PSI threshold means nothing on the JS-distance scale.
-    """
-    hist = reference.binning.histogram(values)
-    first, *rest = settings.metrics
-    n = settings.min_count
-    out = histogram_drift(reference, hist, (first,), warn=settings.warn, alert=settings.alert, min_count=n)
-    return out + (histogram_drift(reference, hist, rest, min_count=n) if rest else ())
+    """Every configured statistic of one feature: the histogram ones from one pair of histograms, KS and
+    Wasserstein from the raw values. The spec's warn/alert apply to the first metric (and per-metric
+    `thresholds` to theirs); the rest keep their registered defaults, on their own scales."""
+    return feature_drift(
+        reference, values, settings.metrics, min_count=settings.min_count, thresholds=settings.levels()
+    )
 
 
 class EvaluationLoop:

@@ -44,6 +44,17 @@ def _add_columns(conn: Connection) -> None:
                 conn.execute(text(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {ddl}'))
 
 
+def _drift_p_values(conn: Connection) -> None:
+    have = {c["name"] for c in inspect(conn).get_columns("drift")}
+    for name, ddl in (
+        ("p_value", "DOUBLE PRECISION"),
+        ("p_adjusted", "DOUBLE PRECISION"),
+        ("correction", "VARCHAR(24)"),
+    ):
+        if name not in have:
+            conn.execute(text(f'ALTER TABLE drift ADD COLUMN "{name}" {ddl}'))
+
+
 def _quality_and_columns(conn: Connection) -> None:
     _create(db.QualityPoint)(conn)
     _add_columns(conn)
@@ -62,6 +73,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "realized performance per window", _create(db.PerformancePoint)),
     Migration(3, "deploys: first sighting of each model version", _create(db.Deploy)),
     Migration(4, "data quality per window; invalid-record counts; CBPE calibration", _quality_and_columns),
+    Migration(5, "drift p-values, raw and corrected across features", _drift_p_values),
 )
 
 

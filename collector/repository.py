@@ -401,7 +401,18 @@ def upsert_drift(conn: Session, *, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
     stmt = _insert(conn, db.DriftPoint)
-    keys = ("window_end", "value", "status", "n_reference", "n_current", "reference_id", "computed_at")
+    keys = (
+        "window_end",
+        "value",
+        "status",
+        "n_reference",
+        "n_current",
+        "reference_id",
+        "computed_at",
+        "p_value",
+        "p_adjusted",
+        "correction",
+    )
     stmt = stmt.on_conflict_do_update(
         index_elements=["model", "version", "feature", "metric", "window_start"],
         set_={k: getattr(stmt.excluded, k) for k in keys},

@@ -162,6 +162,11 @@ class DriftPointOut(BaseModel):
     status: str
     n_reference: int
     n_current: int
+    p_value: float | None = Field(None, description="Tests (ks, chi2) only: the test's own p-value.")
+    p_adjusted: float | None = Field(
+        None, description="Corrected across the window's features; judges status."
+    )
+    correction: str | None = None
 
 
 class PerformancePointOut(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -73,26 +74,54 @@ class PredictionSpec(_Strict):
     positive_class: int | str | bool | None = Field(1, description="Binary only: the positive label.")
 
 
+DriftMetric = Literal["psi", "kl", "kl_reverse", "js", "jeffreys", "hellinger", "chi2", "ks", "wasserstein"]
+#: Hypothesis tests: their thresholds are p-value levels, so alert sits below warn.
+P_VALUE_TESTS = frozenset({"chi2", "ks"})
+
+
+class ThresholdSpec(_Strict):
+    """Warn and alert levels of one statistic (p-value levels for chi2 and ks, where alert < warn)."""
+
+    warn: float = Field(gt=0)
+    alert: float = Field(gt=0)
+
+
+def _check_levels(metric: str, warn: float, alert: float, where: str) -> None:
+    if metric in P_VALUE_TESTS:
+        if alert >= warn:
+            raise ValueError(
+                f"{where}: {metric} is a test judged on its corrected p-value, so alert ({alert}) must be below "
+                f"warn ({warn}), such as warn: 0.05, alert: 0.01"
+            )
+    elif warn >= alert:
+        raise ValueError(f"{where}: warn ({warn}) must be below alert ({alert}): lower warn or raise alert")
+
+
 class DriftSpec(_Strict):
     """How drift is measured for one model."""
 
     window: Annotated[str, Field(description="Evaluation window (event time), e.g. 1h.")] = "1h"
-    metrics: tuple[Literal["psi", "kl", "kl_reverse", "js"], ...] = Field(
-        ("psi", "kl", "js"), description="Statistics computed on every window."
+    metrics: tuple[DriftMetric, ...] = Field(
+        ("psi", "kl", "js"), min_length=1, description="Statistics computed on every window."
     )
     warn: float = Field(0.1, gt=0, description="Value of the first metric at which a feature warns.")
     alert: float = Field(0.25, gt=0, description="Value of the first metric at which a feature alerts.")
+    thresholds: dict[DriftMetric, ThresholdSpec] = Field(
+        default_factory=dict, description="Per-statistic warn/alert; others keep their registered defaults."
+    )
     bins: int = Field(10, ge=2, le=100, description="Quantile bins fitted on the reference.")
     min_count: int = Field(30, ge=1, description="Fewer current values than this is insufficient data.")
+    correction: Literal["benjamini-hochberg", "bonferroni", "none"] = Field(
+        "benjamini-hochberg", description="How p-value tests are corrected across a window's features."
+    )
 
     _check_window = field_validator("window")(classmethod(lambda cls, v: _duration(v)))
 
     @model_validator(mode="after")
     def _warn_below_alert(self) -> DriftSpec:
-        if self.warn >= self.alert:
-            raise ValueError(
-                f"warn ({self.warn}) must be below alert ({self.alert}): lower warn or raise alert"
-            )
+        _check_levels(self.metrics[0], self.warn, self.alert, f"the first metric ({self.metrics[0]})")
+        for metric, t in self.thresholds.items():
+            _check_levels(metric, t.warn, t.alert, f"thresholds.{metric}")
         return self
 
 
@@ -385,6 +414,12 @@ class Drift:
     alert: float
     bins: int
     min_count: int
+    thresholds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    correction: str = "benjamini-hochberg"
+
+    def levels(self) -> dict[str, tuple[float, float]]:
+        """(warn, alert) per statistic: the spec's warn/alert for the first, then explicit per-metric ones."""
+        return {self.metrics[0]: (self.warn, self.alert), **self.thresholds}
 
 
 @dataclass(frozen=True)
@@ -438,6 +473,8 @@ def resolve(spec: SpecFile) -> ResolvedSpec:
                 alert=m.drift.alert,
                 bins=m.drift.bins,
                 min_count=m.drift.min_count,
+                thresholds={k: (t.warn, t.alert) for k, t in m.drift.thresholds.items()},
+                correction=m.drift.correction,
             ),
             version=m.version,
             runbook_url=m.runbook_url,

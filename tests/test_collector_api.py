@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.conftest import EXAMPLES as EXAMPLES_DIR
 from tests.conftest import Collector, cli, http, start_collector
 
 
@@ -446,3 +447,34 @@ def test_labels_that_arrive_later_reopen_their_window_and_give_realized_accuracy
         "driftline_model_performance",
         'metric="accuracy",model="credit",slice="all",version="v1"',
     ) == pytest.approx(0.75)
+
+
+def test_ks_and_wasserstein_are_stored_with_p_values_corrected_across_features(tmp_path: Path) -> None:
+    spec = tmp_path / "ks.yaml"
+    spec.write_text(
+        (EXAMPLES_DIR / "credit.yaml")
+        .read_text()
+        .replace(
+            "drift: {window: 1h, metrics: [psi, kl, js], warn: 0.1, alert: 0.25}",
+            "drift: {window: 1h, metrics: [psi, ks, wasserstein], warn: 0.1, alert: 0.25}",
+        )
+    )
+    c = start_collector(f"sqlite:///{tmp_path / 'ks.db'}", tmp_path, config=spec)
+    try:
+        rng = np.random.default_rng(31)
+        reference(c, rng)
+        start = (time.time() // 3600 - 2) * 3600
+        assert c.post("/v1/records", batch(records(1500, start + 5, rng, income_shift=5)))[0] == 200
+        c.evaluate()
+        ks = {p["feature"]: p for p in c.get("/v1/models/credit/drift")[1] if p["metric"] == "ks"}
+        assert set(ks) == {"income", "age", "debt_ratio"}  # numeric features only
+        assert ks["income"]["status"] == "alert" and ks["income"]["p_adjusted"] < 0.01
+        assert ks["income"]["correction"] == "benjamini-hochberg"
+        assert all(ks[f]["p_adjusted"] >= ks[f]["p_value"] for f in ks)
+        assert {ks[f]["status"] for f in ("age", "debt_ratio")} == {"ok"}
+        wasser = {
+            p["feature"]: p for p in c.get("/v1/models/credit/drift")[1] if p["metric"] == "wasserstein"
+        }
+        assert wasser["income"]["value"] > wasser["age"]["value"]
+    finally:
+        c.stop()

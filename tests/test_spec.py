@@ -39,30 +39,56 @@ def test_the_resolved_model_carries_the_drift_settings_and_hides_pii_from_drift(
 
 CASES = {
     "a misspelt field names its line and suggests the right name": (
-        BASE.replace("prediction:", "predicton:"), "7:", "did you mean 'prediction'?"
+        BASE.replace("prediction:", "predicton:"),
+        "7:",
+        "did you mean 'prediction'?",
     ),
     "an unknown feature type lists the allowed ones": (
-        BASE.replace("type: categorical", "type: colour"), "6:", "'numeric', 'categorical', 'text' or 'embedding'"
+        BASE.replace("type: categorical", "type: colour"),
+        "6:",
+        "'numeric', 'categorical', 'text' or 'embedding'",
     ),
     "a slice that is not a declared feature suggests the closest": (
-        BASE.replace("slices: [region]", "slices: [regoin]"), "regoin", "did you mean 'region'?"
+        BASE.replace("slices: [region]", "slices: [regoin]"),
+        "regoin",
+        "did you mean 'region'?",
     ),
     "a drift window that is no duration explains the format": (
-        BASE + "    drift: {window: hourly}\n", "9:", "like 30s, 5m, 1h or 30d"
+        BASE + "    drift: {window: hourly}\n",
+        "9:",
+        "like 30s, 5m, 1h or 30d",
     ),
     "warn above alert says which to move": (
-        BASE + "    drift: {warn: 0.5, alert: 0.2}\n", "9:", "must be below alert"
+        BASE + "    drift: {warn: 0.5, alert: 0.2}\n",
+        "9:",
+        "must be below alert",
     ),
     "an objective of 100 is refused": (
-        BASE + "slos:\n  - {name: a, model: credit, sli: availability, objective: 100}\n", "10:", "such as 99.9"
+        BASE + "slos:\n  - {name: a, model: credit, sli: availability, objective: 100}\n",
+        "10:",
+        "such as 99.9",
     ),
     "an SLO for an undeclared model names it": (
-        BASE + "slos:\n  - {name: a, model: fraud, sli: availability, objective: 99}\n", "fraud", "not declared"
+        BASE + "slos:\n  - {name: a, model: fraud, sli: availability, objective: 99}\n",
+        "fraud",
+        "not declared",
     ),
     "an unknown SLI lists the allowed ones": (
-        BASE + "slos:\n  - {name: a, model: credit, sli: vibes, objective: 99}\n", "10:", "'availability'"
+        BASE + "slos:\n  - {name: a, model: credit, sli: vibes, objective: 99}\n",
+        "10:",
+        "'availability'",
     ),
     "broken YAML names its line": ("models:\n  - name: [unclosed\n", "3:", "not valid YAML"),
+    "a p-value test first with divergence-style levels says how tests are judged": (
+        BASE + "    drift: {metrics: [ks, psi]}\n",
+        "9:",
+        "alert (0.25) must be below warn (0.1)",
+    ),
+    "per-metric thresholds of a test must put alert below warn": (
+        BASE + "    drift: {thresholds: {chi2: {warn: 0.01, alert: 0.05}}}\n",
+        "9:",
+        "thresholds.chi2",
+    ),
 }
 
 
@@ -84,6 +110,8 @@ def test_driftline_check_prints_each_problem_and_exits_nonzero(tmp_path: Path) -
     assert len(lines) >= 2 and all(line.startswith(f"{bad}:") for line in lines), result.stderr
 
 
-@pytest.mark.parametrize("text, seconds", [("30s", 30), ("5m", 300), ("1h", 3600), ("30d", 2592000), ("2w", 1209600)])
+@pytest.mark.parametrize(
+    "text, seconds", [("30s", 30), ("5m", 300), ("1h", 3600), ("30d", 2592000), ("2w", 1209600)]
+)
 def test_durations_parse_to_seconds(text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds
