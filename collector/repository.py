@@ -91,6 +91,12 @@ def insert_records(
     )
 
 
+def refresh_statistics(conn: Session) -> None:
+    """After a bulk load, let PostgreSQL see the new row counts so lookups use the record key."""
+    if _dialect(conn) == "postgresql":
+        postgres.analyze(conn.connection(), ["records", "labels"])
+
+
 def touched_windows(
     conn: Session, *, received_after: dt.datetime, received_until: dt.datetime
 ) -> set[tuple[str, str, dt.datetime]]:

@@ -92,3 +92,12 @@ def executemany_records(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> in
             rows,
         )
         return len(rows)
+
+
+def analyze(conn: Connection, tables: Sequence[str]) -> None:
+    """Refresh the planner's statistics (ANALYZE samples a bounded number of rows, so it stays cheap)."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cur:
+        for t in tables:
+            cur.execute(f'ANALYZE "{t}"')
