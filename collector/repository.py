@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -438,25 +438,37 @@ def drift_series(
     return list(conn.execute(stmt.limit(limit)).scalars())
 
 
+def _newest_per_series(conn: Session, entity: Any, series: Sequence[str], *conds: Any) -> list[Any]:
+    """For each series (the key columns but window_start), its row with the newest window_start among rows
+    meeting `conds`: one grouped query joined back on the key, not a scan of the whole history."""
+    cols = [getattr(entity, c) for c in series]
+    newest = (
+        select(*cols, func.max(entity.window_start).label("newest")).where(*conds).group_by(*cols).subquery()
+    )
+    on = and_(*(getattr(entity, c) == newest.c[c] for c in series), entity.window_start == newest.c.newest)
+    return list(conn.execute(select(entity).join(newest, on)).scalars())
+
+
+_DRIFT_SERIES = ("model", "version", "feature", "metric")
+
+
 def latest_drift(conn: Session, *, complete_before: dt.datetime) -> list[db.DriftPoint]:
     """Per (model, version, feature, metric): the newest window that ended by `complete_before`.
 
     Windows with too little data are skipped; falls back to the newest window at all when none has
     ended yet, so a fresh model still shows.
     """
-    out: dict[tuple[str, str, str, str], db.DriftPoint] = {}
-    stmt = (
-        select(db.DriftPoint)
-        .where(db.DriftPoint.status != "insufficient_data")
-        .order_by(db.DriftPoint.window_start)
+    enough = db.DriftPoint.status != "insufficient_data"
+    complete = _newest_per_series(
+        conn, db.DriftPoint, _DRIFT_SERIES, enough, db.DriftPoint.window_end <= complete_before
     )
-    for p in conn.execute(stmt).scalars():
-        key = (p.model, p.version, p.feature, p.metric)
-        prev = out.get(key)
-        complete = p.window_end <= complete_before
-        if prev is None or complete or prev.window_end > complete_before:
-            out[key] = p
-    return list(out.values())
+    have = {tuple(getattr(p, c) for c in _DRIFT_SERIES) for p in complete}
+    fresh = [
+        p
+        for p in _newest_per_series(conn, db.DriftPoint, _DRIFT_SERIES, enough)
+        if tuple(getattr(p, c) for c in _DRIFT_SERIES) not in have
+    ]
+    return complete + fresh
 
 
 # ------------------------------------------------------------------------------------------ performance
@@ -489,15 +501,10 @@ def performance_series(
 
 def latest_performance(conn: Session, *, complete_before: dt.datetime) -> list[db.PerformancePoint]:
     """Per (model, version, slice, metric): the newest window, ended by `complete_before`, whose labels matured."""
-    out: dict[tuple[str, str, str, str], db.PerformancePoint] = {}
-    stmt = (
-        select(db.PerformancePoint)
-        .where(db.PerformancePoint.status == "ok", db.PerformancePoint.window_end <= complete_before)
-        .order_by(db.PerformancePoint.window_start)
+    p = db.PerformancePoint
+    return _newest_per_series(
+        conn, p, ("model", "version", "slice", "metric"), p.status == "ok", p.window_end <= complete_before
     )
-    for p in conn.execute(stmt).scalars():
-        out[(p.model, p.version, p.slice, p.metric)] = p
-    return list(out.values())
 
 
 # ---------------------------------------------------------------------------------------------- quality
@@ -526,15 +533,10 @@ def quality_series(conn: Session, *, model: str, limit: int = 1000) -> list[db.Q
 
 def latest_quality(conn: Session, *, complete_before: dt.datetime) -> list[db.QualityPoint]:
     """Per (model, version, feature, check): the newest window that ended by `complete_before`."""
-    out: dict[tuple[str, str, str, str], db.QualityPoint] = {}
-    stmt = (
-        select(db.QualityPoint)
-        .where(db.QualityPoint.window_end <= complete_before, db.QualityPoint.total > 0)
-        .order_by(db.QualityPoint.window_start)
+    q = db.QualityPoint
+    return _newest_per_series(
+        conn, q, ("model", "version", "feature", "check"), q.window_end <= complete_before, q.total > 0
     )
-    for p in conn.execute(stmt).scalars():
-        out[(p.model, p.version, p.feature, p.check)] = p
-    return list(out.values())
 
 
 # ------------------------------------------------------------------------------------------------ tokens

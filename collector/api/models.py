@@ -11,7 +11,7 @@ from analyzers.performance import LabelledRow
 from analyzers.slices import worst_slices
 from collector import db, repository
 from collector.auth import Principal
-from collector.context import Ctx, require
+from collector.context import AppContext, Ctx, require
 from collector.schemas import (
     Accepted,
     DeployOut,
@@ -25,6 +25,13 @@ from collector.service import InputError
 from sdk import wire
 
 Read = Annotated[Principal, Depends(require("read"))]
+
+
+def _registered(ctx: AppContext, model: str) -> None:
+    """404 for a model the collector does not know, naming the ones it does."""
+    if model not in ctx.known_models:
+        known = ", ".join(sorted(ctx.known_models)) or "none"
+        raise InputError(404, ["path", "model"], f"model {model!r} is not registered (known: {known})")
 
 
 def router(route_class: type) -> APIRouter:
@@ -76,8 +83,7 @@ def router(route_class: type) -> APIRouter:
         feature: str | None = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     ) -> list[DriftPointOut]:
-        if model not in ctx.known_models:
-            raise InputError(404, ["path", "model"], f"model {model!r} is not registered")
+        _registered(ctx, model)
         with ctx.sessions() as s:
             points = repository.drift_series(s, model=model, version=version, feature=feature, limit=limit)
             return [DriftPointOut.model_validate(p, from_attributes=True) for p in points]
@@ -96,8 +102,7 @@ def router(route_class: type) -> APIRouter:
         slice: str | None = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     ) -> list[PerformancePointOut]:
-        if model not in ctx.known_models:
-            raise InputError(404, ["path", "model"], f"model {model!r} is not registered")
+        _registered(ctx, model)
         with ctx.sessions() as s:
             points = repository.performance_series(s, model=model, version=version, slice_=slice, limit=limit)
             return [PerformancePointOut.model_validate(p, from_attributes=True) for p in points]
@@ -109,8 +114,7 @@ def router(route_class: type) -> APIRouter:
         summary="When each version of the model was first seen serving",
     )
     def get_deploys(model: str, ctx: Ctx, _: Read) -> list[DeployOut]:
-        if model not in ctx.known_models:
-            raise InputError(404, ["path", "model"], f"model {model!r} is not registered")
+        _registered(ctx, model)
         with ctx.sessions() as s:
             return [
                 DeployOut.model_validate(d, from_attributes=True) for d in repository.deploys(s, model=model)
@@ -125,8 +129,7 @@ def router(route_class: type) -> APIRouter:
     def get_quality(
         model: str, ctx: Ctx, _: Read, limit: Annotated[int, Query(ge=1, le=10000)] = 1000
     ) -> list[QualityPointOut]:
-        if model not in ctx.known_models:
-            raise InputError(404, ["path", "model"], f"model {model!r} is not registered")
+        _registered(ctx, model)
         with ctx.sessions() as s:
             return [
                 QualityPointOut.model_validate(q, from_attributes=True)
