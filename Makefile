@@ -13,7 +13,7 @@ $(VENV)/.demo-installed: pyproject.toml
 
 $(VENV)/.test-installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) -e '.[test,demo,grafana,torch]'
+	$(PIP) -e '.[test,demo,grafana,torch,explain,multivariate]'
 	touch $@ $(VENV)/.demo-installed
 
 demo: $(VENV)/.demo-installed

@@ -82,6 +82,7 @@ def build_context(
             state,
             max_slice_values=settings.max_slice_values,
             min_label_coverage=settings.min_label_coverage,
+            bootstrap_resamples=settings.bootstrap_resamples,
         ),
         known_models=known,
         on_deploy=in_background(on_deploy) if on_deploy else None,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from analyzers.binning import FeatureReference
 from analyzers.drift import DriftValue, correct_p_values, feature_drift
 from analyzers.estimation import Calibrator, estimate_accuracy
-from analyzers.performance import LabelledRow, PerformanceValue, window_performance
+from analyzers.performance import DEFAULT_RESAMPLES, LabelledRow, PerformanceValue, window_performance
 from analyzers.quality import window_quality
 from collector import db, repository
 from collector.metrics import MetricsState
@@ -66,8 +66,10 @@ class Evaluator:
         *,
         max_slice_values: int = 20,
         min_label_coverage: float = 0.5,
+        bootstrap_resamples: int = DEFAULT_RESAMPLES,
     ) -> None:
         self.sessions = sessions
+        self.bootstrap_resamples = bootstrap_resamples
         self.max_slice_values = max_slice_values
         self.min_label_coverage = min_label_coverage
         self.spec = spec
@@ -144,8 +146,10 @@ class Evaluator:
                 s, model=key.model, version=key.version, start=key.start, end=key.end
             )
             values = window_performance(
-                [LabelledRow(p, y, sl or {}) for p, y, sl in joined],
+                [LabelledRow(p, y, sl or {}, sc) for p, y, sl, sc in joined],
                 prediction_type=m.prediction_type if m else "binary",
+                positive_class=m.positive_class if m and m.positive_class is not None else 1,
+                resamples=self.bootstrap_resamples,
                 slice_columns=m.slices if m else (),
                 max_slice_values=self.max_slice_values,
                 min_coverage=self.min_label_coverage,

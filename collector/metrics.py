@@ -186,7 +186,8 @@ class DriftlineCollector:
 
         p = GaugeMetricFamily(
             "driftline_model_performance",
-            "Realized performance (accuracy or MAE) in the newest complete window whose labels matured.",
+            "Realized performance (accuracy, precision, recall, f1, roc_auc, log_loss, ece; mae, rmse, mape) "
+            "in the newest complete window whose labels matured.",
             labels=["model", "version", "slice", "metric"],
         )
         for series, v in sorted(performance.items()):

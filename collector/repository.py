@@ -125,10 +125,11 @@ def window_records(
 
 def window_labelled(
     conn: Session, *, model: str, version: str, start: dt.datetime, end: dt.datetime
-) -> list[tuple[Any, Any, dict[str, Any] | None]]:
-    """(prediction, label or None, slices) of one model version's records with event time in [start, end)."""
+) -> list[tuple[Any, Any, dict[str, Any] | None, float | None]]:
+    """(prediction, label or None, slices, score) of one model version's records with event time in
+    [start, end)."""
     stmt = (
-        select(db.Record.prediction, db.Label.label, db.Record.slices)
+        select(db.Record.prediction, db.Label.label, db.Record.slices, db.Record.score)
         .outerjoin(
             db.Label, (db.Label.model == db.Record.model) & (db.Label.record_id == db.Record.record_id)
         )
@@ -136,7 +137,7 @@ def window_labelled(
             db.Record.model == model, db.Record.version == version, db.Record.ts >= start, db.Record.ts < end
         )
     )
-    return [(p, y, s) for p, y, s in conn.execute(stmt)]
+    return [(p, y, s, sc) for p, y, s, sc in conn.execute(stmt)]
 
 
 def record_counts(conn: Session) -> dict[tuple[str, str], tuple[int, int]]:
@@ -488,14 +489,24 @@ def upsert_performance(conn: Session, *, rows: Sequence[dict[str, Any]]) -> None
 
 
 def performance_series(
-    conn: Session, *, model: str, version: str | None = None, slice_: str | None = None, limit: int = 1000
+    conn: Session,
+    *,
+    model: str,
+    version: str | None = None,
+    slice_: str | None = None,
+    metric: str | None = None,
+    limit: int = 1000,
 ) -> list[db.PerformancePoint]:
     stmt = select(db.PerformancePoint).where(db.PerformancePoint.model == model)
+    if metric is not None:
+        stmt = stmt.where(db.PerformancePoint.metric == metric)
     if version is not None:
         stmt = stmt.where(db.PerformancePoint.version == version)
     if slice_ is not None:
         stmt = stmt.where(db.PerformancePoint.slice == slice_)
-    stmt = stmt.order_by(db.PerformancePoint.window_start.desc(), db.PerformancePoint.slice)
+    stmt = stmt.order_by(
+        db.PerformancePoint.window_start.desc(), db.PerformancePoint.slice, db.PerformancePoint.metric
+    )
     return list(conn.execute(stmt.limit(limit)).scalars())
 
 

@@ -309,12 +309,12 @@ def _performance_row(board: Board, m: Model, metric: str) -> None:
         .span(24),
         sql(
             f"""
-            SELECT DISTINCT ON (slice, version)
+            SELECT DISTINCT ON (slice, version, metric)
                    slice, version, metric, value, lower, upper, support, total, status,
                    window_start AS "window"
             FROM performance
             WHERE {IN_MODEL} AND slice IN (${{slice:sqlstring}}) AND $__timeFilter(window_start)
-            ORDER BY slice, version, window_start DESC
+            ORDER BY slice, version, metric, window_start DESC
             """
         ),
         sql=True,

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from analyzers.performance import BINARY_METRICS
 from driftline.generate import generate
 from driftline.progress import Progress
 
@@ -249,7 +250,7 @@ def print_performance_table(points: list[dict[str, Any]], before: str, after: st
     """Realized accuracy per slice with its 95% interval, in the window before the shift and the one after."""
     rows: dict[str, dict[str, dict[str, Any]]] = {}
     for p in points:
-        if p["window_start"] in (before, after):
+        if p["window_start"] in (before, after) and p["metric"] == "accuracy":
             rows.setdefault(p["slice"], {})["before" if p["window_start"] == before else "after"] = p
 
     def cell(p: dict[str, Any] | None) -> str:
@@ -269,6 +270,23 @@ def print_performance_table(points: list[dict[str, Any]], before: str, after: st
     if after_rows:
         worst, p = min(after_rows, key=lambda kv: kv[1]["value"])
         print(f"\nWorst slice after the shift: {worst} at {p['value']:.3f}")
+
+
+def print_metric_table(points: list[dict[str, Any]], before: str, after: str) -> None:
+    """Every classifier metric over the whole window, with its interval, before and after the shift."""
+    by = {(p["window_start"], p["metric"]): p for p in points if p["slice"] == "all"}
+    print("\nAll metrics on the whole window (Wilson intervals for proportions, bootstrap for the rest)\n")
+    print(f"{'metric':<12}{'before the shift':>28}{'after the shift':>28}")
+    for metric in BINARY_METRICS:
+
+        def cell(p: dict[str, Any] | None) -> str:
+            if not p or p["value"] is None:
+                return "-"
+            if p["lower"] is None:
+                return f"{p['value']:.3f}"
+            return f"{p['value']:.3f} [{p['lower']:.3f}, {p['upper']:.3f}]"
+
+        print(f"{metric:<12}{cell(by.get((before, metric))):>28}{cell(by.get((after, metric))):>28}")
 
 
 def print_estimate_table(points: list[dict[str, Any]], before: str, after: str) -> None:
@@ -435,6 +453,7 @@ def run_demo(out_dir: str = "driftline-out", duration: float = 40.0, keep: bool 
         f" (shifted on purpose: {', '.join(SHIFTED)})."
     )
     print_performance_table(performance, w_before, w_after)
+    print_metric_table(performance, w_before, w_after)
     print_estimate_table(performance, w_before, w_after)
     print_quality_table(quality, w_before, w_after)
     print_slo_table(slos)

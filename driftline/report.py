@@ -1052,9 +1052,13 @@ def _largest_change(dist: Distribution) -> str:
 
 
 def _perf_metric(points: Sequence[PerfObs]) -> str | None:
+    """The headline metric: accuracy for classifiers, MAE for regressors, else the most frequent one."""
     counts: dict[str, int] = {}
     for p in points:
         counts[p.metric] = counts.get(p.metric, 0) + 1
+    for headline in ("accuracy", "mae"):
+        if headline in counts:
+            return headline
     return min(counts, key=lambda k: (-counts[k], k)) if counts else None
 
 

@@ -28,3 +28,6 @@ class Settings(BaseSettings):
     min_label_coverage: float = Field(
         0.5, gt=0, le=1, description="Share of a window's records that must have labels before it counts."
     )
+    bootstrap_resamples: int = Field(
+        1000, ge=0, description="Bootstrap resamples behind each F1/AUC/log-loss/ECE/MAE/RMSE/MAPE interval (0: none)."
+    )

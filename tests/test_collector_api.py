@@ -425,7 +425,7 @@ def test_labels_that_arrive_later_reopen_their_window_and_give_realized_accuracy
     recs = records(200, start + 5, rng, prefix="acc")
     assert collector.post("/v1/records", batch(recs))[0] == 200
     assert collector.evaluate() == 1
-    status, before = collector.get("/v1/models/credit/performance?slice=all")
+    status, before = collector.get("/v1/models/credit/performance?slice=all&metric=accuracy")
     assert status == 200 and before[0]["status"] == "insufficient_data" and before[0]["support"] == 0
 
     truth = [r["prediction"] if i % 4 else 1 - r["prediction"] for i, r in enumerate(recs)]  # 75% right
@@ -436,7 +436,7 @@ def test_labels_that_arrive_later_reopen_their_window_and_give_realized_accuracy
     }
     assert collector.post("/v1/labels", body)[0] == 200
     assert collector.evaluate() == 1
-    (after,) = collector.get("/v1/models/credit/performance?slice=all")[1]
+    (after,) = collector.get("/v1/models/credit/performance?slice=all&metric=accuracy")[1]
     assert (after["status"], after["support"], after["total"]) == ("ok", 200, 200)
     assert after["value"] == pytest.approx(0.75) and after["lower"] < 0.75 < after["upper"]
     assert after["window_start"] == before[0]["window_start"]

@@ -100,11 +100,18 @@ def router(route_class: type) -> APIRouter:
         _: Read,
         version: str | None = None,
         slice: str | None = None,
+        metric: Annotated[
+            str | None,
+            Query(description="accuracy, precision, recall, f1, roc_auc, log_loss, ece, estimated_accuracy; "
+                  "mae, rmse, mape"),
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     ) -> list[PerformancePointOut]:
         _registered(ctx, model)
         with ctx.sessions() as s:
-            points = repository.performance_series(s, model=model, version=version, slice_=slice, limit=limit)
+            points = repository.performance_series(
+                s, model=model, version=version, slice_=slice, metric=metric, limit=limit
+            )
             return [PerformancePointOut.model_validate(p, from_attributes=True) for p in points]
 
     @r.get(
