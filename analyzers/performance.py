@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -89,9 +89,11 @@ BINARY_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"
 MULTICLASS_METRICS = ("accuracy", "precision", "recall", "f1")
 REGRESSION_METRICS = ("mae", "rmse", "mape")
 
-#: (b, n) float64 array: how many times each row appears in each of b resamples; ones(1, n) is the sample.
-Weights = np.ndarray
-_Fn = Callable[[Weights], np.ndarray]
+#: (b, n) int array: the rows drawn by each of b resamples; arange(n)[None] is the sample itself. Every
+#: metric is a function of it, so the point estimate and each resample share one code path, and each
+#: reads only gathers and per-resample counts (np.bincount), not an (b, n) weight matrix.
+Resamples = np.ndarray
+_Fn = Callable[[Resamples], np.ndarray]
 
 
 def metrics_for(prediction_type: str) -> tuple[str, ...]:
@@ -101,7 +103,7 @@ def metrics_for(prediction_type: str) -> tuple[str, ...]:
     return MULTICLASS_METRICS if prediction_type == "multiclass" else BINARY_METRICS
 
 
-def resample_indices(n: int, resamples: int, seed: int, max_cells: int = 2_000_000) -> Iterator[np.ndarray]:
+def resample_indices(n: int, resamples: int, seed: int, max_cells: int = 2_000_000) -> Iterator[Resamples]:
     """Bootstrap resamples of `n` rows as (b, n) index arrays, in chunks of at most `max_cells` indices.
 
     Public so a test can recompute each resample with sklearn and compare intervals."""
@@ -114,29 +116,40 @@ def resample_indices(n: int, resamples: int, seed: int, max_cells: int = 2_000_0
         done += b
 
 
-def _weights(idx: np.ndarray) -> Weights:
-    b, n = idx.shape
-    flat = (idx + (np.arange(b) * n)[:, None]).ravel()
-    return np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)
+def _counts(codes: np.ndarray, k: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Per resample (row of `codes`, values in [0, k)): how often each code occurs, or `weights`' sum per code."""
+    b = codes.shape[0]
+    flat = (codes + (np.arange(b) * k)[:, None]).ravel()
+    out = np.bincount(flat, weights=None if weights is None else weights.ravel(), minlength=b * k)
+    return out.reshape(b, k)
 
 
-def bootstrap_interval(
-    fn: _Fn, n: int, *, resamples: int, seed: int, confidence: float = 0.95
-) -> tuple[float, float] | None:
-    """Percentile interval of `fn` over `resamples` bootstrap resamples; resamples where it is undefined
-    (NaN, e.g. ROC AUC of a resample holding one class) are left out. None when no resample is defined."""
-    values = np.concatenate([fn(_weights(idx)) for idx in resample_indices(n, resamples, seed)])
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return None
+def bootstrap_intervals(
+    fns: Mapping[str, _Fn], n: int, *, resamples: int, seed: int, confidence: float = 0.95
+) -> dict[str, tuple[float, float] | None]:
+    """Percentile intervals of several statistics of the same `n` rows from one set of `resamples`
+    resamples, drawn once and shared. Resamples where a statistic is undefined (NaN, e.g. ROC AUC of a
+    resample holding one class) are left out of its interval; None when no resample defines it."""
+    values: dict[str, list[np.ndarray]] = {name: [] for name in fns}
+    for idx in resample_indices(n, resamples, seed):
+        for name, fn in fns.items():
+            values[name].append(fn(idx))
     tail = (1 - confidence) / 2 * 100
-    lo, hi = np.percentile(values, [tail, 100 - tail])
-    return float(lo), float(hi)
+    out: dict[str, tuple[float, float] | None] = {}
+    for name, chunks in values.items():
+        v = np.concatenate(chunks)
+        v = v[np.isfinite(v)]
+        if v.size:
+            lo, hi = np.percentile(v, [tail, 100 - tail])
+            out[name] = (float(lo), float(hi))
+        else:
+            out[name] = None
+    return out
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
 
 def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
@@ -144,44 +157,49 @@ def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
 
 
 def _binary_f1(pred_pos: np.ndarray, label_pos: np.ndarray) -> _Fn:
-    v = np.stack([pred_pos & label_pos, pred_pos & ~label_pos, ~pred_pos & label_pos], axis=1).astype(float)
-    return lambda w: _f1(*(w @ v).T)
+    code = pred_pos.astype(np.int64) * 2 + label_pos  # 3 true positive, 2 false positive, 1 false negative
+
+    def fn(idx: Resamples) -> np.ndarray:
+        c = _counts(code[idx], 4)
+        return _f1(c[:, 3], c[:, 2], c[:, 1])
+
+    return fn
 
 
 def _roc_auc(score: np.ndarray, positive: np.ndarray) -> _Fn:
-    """Mann-Whitney AUC with ties counted half, for integer row weights: equals roc_auc_score on the
-    resample. Rows are sorted by score once; each resample only sums its weights per distinct score."""
-    order = np.argsort(score, kind="stable")
-    s, pos = score[order], positive[order].astype(float)
-    starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    """Mann-Whitney AUC with ties counted half: equals roc_auc_score on each resample's rows. Each resample
+    counts its positives and negatives per distinct score; negatives below a score come from a cumsum."""
+    distinct, group = np.unique(score, return_inverse=True)
+    u = len(distinct)
+    code = group * 2 + positive
 
-    def fn(w: Weights) -> np.ndarray:
-        ws = w[:, order]
-        p = np.add.reduceat(ws * pos, starts, axis=1)
-        q = np.add.reduceat(ws * (1 - pos), starts, axis=1)
-        below = np.cumsum(q, axis=1) - q
-        return _ratio((p * (below + 0.5 * q)).sum(1), p.sum(1) * q.sum(1))
+    def fn(idx: Resamples) -> np.ndarray:
+        c = _counts(code[idx], 2 * u).reshape(-1, u, 2)
+        neg, pos = c[:, :, 0].astype(np.float64), c[:, :, 1].astype(np.float64)
+        below = np.cumsum(neg, axis=1) - neg
+        return _ratio((pos * (below + 0.5 * neg)).sum(1), pos.sum(1) * neg.sum(1))
 
     return fn
+
+
+def _mean_of(per_row: np.ndarray) -> _Fn:
+    return lambda idx: per_row[idx].mean(axis=1)
 
 
 def _log_loss(score: np.ndarray, positive: np.ndarray) -> _Fn:
     eps = np.finfo(np.float64).eps  # sklearn's clipping, so a score of exactly 0 or 1 stays finite
     p = np.clip(score, eps, 1 - eps)
-    loss = -np.where(positive, np.log(p), np.log1p(-p))
-    return lambda w: _ratio(w @ loss, w.sum(1))
+    return _mean_of(-np.where(positive, np.log(p), np.log1p(-p)))
 
 
 def _ece(score: np.ndarray, positive: np.ndarray, bins: int = ECE_BINS) -> _Fn:
     """Expected calibration error: the count-weighted mean |observed positive rate - mean score| over equal-width
     score bins, the bins of sklearn's calibration_curve(strategy="uniform")."""
     which = np.searchsorted(np.linspace(0.0, 1.0, bins + 1)[1:-1], score)
-    onehot = np.eye(bins)[which]
-    v = np.concatenate([onehot * positive[:, None], onehot * score[:, None]], axis=1)
+    residual = positive - score  # per bin, |sum of residuals| / n is |observed rate - mean score| x n_bin / n
 
-    def fn(w: Weights) -> np.ndarray:
-        sums = w @ v
-        return _ratio(np.abs(sums[:, :bins] - sums[:, bins:]).sum(1), w.sum(1))
+    def fn(idx: Resamples) -> np.ndarray:
+        return np.abs(_counts(which[idx], bins, residual[idx])).sum(1) / idx.shape[1]
 
     return fn
 
@@ -189,22 +207,23 @@ def _ece(score: np.ndarray, positive: np.ndarray, bins: int = ECE_BINS) -> _Fn:
 def _macro(pred: np.ndarray, label: np.ndarray, which: str) -> _Fn:
     """Macro-averaged precision, recall or F1 over the classes present in the (re)sample, a class with an
     empty denominator counting 0: sklearn's average="macro" with its default zero_division."""
-    classes = np.unique(np.concatenate([pred, label]))
-    p, y = pred[:, None] == classes, label[:, None] == classes
-    v = np.concatenate([p & y, p & ~y, ~p & y, p | y], axis=1).astype(float)
+    classes, codes = np.unique(np.concatenate([pred, label]), return_inverse=True)
     k = len(classes)
+    code = codes[: len(pred)] * k + codes[len(pred) :]  # confusion cell: predicted class, true class
 
-    def fn(w: Weights) -> np.ndarray:
-        sums = w @ v
-        tp, fp, fn_, seen = sums[:, :k], sums[:, k : 2 * k], sums[:, 2 * k : 3 * k], sums[:, 3 * k :] > 0
+    def fn(idx: Resamples) -> np.ndarray:
+        c = _counts(code[idx], k * k).reshape(-1, k, k)
+        tp = np.diagonal(c, axis1=1, axis2=2)
+        predicted, actual = c.sum(2), c.sum(1)
         if which == "precision":
-            per = _ratio(tp, tp + fp)
+            per = _ratio(tp, predicted)
         elif which == "recall":
-            per = _ratio(tp, tp + fn_)
+            per = _ratio(tp, actual)
         else:
-            per = _f1(tp, fp, fn_)
+            per = _f1(tp, predicted - tp, actual - tp)
+        seen = (predicted + actual) > 0
         per = np.where(np.isnan(per), 0.0, per)
-        return _ratio((per * seen).sum(1), seen.sum(1).astype(float))
+        return _ratio((per * seen).sum(1), seen.sum(1))
 
     return fn
 
@@ -223,12 +242,15 @@ class _Table:
     """One slice's labelled rows as arrays, and the metric functions over them."""
 
     kind: str
-    fns: dict[str, tuple[_Fn, int]]  # bootstrap metrics: weighted function and rows it is computed on
+    fns: dict[str, tuple[_Fn, str]]  # bootstrap metrics: weighted function, and the row set it reads
+    sizes: dict[str, int]  # row sets: "labelled" (every labelled row), "scored" (those with a probability)
     proportions: dict[str, tuple[int, int]]  # Wilson metrics: successes and denominator
+    _intervals: dict[str, dict[str, tuple[float, float] | None]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, rows: Sequence[LabelledRow], kind: str, positive_class: Any) -> _Table:
-        fns: dict[str, tuple[_Fn, int]] = {}
+        fns: dict[str, tuple[_Fn, str]] = {}
+        sizes: dict[str, int] = {}
         props: dict[str, tuple[int, int]] = {}
         if kind == "regression":
             pairs = [
@@ -239,35 +261,38 @@ class _Table:
             if pairs:
                 pred, truth = np.array(pairs, dtype=np.float64).T
                 err = pred - truth
-                n = len(err)
+                sizes["labelled"] = len(err)
                 ape = np.abs(err) / np.maximum(np.abs(truth), np.finfo(np.float64).eps)  # sklearn's MAPE
-                fns["mae"] = (lambda w: _ratio(w @ np.abs(err), w.sum(1)), n)
-                fns["rmse"] = (lambda w: np.sqrt(_ratio(w @ (err * err), w.sum(1))), n)
-                fns["mape"] = (lambda w: _ratio(w @ ape, w.sum(1)), n)
-            return cls(kind, fns, props)
+                squared = _mean_of(err * err)
+                fns["mae"] = (_mean_of(np.abs(err)), "labelled")
+                fns["rmse"] = (lambda idx: np.sqrt(squared(idx)), "labelled")
+                fns["mape"] = (_mean_of(ape), "labelled")
+            return cls(kind, fns, sizes, props)
         if not rows:
-            return cls(kind, fns, props)
+            return cls(kind, fns, sizes, props)
+        sizes["labelled"] = len(rows)
         pred, label = _class_keys([r.prediction for r in rows]), _class_keys([r.label for r in rows])
         props["accuracy"] = (int((pred == label).sum()), len(rows))
         if kind == "multiclass":
             for name in ("precision", "recall", "f1"):
-                fns[name] = (_macro(pred, label, name), len(rows))
-            return cls(kind, fns, props)
+                fns[name] = (_macro(pred, label, name), "labelled")
+            return cls(kind, fns, sizes, props)
         (pos,) = _class_keys([positive_class])
         pp, lp = pred == pos, label == pos
         props["precision"] = (int((pp & lp).sum()), int(pp.sum()))
         props["recall"] = (int((pp & lp).sum()), int(lp.sum()))
-        fns["f1"] = (_binary_f1(pp, lp), len(rows))
+        fns["f1"] = (_binary_f1(pp, lp), "labelled")
         scored = [
             (float(r.score), bool(y)) for r, y in zip(rows, lp, strict=True) if _is_probability(r.score)
         ]
         if scored:
             score = np.array([s for s, _ in scored])
             positive = np.array([y for _, y in scored])
-            fns["roc_auc"] = (_roc_auc(score, positive), len(scored))
-            fns["log_loss"] = (_log_loss(score, positive), len(scored))
-            fns["ece"] = (_ece(score, positive), len(scored))
-        return cls(kind, fns, props)
+            sizes["scored"] = len(scored)
+            fns["roc_auc"] = (_roc_auc(score, positive), "scored")
+            fns["log_loss"] = (_log_loss(score, positive), "scored")
+            fns["ece"] = (_ece(score, positive), "scored")
+        return cls(kind, fns, sizes, props)
 
     def metric(
         self, name: str, *, min_support: int, resamples: int, confidence: float, seed: str
@@ -281,15 +306,22 @@ class _Table:
             return k / n, lo, hi, n
         if name not in self.fns:
             return None, None, None, 0
-        fn, n = self.fns[name]
-        value = float(fn(np.ones((1, n)))[0])
+        fn, rowset = self.fns[name]
+        n = self.sizes[rowset]
+        value = float(fn(np.arange(n)[None, :])[0])
         if not math.isfinite(value):
             return None, None, None, n
         interval = None
         if n >= max(2, min_support) and resamples > 0:
-            interval = bootstrap_interval(
-                fn, n, resamples=resamples, seed=zlib.crc32(f"{seed}/{name}".encode()), confidence=confidence
-            )
+            if rowset not in self._intervals:
+                self._intervals[rowset] = bootstrap_intervals(
+                    {k: f for k, (f, rs) in self.fns.items() if rs == rowset},
+                    n,
+                    resamples=resamples,
+                    seed=zlib.crc32(f"{seed}/{rowset}".encode()),
+                    confidence=confidence,
+                )
+            interval = self._intervals[rowset][name]
         return value, *(interval or (None, None)), n
 
 

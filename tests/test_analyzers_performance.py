@@ -210,7 +210,8 @@ def test_bootstrap_intervals_equal_sklearn_on_the_same_resamples() -> None:
         ("ece", _ece_by_hand, (y, score)),
     ):
         v = got[("all", metric)]
-        expected = _bootstrap_by_sklearn(fn, len(y), "all", metric, resamples, *arrays)
+        rowset = "labelled" if metric == "f1" else "scored"
+        expected = _bootstrap_by_sklearn(fn, len(y), "all", rowset, resamples, *arrays)
         assert (v.lower, v.upper) == pytest.approx(expected, abs=1e-9), metric
         assert v.lower < v.value < v.upper
 
@@ -229,7 +230,7 @@ def test_regression_metrics_and_their_intervals_equal_sklearn() -> None:
     ):
         v = got[metric]
         assert v.value == pytest.approx(fn(y, p), abs=1e-9), metric
-        expected = _bootstrap_by_sklearn(lambda a, b, f=fn: f(a, b), n, "all", metric, 150, y, p)
+        expected = _bootstrap_by_sklearn(lambda a, b, f=fn: f(a, b), n, "all", "labelled", 150, y, p)
         assert (v.lower, v.upper) == pytest.approx(expected, abs=1e-9), metric
         assert v.support == n and v.status == "ok"
 
@@ -248,7 +249,7 @@ def test_multiclass_macro_metrics_equal_sklearn() -> None:
         ("f1", lambda a, b: f1_score(a, b, average="macro", zero_division=0)),
     ):
         assert got[metric].value == pytest.approx(fn(y, pred), abs=1e-12), metric
-        expected = _bootstrap_by_sklearn(fn, n, "all", metric, 100, y, pred)
+        expected = _bootstrap_by_sklearn(fn, n, "all", "labelled", 100, y, pred)
         assert (got[metric].lower, got[metric].upper) == pytest.approx(expected, abs=1e-9), metric
     assert got["accuracy"].value == pytest.approx(accuracy_score(y, pred), abs=1e-12)
 
