@@ -283,7 +283,7 @@ class _Table:
         props["recall"] = (int((pp & lp).sum()), int(lp.sum()))
         fns["f1"] = (_binary_f1(pp, lp), "labelled")
         scored = [
-            (float(r.score), bool(y)) for r, y in zip(rows, lp, strict=True) if _is_probability(r.score)
+            (p, bool(y)) for r, y in zip(rows, lp, strict=True) if (p := _probability(r.score)) is not None
         ]
         if scored:
             score = np.array([s for s, _ in scored])
@@ -325,9 +325,10 @@ class _Table:
         return value, *(interval or (None, None)), n
 
 
-def _is_probability(x: Any) -> bool:
+def _probability(x: Any) -> float | None:
+    """A score usable as a probability (a number in [0, 1]), else None."""
     v = None if isinstance(x, bool | np.bool_ | str) else _number(x)
-    return v is not None and 0.0 <= v <= 1.0
+    return v if v is not None and 0.0 <= v <= 1.0 else None
 
 
 def slice_keys(

@@ -116,6 +116,9 @@ class Record(Base):
     score: Mapped[float | None] = mapped_column(Float, nullable=True)
     slices: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     batch_id: Mapped[str] = mapped_column(String(128))
+    # migration 6: SHAP attributions {"base": float | None, "values": {feature: float}}, from the SDK's
+    # explainer or computed by the collector for a registered model
+    attributions: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
 
     __table_args__ = (
         Index("ix_records_model_ts", "model", "ts"),
@@ -169,6 +172,10 @@ class Reference(Base):
     features: Mapped[dict[str, Any]] = mapped_column(JSONType)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     calibration: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)  # migration 4: CBPE
+    # migration 6: per-row attributions of the reference sample (Attributions.to_records), prediction and
+    # loss, for attribution drift; and a bounded row sample with its vector schema, for multivariate drift
+    attributions: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    sample: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
 
     __table_args__ = (Index("ix_references_model", "model", "created_at"),)
 
@@ -206,6 +213,14 @@ def encode_json(value: Any) -> str:
     return text.replace("\\u0000", "\\ufffd") if "\\u0000" in text else text
 
 
+def attributions_of(r: Any) -> dict[str, Any] | None:
+    """A record's attributions as stored: {"base": float | None, "values": {feature: float}}, or None."""
+    a = getattr(r, "attributions", None)
+    if a is None or isinstance(a, dict):
+        return a
+    return {"base": a.base, "values": a.values}
+
+
 class PerformancePoint(Base):
     """Realized performance of one slice in one event-time window, on the labels that have arrived."""
 
@@ -222,6 +237,31 @@ class PerformancePoint(Base):
     support: Mapped[int] = mapped_column(Integer)
     total: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(24))
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class AttributionPoint(Base):
+    """Attributions of one feature in one event-time window against the reference's: mean |SHAP| and its
+    drift. `kind` is "prediction" (what moved the model's output) or "loss" (what moved its error, on
+    labelled rows: the one that flags a feature whose relation to the target changed)."""
+
+    __tablename__ = "attributions"
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    feature: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    window_end: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    mean_abs: Mapped[float | None] = mapped_column(Float, nullable=True)
+    mean: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reference_mean_abs: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reference_mean: Mapped[float | None] = mapped_column(Float, nullable=True)
+    statistic: Mapped[float | None] = mapped_column(Float, nullable=True)  # KS on the attribution values
+    p_value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    p_adjusted: Mapped[float | None] = mapped_column(Float, nullable=True)
+    status: Mapped[str] = mapped_column(String(24))
+    n: Mapped[int] = mapped_column(Integer)
+    n_reference: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 

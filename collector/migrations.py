@@ -55,6 +55,17 @@ def _drift_p_values(conn: Connection) -> None:
             conn.execute(text(f'ALTER TABLE drift ADD COLUMN "{name}" {ddl}'))
 
 
+def _explanations(conn: Connection) -> None:
+    _create(db.AttributionPoint)(conn)
+    json_type = "JSONB" if conn.dialect.name == "postgresql" else "JSON"
+    inspector = inspect(conn)
+    for table, names in (("records", ("attributions",)), ("references", ("attributions", "sample"))):
+        have = {c["name"] for c in inspector.get_columns(table)}
+        for name in names:
+            if name not in have:
+                conn.execute(text(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {json_type}'))
+
+
 def _quality_and_columns(conn: Connection) -> None:
     _create(db.QualityPoint)(conn)
     _add_columns(conn)
@@ -74,6 +85,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "deploys: first sighting of each model version", _create(db.Deploy)),
     Migration(4, "data quality per window; invalid-record counts; CBPE calibration", _quality_and_columns),
     Migration(5, "drift p-values, raw and corrected across features", _drift_p_values),
+    Migration(6, "SHAP attributions per record and window; reference sample for multivariate drift", _explanations),
 )
 
 

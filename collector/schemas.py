@@ -31,6 +31,15 @@ Key = Annotated[str, Field(min_length=1, max_length=128)]
 EventTime = dt.datetime
 
 
+class AttributionsIn(_In):
+    """SHAP attributions of one prediction: base (expected value) + sum of values = the model's output."""
+
+    base: float | None = Field(None, allow_inf_nan=False, description="The explainer's expected value.")
+    values: dict[Key, Annotated[float, Field(allow_inf_nan=False)]] = Field(
+        description="feature -> attribution, in the model's output units."
+    )
+
+
 class RecordIn(_In):
     """One sampled prediction."""
 
@@ -44,6 +53,9 @@ class RecordIn(_In):
     prediction: Value = None
     score: float | None = None
     slices: dict[Key, Value] | None = None
+    attributions: AttributionsIn | None = Field(
+        None, description="SHAP attributions, when the SDK has an explainer attached."
+    )
 
 
 class RecordBatch(_In):

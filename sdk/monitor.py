@@ -27,6 +27,7 @@ from typing import Any
 from . import wire
 from .buffers import Buffers
 from .convert import feature_rows, id_list, prediction_values, row_count, score_values, slice_rows
+from .explain import Explainer
 from .logs import RateLimitedLog
 from .redact import PiiMode, Redactor
 from .sampling import GOLDEN, MASK, new_ids, sampled_indices, threshold
@@ -161,6 +162,10 @@ class Monitor:
     replicas in production. ``collector`` and ``token`` default to ``$DRIFTLINE_COLLECTOR`` and
     ``$DRIFTLINE_TOKEN``. ``clock`` (event and stats times), ``timer`` (durations) and ``pid_fn``
     (fork detection; default `current_pid`, a cached ``os.getpid``) are seams for tests.
+
+    ``explainer`` (see `sdk.explain`) attaches SHAP attributions to sampled records: it runs on the
+    background thread once per outgoing batch, on the features before redaction; when it fails the
+    batch goes without attributions and `explain_errors` counts it.
     """
 
     def __init__(
@@ -188,6 +193,7 @@ class Monitor:
         pid_fn: Callable[[], int] | None = None,
         clock: Callable[[], float] = time.time,
         timer: Callable[[], float] = time.perf_counter,
+        explainer: Explainer | None = None,
     ) -> None:
         if not isinstance(model, str) or not _MODEL_NAME.fullmatch(model):
             raise ValueError(f"model must match [a-zA-Z][a-zA-Z0-9_.-]*, ≤ 64 characters; got {model!r}")
@@ -198,6 +204,9 @@ class Monitor:
             raise ValueError("latency_bounds must be positive and strictly increasing (+Inf is implied)")
         if max_queue < 1 or batch_size < 1 or flush_interval <= 0 or initial_backoff <= 0 or max_backoff <= 0:
             raise ValueError("max_queue, batch_size, flush_interval and the backoffs must be positive")
+        if explainer is not None and not callable(explainer):
+            raise TypeError(f"explainer must be callable (see sdk.explain.shap_explainer), got {explainer!r}")
+        self._explainer = explainer
         self.model = model
         self.version = version
         self.sample_rate = float(sample_rate)
@@ -244,6 +253,7 @@ class Monitor:
             redactor=self._redactor,
             clock=self._clock,
             log=self._log,
+            explainer=self._explainer,
         )
 
     def observe(
@@ -411,6 +421,11 @@ class Monitor:
     def internal_errors(self) -> int:
         """Failures inside the SDK that were counted and logged instead of raised."""
         return self._buffers.internal_errors
+
+    @property
+    def explain_errors(self) -> int:
+        """Batches this process sent without attributions because the explainer raised or misbehaved."""
+        return self._shipper.explain_errors
 
     @property
     def queued(self) -> int:

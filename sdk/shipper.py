@@ -22,6 +22,7 @@ from typing import Any
 from . import wire
 from .buffers import Buffers
 from .convert import plain, plain_feature, plain_score
+from .explain import Explainer, checked_attributions
 from .logs import RateLimitedLog
 from .redact import Redactor
 from .transport import Request, Response, Transport
@@ -88,6 +89,7 @@ class Shipper:
         redactor: Redactor,
         clock: Callable[[], float],
         log: RateLimitedLog,
+        explainer: Explainer | None = None,
     ) -> None:
         self._buffers = buffers
         self._transport = transport
@@ -100,6 +102,9 @@ class Shipper:
         self._redactor = redactor
         self._clock = clock
         self._log = log
+        self._explainer = explainer
+        #: Batches sent without attributions because the explainer raised or returned a wrong shape.
+        self.explain_errors = 0
         self._headers = {
             "Content-Type": "application/json",
             "Content-Encoding": "gzip",
@@ -242,6 +247,8 @@ class Shipper:
     def _build(self, kind: str, remaining: int) -> tuple[Batch | None, int]:
         """Encode up to a batch of items (from the carry-over first); returns the batch and items used."""
         items = self._carry[kind] or self._buffers.pop(self._queues[kind], min(remaining, self._batch_size))
+        if kind == RECORDS and self._explainer is not None and items and len(items[0]) == 6:
+            items = self._explain(items)  # carried-over items were explained with their batch
         encode = self._record if kind == RECORDS else self._label
         batch_id = uuid.uuid4().hex
         head: dict[str, Any] = {"batch_id": batch_id, "model": self._model}
@@ -278,8 +285,30 @@ class Shipper:
         self._buffers.add_internal_error()
         self._log.warning(f"item-{kind}", "driftline: dropped one of the %s: it %s", kind, why)
 
+    def _explain(self, items: list[Any]) -> list[Any]:
+        """Append each record's attributions (or None) from the explainer; never raises.
+
+        The explainer sees the features before redaction: they are what the model was given, hashed or
+        dropped values could not be explained, and only numbers keyed by feature names leave the process.
+        """
+        assert self._explainer is not None
+        rows = [{str(k)[:128]: plain_feature(v) for k, v in rec[2].items()} for rec in items]
+        try:
+            found = checked_attributions(self._explainer(rows), len(rows))
+        except Exception as exc:
+            self.explain_errors += 1
+            self._log.warning(
+                "explainer",
+                "driftline: the explainer failed (%s: %s); the batch is sent without attributions "
+                "(counted in explain_errors)",
+                type(exc).__name__,
+                exc,
+            )
+            found = [None] * len(items)
+        return [(*rec, att) for rec, att in zip(items, found, strict=True)]
+
     def _record(self, rec: tuple[Any, ...]) -> str:
-        rid, ts, features, prediction, score, slices = rec
+        rid, ts, features, prediction, score, slices, *explained = rec
         _check(rid, ts)
         redact = self._redactor.row
         out: dict[str, Any] = {
@@ -292,6 +321,8 @@ class Shipper:
             out["score"] = s
         if slices:
             out["slices"] = redact({str(k)[:128]: plain(v) for k, v in slices.items()})
+        if explained and explained[0] is not None:
+            out["attributions"] = explained[0]
         return _dumps(out)
 
     def _label(self, item: tuple[Any, ...]) -> str:

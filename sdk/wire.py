@@ -15,7 +15,10 @@ still answers 200 with ``"duplicate": true``.
                   "features": {"income": 1.0, "region": "EU"},
                   "prediction": 1,               # number, string or bool; may be null
                   "score": 0.83,                 # optional: probability of the positive class
-                  "slices": {"region": "EU"}}]}  # optional: slice column -> value
+                  "slices": {"region": "EU"},    # optional: slice column -> value
+                  "attributions": {              # optional: SHAP values in the model's raw output
+                      "base": 0.12,              # space; base (the expected output) may be null
+                      "values": {"income": 0.31, "region": -0.05}}}]}
 
 ``POST /v1/labels``::
 

@@ -10,7 +10,7 @@ from typing import Any
 from psycopg import errors as pg_errors
 from sqlalchemy import Connection
 
-from collector.db import encode_json
+from collector.db import attributions_of, encode_json
 
 RECORD_COLUMNS = (
     "model",
@@ -23,8 +23,9 @@ RECORD_COLUMNS = (
     "score",
     "slices",
     "batch_id",
+    "attributions",
 )
-_JSON_COLUMNS = {"features", "prediction", "slices"}
+_JSON_COLUMNS = {"features", "prediction", "slices", "attributions"}
 _COLS = ", ".join(RECORD_COLUMNS)
 
 
@@ -50,6 +51,7 @@ def record_row(model: str, version: str, batch_id: str, received_at: dt.datetime
         score,
         _json(r.slices),
         batch_id,
+        _json(attributions_of(r)),
     )
 
 

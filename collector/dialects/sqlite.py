@@ -8,10 +8,15 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from collector.db import encode_json
+from collector.db import attributions_of, encode_json
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else encode_json(value)
 
 RECORD_COLUMNS = (
     "model", "record_id", "ts", "version", "received_at", "features", "prediction", "score", "slices", "batch_id",
+    "attributions",
 )  # fmt: skip
 _SQL = (
     f"INSERT INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(RECORD_COLUMNS))}) "
@@ -30,7 +35,7 @@ def record_row(model: str, version: str, batch_id: str, received_at: str, r: Any
     """One row in RECORD_COLUMNS order, encoded exactly as the mapped types would encode it."""
     return (
         model, r.id, utc_text(r.ts), version, received_at, encode_json(r.features), encode_json(r.prediction),
-        r.score, encode_json(r.slices), batch_id,
+        r.score, encode_json(r.slices), batch_id, _json(attributions_of(r)),
     )  # fmt: skip
 
 
