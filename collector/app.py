@@ -176,6 +176,7 @@ def create_app(
         finally:
             if loop:
                 loop.stop()
+            ctx.evaluator.explainers.close()
 
     app = FastAPI(
         title="Driftline collector",

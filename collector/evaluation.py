@@ -20,7 +20,8 @@ from analyzers.drift import DriftValue, correct_p_values, feature_drift
 from analyzers.estimation import Calibrator, estimate_accuracy
 from analyzers.performance import DEFAULT_RESAMPLES, LabelledRow, PerformanceValue, window_performance
 from analyzers.quality import window_quality
-from collector import db, repository
+from collector import attributions, db, repository
+from collector.explainers import Explainers
 from collector.metrics import MetricsState
 from collector.slos import SLOReport, gauges, slo_reports
 from driftline.spec import Drift, ResolvedSpec
@@ -79,6 +80,7 @@ class Evaluator:
         self._lock = threading.Lock()
         self._warned: set[str] = set()
         self.slo_reports: list[SLOReport] = []
+        self.explainers = Explainers()
 
     def drift_settings(self, model: str) -> Drift:
         m = self.spec.model(model) if self.spec else None
@@ -105,7 +107,18 @@ class Evaluator:
 
     def evaluate(self, key: WindowKey) -> int:
         """Compute and store the drift and realized performance of one window; returns points stored."""
-        return self._drift(key) + self._performance(key) + self._quality(key)
+        return self._drift(key) + self._performance(key) + self._quality(key) + self._attributions(key)
+
+    def _attributions(self, key: WindowKey) -> int:
+        m = self.spec.model(key.model) if self.spec else None
+        try:
+            with self.sessions() as s:
+                n = attributions.evaluate_window(s, self.explainers, m, key)
+                s.commit()
+            return n
+        except Exception:  # a broken model file must not stop drift and performance of the other windows
+            log.exception("attributions of %s %s %s failed", key.model, key.version, key.start)
+            return 0
 
     def _quality(self, key: WindowKey) -> int:
         m = self.spec.model(key.model) if self.spec else None
@@ -261,6 +274,13 @@ class Evaluator:
             points = repository.latest_drift(s, complete_before=now)
             perf = repository.latest_performance(s, complete_before=now)
             quality = repository.latest_quality(s, complete_before=now)
+            explained = repository.latest_attributions(s, complete_before=now)
+        self.state.set_attributions(
+            {
+                (a.model, a.version, a.feature, a.kind): (a.mean_abs or 0.0, a.status == "drift")
+                for a in explained
+            }
+        )
         self.state.set_quality({(q.model, q.version, q.feature, q.check): q.count / q.total for q in quality})
         self.state.set_drift(
             {(p.model, p.version, p.feature, p.metric): p.value for p in points if p.value is not None}

@@ -33,6 +33,7 @@ class MetricsState:
     last_received: dict[tuple[str, str], float] = field(default_factory=dict)
     records: dict[tuple[str, str, str], int] = field(default_factory=dict)
     quality: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
+    attribution: dict[tuple[str, str, str, str], tuple[float, bool]] = field(default_factory=dict)
     slo_remaining: dict[str, float] = field(default_factory=dict)
     slo_burn: dict[tuple[str, str], float] = field(default_factory=dict)
 
@@ -102,6 +103,11 @@ class MetricsState:
         with self.lock:
             self.quality.update(values)
 
+    def set_attributions(self, values: dict[tuple[str, str, str, str], tuple[float, bool]]) -> None:
+        """(model, version, feature, kind) -> (mean |SHAP|, whether it drifted from the reference)."""
+        with self.lock:
+            self.attribution.update(values)
+
     def set_slos(self, remaining: dict[str, float], burn: dict[tuple[str, str], float]) -> None:
         with self.lock:
             self.slo_remaining, self.slo_burn = dict(remaining), dict(burn)
@@ -126,6 +132,7 @@ class DriftlineCollector:
             labelled = dict(s.labelled)
             records = dict(s.records)
             quality = dict(s.quality)
+            attribution = dict(s.attribution)
             last = dict(s.last_received)
             remaining = dict(s.slo_remaining)
             burn = dict(s.slo_burn)
@@ -222,6 +229,22 @@ class DriftlineCollector:
         for key3, n in sorted(records.items()):
             rec.add_metric(list(key3), n)
         yield rec
+
+        fa = GaugeMetricFamily(
+            "driftline_feature_attribution",
+            "Mean |SHAP| of a feature in the newest complete window (kind: prediction or loss).",
+            labels=["model", "version", "feature", "kind"],
+        )
+        fd = GaugeMetricFamily(
+            "driftline_attribution_drift",
+            "1 when a feature's attributions moved from the reference's in the newest complete window.",
+            labels=["model", "version", "feature", "kind"],
+        )
+        for key4, (mean_abs, drifted) in sorted(attribution.items()):
+            fa.add_metric(list(key4), mean_abs)
+            fd.add_metric(list(key4), 1.0 if drifted else 0.0)
+        yield fa
+        yield fd
 
         dq = GaugeMetricFamily(
             "driftline_data_quality",

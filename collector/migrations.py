@@ -85,7 +85,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "deploys: first sighting of each model version", _create(db.Deploy)),
     Migration(4, "data quality per window; invalid-record counts; CBPE calibration", _quality_and_columns),
     Migration(5, "drift p-values, raw and corrected across features", _drift_p_values),
-    Migration(6, "SHAP attributions per record and window; reference sample for multivariate drift", _explanations),
+    Migration(
+        6, "SHAP attributions per record and window; reference sample for multivariate drift", _explanations
+    ),
 )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
-from sqlalchemy import CursorResult, and_, func, select, update
+from sqlalchemy import CursorResult, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -349,6 +349,11 @@ def create_reference(
     return int(conn.execute(stmt).scalar_one())
 
 
+def update_reference(conn: Session, reference_id: int, **values: Any) -> None:
+    """Set columns of a stored reference (its attributions and sample, computed after it was stored)."""
+    conn.execute(update(db.Reference).where(db.Reference.id == reference_id).values(**values))
+
+
 def latest_reference(conn: Session, *, model: str, version: str | None) -> db.Reference | None:
     """The newest reference for this model version, else the newest for the model as a whole."""
     base = select(db.Reference).where(db.Reference.model == model)
@@ -581,3 +586,100 @@ def revoke_token(conn: Session, *, token_id: str) -> bool:
         CursorResult[Any], conn.execute(update(db.Token).where(db.Token.id == token_id).values(revoked=True))
     )
     return result.rowcount > 0
+
+
+# ------------------------------------------------------------------------------------------ attributions
+
+
+@dataclass(frozen=True)
+class ExplainedRow:
+    """A window's record as attribution analysis reads it."""
+
+    record_id: str
+    ts: dt.datetime
+    features: dict[str, Any]
+    attributions: dict[str, Any] | None
+    label: Any
+
+
+def window_explained(
+    conn: Session, *, model: str, version: str, start: dt.datetime, end: dt.datetime
+) -> list[ExplainedRow]:
+    """Records of one model version with event time in [start, end): features, attributions, label."""
+    r = db.Record
+    stmt = (
+        select(r.record_id, r.ts, r.features, r.attributions, db.Label.label)
+        .outerjoin(db.Label, (db.Label.model == r.model) & (db.Label.record_id == r.record_id))
+        .where(r.model == model, r.version == version, r.ts >= start, r.ts < end)
+        .order_by(r.ts, r.record_id)
+    )
+    return [ExplainedRow(i, ts, f or {}, a, y) for i, ts, f, a, y in conn.execute(stmt)]
+
+
+def set_attributions(
+    conn: Session, *, model: str, rows: Sequence[tuple[str, dt.datetime, dict[str, Any]]]
+) -> None:
+    """Store attributions the collector computed for records (record id, event time, attributions)."""
+    if not rows:
+        return
+    r = db.table(db.Record)
+    stmt = (
+        update(r)
+        .where(r.c.model == bindparam("m"), r.c.record_id == bindparam("rid"), r.c.ts == bindparam("t"))
+        .values(attributions=bindparam("a"))
+    )
+    conn.execute(stmt, [{"m": model, "rid": i, "t": ts, "a": a} for i, ts, a in rows])
+
+
+def upsert_attributions(conn: Session, *, rows: Sequence[dict[str, Any]]) -> None:
+    """Store per-window attribution points; a re-evaluated window replaces its earlier values."""
+    if not rows:
+        return
+    stmt = _insert(conn, db.AttributionPoint)
+    keys = [k for k in rows[0] if k not in ("model", "version", "feature", "kind", "window_start")]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["model", "version", "feature", "kind", "window_start"],
+        set_={k: getattr(stmt.excluded, k) for k in keys},
+    )
+    conn.execute(stmt, list(rows))
+
+
+def attribution_series(
+    conn: Session, *, model: str, version: str | None = None, kind: str | None = None, limit: int = 1000
+) -> list[db.AttributionPoint]:
+    a = db.AttributionPoint
+    stmt = select(a).where(a.model == model)
+    if version is not None:
+        stmt = stmt.where(a.version == version)
+    if kind is not None:
+        stmt = stmt.where(a.kind == kind)
+    stmt = stmt.order_by(a.window_start.desc(), a.kind, a.feature)
+    return list(conn.execute(stmt.limit(limit)).scalars())
+
+
+def latest_attributions(conn: Session, *, complete_before: dt.datetime) -> list[db.AttributionPoint]:
+    """Per (model, version, feature, kind): the newest window, ended by `complete_before`, with a value."""
+    a = db.AttributionPoint
+    return _newest_per_series(
+        conn,
+        a,
+        ("model", "version", "feature", "kind"),
+        a.window_end <= complete_before,
+        a.mean_abs.is_not(None),
+    )
+
+
+def recent_records(
+    conn: Session, *, model: str, version: str | None = None, limit: int = 50
+) -> list[tuple[db.Record, Any]]:
+    """The newest sampled records (by event time) with their label, if one arrived."""
+    r = db.Record
+    stmt = (
+        select(r, db.Label.label)
+        .outerjoin(db.Label, (db.Label.model == r.model) & (db.Label.record_id == r.record_id))
+        .where(r.model == model)
+    )
+    if version is not None:
+        stmt = stmt.where(r.version == version)
+    stmt = stmt.order_by(r.ts.desc(), r.record_id).limit(limit)
+    return [(rec, y) for rec, y in conn.execute(stmt)]

@@ -136,7 +136,12 @@ class ReferenceIn(_In):
     scores: list[float] | None = Field(
         None, description="Binary models: the reference rows' scores (positive-class probability), for CBPE."
     )
-    labels: list[Any] | None = Field(None, description="The reference rows' true labels, with `scores`.")
+    labels: list[Any] | None = Field(
+        None, description="The reference rows' true labels, with `scores`; also give loss attributions."
+    )
+    attributions: list[AttributionsIn] | None = Field(
+        None, description="Per-row SHAP attributions, when the SDK's explainer (not the collector) explains."
+    )
 
 
 class ModelIn(_In):
@@ -154,6 +159,45 @@ class ReferenceOut(BaseModel):
     version: str | None
     n: int
     features: dict[str, dict[str, Any]]
+    warnings: list[str] = Field(default_factory=list, description="What was stored without (and why).")
+
+
+class AttributionPointOut(BaseModel):
+    model: str
+    version: str
+    feature: str
+    kind: str = Field(description="prediction (what moved the output) or loss (what moved the error).")
+    window_start: dt.datetime
+    window_end: dt.datetime
+    mean_abs: float | None = Field(description="Mean |SHAP| in the window.")
+    mean: float | None
+    reference_mean_abs: float | None
+    reference_mean: float | None
+    statistic: float | None = Field(description="Two-sample KS statistic on the attribution values.")
+    p_value: float | None
+    p_adjusted: float | None = Field(description="Corrected across the window's features.")
+    status: str = Field(description="ok, drift or insufficient_data.")
+    n: int
+    n_reference: int
+
+
+class FeatureAttribution(BaseModel):
+    feature: str
+    value: float
+
+
+class RecordOut(BaseModel):
+    id: str
+    ts: dt.datetime
+    version: str
+    prediction: Any
+    score: float | None
+    label: Any = Field(description="Ground truth, once it arrived.")
+    slices: dict[str, Any] | None
+    top_features: list[FeatureAttribution] = Field(
+        description="The features that contributed most to this prediction, by |SHAP|."
+    )
+    base: float | None = Field(None, description="The explainer's expected value.")
 
 
 class ModelOut(BaseModel):

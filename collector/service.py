@@ -9,7 +9,7 @@ from analyzers.binning import fit_reference
 from analyzers.estimation import fit_calibration
 from analyzers.performance import same_class
 from analyzers.quality import schema_checker
-from collector import db, repository
+from collector import attributions, db, repository
 from collector.context import AppContext
 from collector.schemas import Accepted, LabelBatch, RecordBatch, ReferenceIn, ReferenceOut, StatsBatch
 
@@ -156,8 +156,8 @@ def store_reference(ctx: AppContext, body: ReferenceIn) -> ReferenceOut:
     features: dict[str, Any] = {name: ref.to_dict() for name, ref in fitted.items()}
     n = next(iter(lengths))
     calibration = None
-    if body.scores is not None or body.labels is not None:
-        if body.scores is None or body.labels is None or len(body.scores) != len(body.labels):
+    if body.scores is not None:  # labels alone are fine: they give loss attributions, not CBPE
+        if body.labels is None or len(body.scores) != len(body.labels):
             raise InputError(
                 422, ["body", "scores"], "send scores and labels together, one per reference row"
             )
@@ -166,6 +166,14 @@ def store_reference(ctx: AppContext, body: ReferenceIn) -> ReferenceOut:
             calibration = fit_calibration(body.scores, body.labels, positive_class=positive).to_dict()
         except ValueError as exc:
             raise InputError(422, ["body", "scores"], f"cannot calibrate CBPE: {exc}") from None
+    if body.attributions is not None and len(body.attributions) != n:
+        raise InputError(
+            422,
+            ["body", "attributions"],
+            f"{len(body.attributions)} attributions for {n} rows: send one per row",
+        )
+    if body.labels is not None and len(body.labels) != n:
+        raise InputError(422, ["body", "labels"], f"{len(body.labels)} labels for {n} rows: send one per row")
     with ctx.sessions.begin() as s:
         ref_id = repository.create_reference(
             s,
@@ -176,7 +184,21 @@ def store_reference(ctx: AppContext, body: ReferenceIn) -> ReferenceOut:
             features=features,
             calibration=calibration,
         )
-    return ReferenceOut(id=ref_id, model=body.model, version=body.version, n=n, features=features)
+    warnings: list[str] = []
+    if model is not None:
+        sent = None if body.attributions is None else [a.model_dump() for a in body.attributions]
+        # explaining runs in the worker process, after the binning is stored: a failure loses nothing
+        stored, background, warnings = attributions.reference_attributions(
+            ctx.evaluator.explainers, model, ref_id, body.columns, body.labels, sent
+        )
+        if stored is not None or background is not None:
+            with ctx.sessions.begin() as s:
+                repository.update_reference(
+                    s, ref_id, attributions=stored, sample={"explain_background": background}
+                )
+    return ReferenceOut(
+        id=ref_id, model=body.model, version=body.version, n=n, features=features, warnings=warnings
+    )
 
 
 def store_stats(ctx: AppContext, batch: StatsBatch) -> Accepted:

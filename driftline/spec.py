@@ -114,6 +114,9 @@ class DriftSpec(_Strict):
     correction: Literal["benjamini-hochberg", "bonferroni", "none"] = Field(
         "benjamini-hochberg", description="How p-value tests are corrected across a window's features."
     )
+    multivariate: MultivariateSpec | None = Field(
+        None, description="Joint (multivariate and embedding) drift with alibi-detect; off when absent."
+    )
 
     _check_window = field_validator("window")(classmethod(lambda cls, v: _duration(v)))
 
@@ -123,6 +126,39 @@ class DriftSpec(_Strict):
         for metric, t in self.thresholds.items():
             _check_levels(metric, t.warn, t.alert, f"thresholds.{metric}")
         return self
+
+
+class ExplainSpec(_Strict):
+    """SHAP attributions computed by the collector for a registered tree model (scikit-learn, XGBoost,
+    LightGBM): prediction attributions per sampled record, loss attributions on labelled ones."""
+
+    model: str = Field(
+        description="Path of the model file (.joblib or .pkl), relative to the spec file. Loaded in a worker "
+        "process: only list files you trust, as unpickling runs code."
+    )
+    features: tuple[str, ...] | None = Field(
+        None, description="The model's input columns in order; default: the declared numeric features."
+    )
+    class_index: int | None = Field(None, ge=0, description="Output explained for a multi-output model.")
+    background: int = Field(100, ge=10, le=1000, description="Reference rows the loss attributions integrate over.")
+    min_count: int = Field(30, ge=1, description="Fewer attributions than this is insufficient data.")
+    alert: float = Field(0.01, gt=0, lt=1, description="Corrected KS p-value below which attributions moved.")
+    min_effect: float = Field(
+        0.1, gt=0, description="And the smallest change, as a share of the reference's total mean |SHAP|."
+    )
+
+
+class MultivariateSpec(_Strict):
+    """Drift of the joint distribution (alibi-detect MMD or LSDD with a permutation test), needs the
+    `multivariate` extra. One test over the tabular features, and one per embedding feature."""
+
+    method: Literal["mmd", "lsdd"] = Field("mmd", description="Kernel two-sample statistic.")
+    features: tuple[str, ...] | None = Field(
+        None, description="Tabular features tested jointly; default: the numeric and categorical ones."
+    )
+    max_samples: int = Field(500, ge=20, le=5000, description="Rows per side; kernel tests cost O(n^2).")
+    n_permutations: int = Field(100, ge=10, le=10000, description="Permutations behind the p-value.")
+    p_value: float = Field(0.05, gt=0, lt=1, description="Level below which the window has drifted.")
 
 
 class ModelSpec(_Strict):
@@ -135,6 +171,7 @@ class ModelSpec(_Strict):
     drift: DriftSpec = Field(default_factory=DriftSpec, description="Drift settings.")
     version: str | None = Field(None, description="The version expected in production, if pinned.")
     runbook_url: str | None = Field(None, description="Link put on this model's alerts.")
+    explain: ExplainSpec | None = Field(None, description="SHAP attributions computed by the collector.")
 
     @model_validator(mode="after")
     def _unique_features(self) -> ModelSpec:
@@ -142,6 +179,24 @@ class ModelSpec(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"feature names must be unique; repeated: {', '.join(dupes)}")
+        kinds = {f.name: f for f in self.features}
+        if self.explain is not None and self.explain.features is not None:
+            for name in self.explain.features:
+                f = kinds.get(name)
+                if f is None or f.type != "numeric" or f.pii:
+                    raise ValueError(
+                        f"explain.features: {name!r} is not a declared numeric, non-PII feature; tree models are "
+                        "explained on numeric columns: declare it or encode it upstream"
+                    )
+        mv = self.drift.multivariate
+        if mv is not None and mv.features is not None:
+            for name in mv.features:
+                f = kinds.get(name)
+                if f is None or f.type not in ("numeric", "categorical") or f.pii:
+                    raise ValueError(
+                        f"drift.multivariate.features: {name!r} is not a declared numeric or categorical, non-PII "
+                        "feature (embedding features get their own test automatically)"
+                    )
         return self
 
 
@@ -432,6 +487,30 @@ class Model:
     drift: Drift
     version: str | None
     runbook_url: str | None
+    explain: ExplainSpec | None = None
+    multivariate: MultivariateSpec | None = None
+
+    @property
+    def explain_features(self) -> tuple[str, ...]:
+        """The explained model's input columns, in order."""
+        if self.explain is None:
+            return ()
+        if self.explain.features is not None:
+            return self.explain.features
+        return tuple(f.name for f in self.features if f.type == "numeric" and not f.pii)
+
+    @property
+    def multivariate_features(self) -> tuple[str, ...]:
+        """Tabular features tested jointly (embedding features are tested one by one)."""
+        if self.multivariate is None:
+            return ()
+        if self.multivariate.features is not None:
+            return self.multivariate.features
+        return tuple(f.name for f in self.drift_features)
+
+    @property
+    def embedding_features(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features if f.type == "embedding" and not f.pii)
 
     @property
     def drift_features(self) -> tuple[Feature, ...]:
@@ -457,8 +536,16 @@ class ResolvedSpec:
         return next((s for s in self.slos if s.name == name), None)
 
 
-def resolve(spec: SpecFile) -> ResolvedSpec:
-    """Map the validated wire model to the frozen model the generators and collector use."""
+def _explain_at(e: ExplainSpec | None, base: Path | None) -> ExplainSpec | None:
+    """The explain section with its model path made relative to the spec file's folder."""
+    if e is None or base is None or Path(e.model).is_absolute():
+        return e
+    return e.model_copy(update={"model": str(base / e.model)})
+
+
+def resolve(spec: SpecFile, base: Path | None = None) -> ResolvedSpec:
+    """Map the validated wire model to the frozen model the generators and collector use; relative paths
+    in the spec (explain.model) are taken from `base`, the spec file's folder."""
     models = tuple(
         Model(
             name=m.name,
@@ -478,6 +565,8 @@ def resolve(spec: SpecFile) -> ResolvedSpec:
             ),
             version=m.version,
             runbook_url=m.runbook_url,
+            explain=_explain_at(m.explain, base),
+            multivariate=m.drift.multivariate,
         )
         for m in spec.models
     )
@@ -612,7 +701,7 @@ def _short(v: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def load_spec_text(text: str, source: str = "<spec>") -> ResolvedSpec:
+def load_spec_text(text: str, source: str = "<spec>", base: Path | None = None) -> ResolvedSpec:
     """Parse and validate spec YAML; raises SpecError listing every mistake with its line."""
     try:
         doc = yaml.load(text, Loader=_LineLoader)
@@ -626,7 +715,7 @@ def load_spec_text(text: str, source: str = "<spec>") -> ResolvedSpec:
         spec = SpecFile.model_validate(_strip_lines(doc))
     except ValidationError as exc:
         raise SpecError(source, [_describe(doc, e) for e in exc.errors()]) from None  # type: ignore[arg-type]
-    return resolve(spec)
+    return resolve(spec, base)
 
 
 def load_spec(path: str | Path) -> ResolvedSpec:
@@ -636,4 +725,4 @@ def load_spec(path: str | Path) -> ResolvedSpec:
         text = p.read_text()
     except OSError as exc:
         raise SpecError(str(p), [f" cannot read the file: {exc.strerror}"]) from None
-    return load_spec_text(text, source=str(p))
+    return load_spec_text(text, source=str(p), base=p.parent)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
+from analyzers.explain import top_features
 from analyzers.performance import LabelledRow
 from analyzers.slices import worst_slices
 from collector import db, repository
@@ -14,12 +15,15 @@ from collector.auth import Principal
 from collector.context import AppContext, Ctx, require
 from collector.schemas import (
     Accepted,
+    AttributionPointOut,
     DeployOut,
     DriftPointOut,
+    FeatureAttribution,
     ModelIn,
     ModelOut,
     PerformancePointOut,
     QualityPointOut,
+    RecordOut,
 )
 from collector.service import InputError
 from sdk import wire
@@ -102,8 +106,10 @@ def router(route_class: type) -> APIRouter:
         slice: str | None = None,
         metric: Annotated[
             str | None,
-            Query(description="accuracy, precision, recall, f1, roc_auc, log_loss, ece, estimated_accuracy; "
-                  "mae, rmse, mape"),
+            Query(
+                description="accuracy, precision, recall, f1, roc_auc, log_loss, ece, estimated_accuracy; "
+                "mae, rmse, mape"
+            ),
         ] = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     ) -> list[PerformancePointOut]:
@@ -113,6 +119,62 @@ def router(route_class: type) -> APIRouter:
                 s, model=model, version=version, slice_=slice, metric=metric, limit=limit
             )
             return [PerformancePointOut.model_validate(p, from_attributes=True) for p in points]
+
+    @r.get(
+        "/models/{model}/attributions",
+        response_model=list[AttributionPointOut],
+        operation_id="getAttributions",
+        summary="Mean |SHAP| per feature and event-time window, and its drift against the reference",
+    )
+    def get_attributions(
+        model: str,
+        ctx: Ctx,
+        _: Read,
+        version: str | None = None,
+        kind: Annotated[str | None, Query(pattern="^(prediction|loss)$")] = None,
+        limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    ) -> list[AttributionPointOut]:
+        _registered(ctx, model)
+        with ctx.sessions() as s:
+            points = repository.attribution_series(s, model=model, version=version, kind=kind, limit=limit)
+            return [AttributionPointOut.model_validate(p, from_attributes=True) for p in points]
+
+    @r.get(
+        "/models/{model}/records",
+        response_model=list[RecordOut],
+        operation_id="getRecentRecords",
+        summary="The newest sampled records with their label and top contributing features (SHAP)",
+    )
+    def get_records(
+        model: str,
+        ctx: Ctx,
+        _: Read,
+        version: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        top: Annotated[int, Query(ge=1, le=50)] = 3,
+    ) -> list[RecordOut]:
+        _registered(ctx, model)
+        with ctx.sessions() as s:
+            rows = repository.recent_records(s, model=model, version=version, limit=limit)
+        out = []
+        for rec, label in rows:
+            a = rec.attributions or {}
+            values = {k: float(v) for k, v in (a.get("values") or {}).items() if v is not None}
+            ranked = top_features(list(values.values()), list(values), k=top) if values else []
+            out.append(
+                RecordOut(
+                    id=rec.record_id,
+                    ts=rec.ts,
+                    version=rec.version,
+                    prediction=rec.prediction,
+                    score=rec.score,
+                    label=label,
+                    slices=rec.slices,
+                    top_features=[FeatureAttribution(feature=f, value=v) for f, v in ranked],
+                    base=a.get("base"),
+                )
+            )
+        return out
 
     @r.get(
         "/models/{model}/deploys",

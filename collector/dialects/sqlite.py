@@ -14,6 +14,7 @@ from collector.db import attributions_of, encode_json
 def _json(value: Any) -> str | None:
     return None if value is None else encode_json(value)
 
+
 RECORD_COLUMNS = (
     "model", "record_id", "ts", "version", "received_at", "features", "prediction", "score", "slices", "batch_id",
     "attributions",
