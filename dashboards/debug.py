@@ -158,14 +158,16 @@ def debug(m: Model, options: GrafanaOptions) -> dict[str, Any]:
     _drift_row(board, m, drift_features)
     _performance_row(board, m, metric)
     _quality_row(board, m)
+    _explanations_row(board, options.has_sql)
     if options.has_sql:
         board.row("Recent sampled records")
         board.add(
             table.Panel()
             .title("Sampled records, newest first")
             .description(
-                "The last 100 sampled predictions with their label when it has arrived. Features are as the "
-                "SDK sent them, after redaction. SHAP attributions are not stored by the collector yet."
+                "The last 100 sampled predictions with their label when it has arrived, and the three features "
+                "that pushed each prediction most (SHAP value, in the model's output units). Features are as "
+                "the SDK sent them, after redaction."
             )
             .height(10)
             .span(24)
@@ -173,7 +175,14 @@ def debug(m: Model, options: GrafanaOptions) -> dict[str, Any]:
             sql(
                 """
                 SELECT r.ts AS time, r.record_id, r.version, r.prediction::text AS prediction, r.score,
-                       l.label::text AS label, r.slices::text AS slices, r.features::text AS features
+                       l.label::text AS label, (
+                         SELECT string_agg(a.key || ' ' || to_char(a.v, 'FMS9990.000'), ', ' ORDER BY abs(a.v) DESC)
+                         FROM (SELECT key, value::float8 AS v
+                               FROM jsonb_each_text(r.attributions -> 'values')
+                               ORDER BY abs(value::float8) DESC, key
+                               LIMIT 3) AS a
+                       ) AS top_shap_features,
+                       r.slices::text AS slices, r.features::text AS features
                 FROM records AS r
                 LEFT JOIN labels AS l ON l.model = r.model AND l.record_id = r.record_id
                 WHERE r.model = ${model:sqlstring} AND r.version IN (${version:sqlstring})
@@ -185,6 +194,45 @@ def debug(m: Model, options: GrafanaOptions) -> dict[str, Any]:
             sql=True,
         )
     return board.to_json()
+
+
+def _explanations_row(board: Board, has_sql: bool) -> None:
+    """Mean |SHAP| per feature over time, and which features' attributions moved from the reference's."""
+    board.row("Explanations (SHAP)")
+    board.add(
+        timeseries.Panel()
+        .title("Mean |SHAP| per feature")
+        .description(
+            "How much each feature moved the model's output on average, per complete window. Needs an "
+            "explainer: `explain:` in the spec (collector-side) or `Monitor(explainer=...)` (SDK-side)."
+        )
+        .height(8)
+        .span(12 if has_sql else 24),
+        prom(f'driftline_feature_attribution{{{SELECTOR},kind="prediction"}}', "{{feature}}"),
+    )
+    if not has_sql:
+        return
+    board.add(
+        table.Panel()
+        .title("Attributions against the reference, newest window")
+        .description(
+            "prediction: what moves the output (moves with the inputs). loss: what moves the error, on labelled "
+            "records; a feature whose loss attribution drifted changed its relation to the target."
+        )
+        .height(8)
+        .span(12),
+        sql(
+            f"""
+            SELECT DISTINCT ON (feature, kind)
+                   feature, kind, status, mean_abs, reference_mean_abs, mean, reference_mean,
+                   p_adjusted, n, window_start AS "window"
+            FROM attributions
+            WHERE {IN_MODEL} AND $__timeFilter(window_start)
+            ORDER BY feature, kind, window_start DESC
+            """
+        ),
+        sql=True,
+    )
 
 
 def _drift_row(board: Board, m: Model, features: list[str]) -> None:

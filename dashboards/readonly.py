@@ -14,7 +14,9 @@ from sqlalchemy import Engine
 from dashboards.options import READONLY_ROLE
 
 #: Tables the dashboards read: sampled records, labels, SDK stats, references, drift and performance.
-READABLE_TABLES = ("drift", "labels", "models", "performance", "records", "references", "stats")
+READABLE_TABLES = (
+    "attributions", "drift", "labels", "models", "performance", "records", "references", "stats",
+)  # fmt: skip
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 

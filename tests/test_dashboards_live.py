@@ -38,7 +38,7 @@ from dashboards.promql import label_values, legend_labels, parse
 from driftline.spec import ResolvedSpec, load_spec
 from slo import AlertingRule, RecordingRule, generate_rules
 from tests.conftest import EXAMPLES, Collector, start_collector
-from tests.test_collector_api import batch, records, reference, stats
+from tests.test_collector_api import batch, records, stats
 
 Series = dict[str, dict[str, set[str]]]  # metric name -> label -> values seen
 HOUR = 3600.0
@@ -82,12 +82,26 @@ def rule_series(spec: ResolvedSpec) -> Series:
     return out
 
 
+def shap_like(features: dict[str, Any]) -> dict[str, Any]:
+    """Attributions of a linear score, as an SDK-side explainer would attach them."""
+    return {
+        "base": 0.3,
+        "values": {"income": (features["income"] - 50) * 0.02, "age": (features["age"] - 40) * -0.01},
+    }
+
+
 def fill(c: Collector) -> float:
     rng = np.random.default_rng(11)
-    reference(c, rng)
+    ref_rows = records(4000, 0, rng)
+    cols = {k: [r["features"][k] for r in ref_rows] for k in ref_rows[0]["features"]}
+    explained = [shap_like(r["features"]) for r in ref_rows]
+    status, body = c.post("/v1/references", {"model": "credit", "columns": cols, "attributions": explained})
+    assert status == 200, body
     base = (time.time() // HOUR - 3) * HOUR  # two complete hourly windows
     first = records(600, base + 60, rng, prefix="a")
     second = records(600, base + HOUR + 60, rng, income_shift=8, prefix="b")
+    for r in first + second:
+        r["attributions"] = shap_like(r["features"])
     for recs in (first, second):
         assert c.post("/v1/records", batch(recs))[0] == 200
     truth = [r["prediction"] if i % 4 else 1 - r["prediction"] for i, r in enumerate(first + second)]
@@ -168,6 +182,8 @@ def test_the_collector_exports_every_driftline_metric_the_dashboards_read(live: 
         "driftline_labels_total",
         "driftline_sdk_dropped_total",
         "driftline_model_version_info",
+        "driftline_feature_attribution",
+        "driftline_attribution_drift",
     } <= exported
 
 
