@@ -79,6 +79,64 @@ def train(rng: np.random.Generator) -> tuple[Any, dict[str, np.ndarray]]:
     return model, cols
 
 
+EXPLAINED = ("income", "age", "debt_ratio", "credit_lines", "region")
+
+
+def make_explainer(model: Any, background: dict[str, np.ndarray]) -> Any:
+    """An SDK explainer (list of feature dicts -> wire attributions) for the demo's pipeline, or None when
+    shap is not installed. shap's LinearExplainer explains the log-odds on the scaled columns; the four
+    one-hot region columns add up to one `region` attribution (SHAP values are additive)."""
+    try:
+        import shap
+    except ImportError:
+        return None
+    scaler, linear = model[0], model[-1]
+    explainer = shap.LinearExplainer(linear, scaler.transform(_matrix(background)))
+    base = float(np.asarray(explainer.expected_value).reshape(-1)[0])
+
+    def explain(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        cols = {k: np.array([r[k] for r in rows]) for k in EXPLAINED}
+        values = np.asarray(explainer.shap_values(scaler.transform(_matrix(cols))))
+        return [
+            {
+                "base": base,
+                "values": {
+                    **dict(zip(EXPLAINED[:4], map(float, v[:4]), strict=True)),
+                    "region": float(v[4:].sum()),
+                },
+            }
+            for v in values
+        ]
+
+    return explain
+
+
+def print_attribution_table(points: list[dict[str, Any]], before: str, after: str) -> None:
+    """Mean |SHAP| per feature before and after the shift, and whether its attributions moved."""
+    rows = {(p["window_start"], p["feature"]): p for p in points if p["kind"] == "prediction"}
+    features = sorted({f for _, f in rows})
+    if not features:
+        print("\nNo attributions: install shap (pip install 'driftline[demo]') to see what moved the model.")
+        return
+    print("\nFeature attributions (mean |SHAP| on the log-odds, SDK-side explainer) against the reference\n")
+    print(f"{'feature':<14}{'reference':>10}{'before':>10}{'after':>10}  after the shift")
+    for f in features:
+        b, a = rows.get((before, f)), rows.get((after, f))
+        ref = (a or b or {}).get("reference_mean_abs")
+
+        def num(x: float | None) -> str:
+            return f"{x:>10.3f}" if x is not None else f"{'-':>10}"
+
+        status = (a or {}).get("status", "?").upper()
+        before_v, after_v = (b or {}).get("mean_abs"), (a or {}).get("mean_abs")
+        print(f"{f:<14}{num(ref)}{num(before_v)}{num(after_v)}  {status}")
+    moved = sorted(f for f in features if (rows.get((after, f)) or {}).get("status") == "drift")
+    print(
+        f"Attributions that moved: {', '.join(moved) or 'none'}. A changed relation (EU's) moves loss attributions,"
+    )
+    print("which need labels and the model in the collector (`explain:` in the spec, tree models).")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -394,6 +452,12 @@ def run_demo(out_dir: str = "driftline-out", duration: float = 40.0, keep: bool 
         # held-out labelled rows calibrate CBPE, which estimates accuracy before any label arrives
         held_out = make_data(rng, 5000)
         held_scores = model.predict_proba(_matrix(held_out))[:, 1]
+        explain = make_explainer(model, {k: v[:500] for k, v in training.items()})
+        explained = None
+        if explain is not None:
+            explained = explain(
+                [{k: reference[k][i] for k in EXPLAINED} for i in range(len(reference["income"]))]
+            )
         _call(
             "POST",
             c.url + "/v1/references",
@@ -404,6 +468,7 @@ def run_demo(out_dir: str = "driftline-out", duration: float = 40.0, keep: bool 
                 "columns": reference,
                 "scores": held_scores.tolist(),
                 "labels": true_default(rng, held_out).tolist(),
+                "attributions": explained,
             },
         )
         print(
@@ -417,6 +482,7 @@ def run_demo(out_dir: str = "driftline-out", duration: float = 40.0, keep: bool 
             sample_rate=0.5,
             redact=["email"],
             flush_interval=0.5,
+            explainer=explain,
         )
         traffic = serve_traffic(monitor, model, duration, duration / 2, rng)
         delivered = monitor.flush(timeout=30)
@@ -425,6 +491,7 @@ def run_demo(out_dir: str = "driftline-out", duration: float = 40.0, keep: bool 
         points = _call("GET", c.url + "/v1/models/credit/drift?limit=10000", c.admin)
         performance = _call("GET", c.url + "/v1/models/credit/performance?limit=10000", c.admin)
         quality = _call("GET", c.url + "/v1/models/credit/quality?limit=10000", c.admin)
+        explanations = _call("GET", c.url + "/v1/models/credit/attributions?limit=10000", c.admin)
         slos = _call("GET", c.url + "/v1/slos", c.admin)
         with urllib.request.urlopen(c.url + "/metrics", timeout=10) as resp:
             metrics = resp.read().decode()
@@ -456,6 +523,7 @@ def run_demo(out_dir: str = "driftline-out", duration: float = 40.0, keep: bool 
     print_metric_table(performance, w_before, w_after)
     print_estimate_table(performance, w_before, w_after)
     print_quality_table(quality, w_before, w_after)
+    print_attribution_table(explanations, w_before, w_after)
     print_slo_table(slos)
     print_would_fire(slos, alerting)
     files = sorted(

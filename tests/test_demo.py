@@ -37,6 +37,17 @@ def test_the_demo_flags_the_two_shifted_features_and_only_them(tmp_path: Path) -
     assert re.search(r"^credit_lines\s+type_violation\s+0\.00%\s+[1-9][\d.]*%", result.stdout, re.M), (
         result.stdout
     )
+    attributions = dict(
+        re.findall(r"^(\w+)\s+[\d.]+\s+[\d.]+\s+[\d.]+  (OK|DRIFT|INSUFFICIENT_DATA)$", result.stdout, re.M)
+    )
+    assert attributions == {
+        "age": "OK",
+        "credit_lines": "OK",
+        "region": "OK",
+        "debt_ratio": "DRIFT",
+        "income": "DRIFT",
+    }, result.stdout  # the SDK-side explainer's attributions moved for the shifted features alone
+    assert re.search(r"^roc_auc\s+0\.\d+ \[0\.\d+, 0\.\d+\]", result.stdout, re.M), result.stdout
     files = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
     assert {
         "driftline.yaml",
