@@ -23,6 +23,7 @@ ALERTS = (
     "DriftlineUnexpectedModelVersion",
     "DriftlineSDKDroppingSamples",
     "DriftlineDataQuality",
+    "DriftlineAttributionDrift",
 )
 
 
@@ -37,6 +38,7 @@ class RuleOptions:
     #: Share of a window's values failing a quality check (type, schema, range, unseen category) that alerts.
     quality_threshold: float = 0.05
     quality_for: str = "15m"
+    attribution_for: str = "30m"
     collector_down_for: str = "2m"
     collector_job: str = COLLECTOR_JOB
     dashboard_url: str = DEFAULT_DASHBOARD_URL
@@ -116,6 +118,20 @@ def model_rules(m: Model, o: RuleOptions) -> RuleGroup:
                 f"{{{{ $labels.version }}}} failed {{{{ $labels.check }}}} in the newest window (threshold "
                 f"{o.quality_threshold:.0%}); feature * means whole records.",
                 "runbook_url": _runbook(m, "DriftlineDataQuality"),
+                "dashboard_url": _dashboard(o.dashboard_url, m.name),
+            },
+        ),
+        AlertingRule(
+            alert="DriftlineAttributionDrift",
+            expr=f"driftline_attribution_drift{{{sel}}} == 1",
+            for_=o.attribution_for,
+            labels={"severity": "ticket", "model": m.name},
+            annotations={
+                "summary": f"{m.name}: {{{{ $labels.kind }}}} attributions of {{{{ $labels.feature }}}} moved",
+                "description": "The SHAP attributions of {{ $labels.feature }} ({{ $labels.kind }}) in version "
+                "{{ $labels.version }} differ from the reference's in the newest window. kind=loss: the feature's "
+                "relation to the target changed (concept drift); kind=prediction: its inputs moved the output.",
+                "runbook_url": _runbook(m, "DriftlineAttributionDrift"),
                 "dashboard_url": _dashboard(o.dashboard_url, m.name),
             },
         ),

@@ -304,3 +304,54 @@ def test_a_maintenance_window_mutes_routes_and_names_models() -> None:
             }
         ]
     assert yaml.safe_load(dump_yaml(config)) == config
+
+
+def test_promtool_fires_attribution_drift_with_the_feature_and_kind_after_its_hold_time(
+    tmp_path: Path,
+) -> None:
+    """The loss-attribution alert (concept drift) fires only once the gauge held 1 for 30m, naming what moved."""
+    promtool = binary("promtool")
+    rules = next(
+        p
+        for p in generate(load_spec(EXAMPLES / "credit.yaml"), tmp_path)
+        if p.name == "driftline-alerts.rules.yaml"
+    )
+    series = 'driftline_attribution_drift{model="credit",version="v1",feature="income",kind="loss"}'
+    labels = {"severity": "ticket", "model": "credit", "version": "v1", "feature": "income", "kind": "loss"}
+    test = {
+        "rule_files": [str(rules)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": series, "values": "0 0 1x45"}],
+                "alert_rule_test": [
+                    {"eval_time": "20m", "alertname": "DriftlineAttributionDrift", "exp_alerts": []},
+                    {
+                        "eval_time": "40m",
+                        "alertname": "DriftlineAttributionDrift",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": labels,
+                                "exp_annotations": {
+                                    "summary": "credit: loss attributions of income moved",
+                                    "description": "The SHAP attributions of income (loss) in version v1 differ "
+                                    "from the reference's in the newest window. kind=loss: the feature's relation "
+                                    "to the target changed (concept drift); kind=prediction: its inputs moved the "
+                                    "output.",
+                                    "runbook_url": "https://runbooks.example.com/driftline/credit",
+                                    "dashboard_url": "http://localhost:3000/d/driftline-slos/driftline-slos"
+                                    "?var-model=credit&var-slo=",
+                                },
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    (tmp_path / "t.yaml").write_text(dump_yaml(test))
+    out = subprocess.run(
+        [promtool, "test", "rules", str(tmp_path / "t.yaml")], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
