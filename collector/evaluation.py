@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from analyzers.binning import FeatureReference
 from analyzers.drift import DriftValue, correct_p_values, feature_drift
 from analyzers.estimation import Calibrator, estimate_accuracy
+from analyzers.multivariate import DetectorCache
 from analyzers.performance import DEFAULT_RESAMPLES, LabelledRow, PerformanceValue, window_performance
 from analyzers.quality import window_quality
-from collector import attributions, db, repository
+from collector import attributions, db, multivariate, repository
 from collector.explainers import Explainers
 from collector.metrics import MetricsState
 from collector.slos import SLOReport, gauges, slo_reports
@@ -81,6 +82,7 @@ class Evaluator:
         self._warned: set[str] = set()
         self.slo_reports: list[SLOReport] = []
         self.explainers = Explainers()
+        self.detectors = DetectorCache()
 
     def drift_settings(self, model: str) -> Drift:
         m = self.spec.model(model) if self.spec else None
@@ -107,7 +109,26 @@ class Evaluator:
 
     def evaluate(self, key: WindowKey) -> int:
         """Compute and store the drift and realized performance of one window; returns points stored."""
-        return self._drift(key) + self._performance(key) + self._quality(key) + self._attributions(key)
+        return (
+            self._drift(key)
+            + self._performance(key)
+            + self._quality(key)
+            + self._attributions(key)
+            + self._multivariate(key)
+        )
+
+    def _multivariate(self, key: WindowKey) -> int:
+        m = self.spec.model(key.model) if self.spec else None
+        if m is None or m.multivariate is None:
+            return 0
+        try:
+            with self.sessions() as s:
+                n = multivariate.evaluate_window(s, self.detectors, m, key)
+                s.commit()
+            return n
+        except Exception:  # e.g. the multivariate extra is not installed: the rest of the window still counts
+            log.exception("multivariate drift of %s %s %s failed", key.model, key.version, key.start)
+            return 0
 
     def _attributions(self, key: WindowKey) -> int:
         m = self.spec.model(key.model) if self.spec else None

@@ -9,7 +9,7 @@ from analyzers.binning import fit_reference
 from analyzers.estimation import fit_calibration
 from analyzers.performance import same_class
 from analyzers.quality import schema_checker
-from collector import attributions, db, repository
+from collector import attributions, db, multivariate, repository
 from collector.context import AppContext
 from collector.schemas import Accepted, LabelBatch, RecordBatch, ReferenceIn, ReferenceOut, StatsBatch
 
@@ -191,10 +191,15 @@ def store_reference(ctx: AppContext, body: ReferenceIn) -> ReferenceOut:
         stored, background, warnings = attributions.reference_attributions(
             ctx.evaluator.explainers, model, ref_id, body.columns, body.labels, sent
         )
-        if stored is not None or background is not None:
+        joint, mv_warnings = multivariate.reference_sample(model, body.columns)
+        warnings += mv_warnings
+        if stored is not None or background is not None or joint is not None:
             with ctx.sessions.begin() as s:
                 repository.update_reference(
-                    s, ref_id, attributions=stored, sample={"explain_background": background}
+                    s,
+                    ref_id,
+                    attributions=stored,
+                    sample={"explain_background": background, "multivariate": joint},
                 )
     return ReferenceOut(
         id=ref_id, model=body.model, version=body.version, n=n, features=features, warnings=warnings

@@ -84,6 +84,21 @@ CASES = {
         "9:",
         "alert (0.25) must be below warn (0.1)",
     ),
+    "an explained feature that is not numeric says to encode it upstream": (
+        BASE + "    explain: {model: m.joblib, features: [region]}\n",
+        "explain.features",
+        "encode it upstream",
+    ),
+    "a multivariate feature that is not tabular names the rule": (
+        BASE + "    drift: {multivariate: {features: [nope]}}\n",
+        "drift.multivariate.features",
+        "embedding features get their own test",
+    ),
+    "an unknown multivariate method lists the allowed ones": (
+        BASE + "    drift: {multivariate: {method: energy}}\n",
+        "9:",
+        "'mmd' or 'lsdd'",
+    ),
     "per-metric thresholds of a test must put alert below warn": (
         BASE + "    drift: {thresholds: {chi2: {warn: 0.01, alert: 0.05}}}\n",
         "9:",
@@ -115,3 +130,11 @@ def test_driftline_check_prints_each_problem_and_exits_nonzero(tmp_path: Path) -
 )
 def test_durations_parse_to_seconds(text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds
+
+
+def test_the_explained_model_path_is_taken_from_the_spec_files_folder(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(BASE + "    explain: {model: models/m.joblib}\n")
+    m = load_spec(tmp_path / "s.yaml").model("credit")
+    assert m is not None and m.explain is not None
+    assert m.explain.model == str(tmp_path / "models" / "m.joblib")
+    assert m.explain_features == tuple(f.name for f in m.features if f.type == "numeric" and not f.pii)
