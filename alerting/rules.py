@@ -24,6 +24,7 @@ ALERTS = (
     "DriftlineSDKDroppingSamples",
     "DriftlineDataQuality",
     "DriftlineAttributionDrift",
+    "DriftlineMultivariateDrift",
 )
 
 
@@ -149,6 +150,24 @@ def model_rules(m: Model, o: RuleOptions) -> RuleGroup:
             },
         ),
     ]
+    if m.multivariate is not None:
+        mv = m.multivariate
+        rules.append(
+            AlertingRule(
+                alert="DriftlineMultivariateDrift",
+                expr=f'driftline_feature_drift{{{sel},metric="{mv.method}_p_value"}} < {mv.p_value}',
+                for_=o.drift_for,
+                labels={"severity": "ticket", "model": m.name, "threshold": str(mv.p_value)},
+                annotations={
+                    "summary": f"{m.name}: the joint distribution of {{{{ $labels.feature }}}} moved ({mv.method})",
+                    "description": f"The {mv.method} permutation test of {{{{ $labels.feature }}}} (* = the tabular "
+                    "features jointly, else one embedding) in version {{ $labels.version }} gives p = "
+                    f'{{{{ $value | printf "%.4f" }}}}, below {mv.p_value}: a change per-feature drift may not show.',
+                    "runbook_url": _runbook(m, "DriftlineMultivariateDrift"),
+                    "dashboard_url": _dashboard(o.dashboard_url, m.name),
+                },
+            )
+        )
     if m.version:
         rules.append(
             AlertingRule(

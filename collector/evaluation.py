@@ -36,6 +36,7 @@ DEFAULT_DRIFT = Drift(
     window_seconds=3600, metrics=("psi", "kl", "js"), warn=0.1, alert=0.25, bins=10, min_count=30
 )
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MULTIVARIATE_METRICS = ("mmd", "lsdd")
 
 
 def window_start(ts: dt.datetime, seconds: int) -> dt.datetime:
@@ -303,9 +304,16 @@ class Evaluator:
             }
         )
         self.state.set_quality({(q.model, q.version, q.feature, q.check): q.count / q.total for q in quality})
-        self.state.set_drift(
-            {(p.model, p.version, p.feature, p.metric): p.value for p in points if p.value is not None}
+        drift = {(p.model, p.version, p.feature, p.metric): p.value for p in points if p.value is not None}
+        # the kernel tests' distances have no fixed scale; their p-values are what alerts compare
+        drift.update(
+            {
+                (p.model, p.version, p.feature, f"{p.metric}_p_value"): p.p_value
+                for p in points
+                if p.metric in MULTIVARIATE_METRICS and p.p_value is not None
+            }
         )
+        self.state.set_drift(drift)
         self.state.set_performance(
             {(p.model, p.version, p.slice, p.metric): p.value for p in perf if p.value is not None}
         )

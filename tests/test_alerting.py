@@ -355,3 +355,63 @@ def test_promtool_fires_attribution_drift_with_the_feature_and_kind_after_its_ho
         [promtool, "test", "rules", str(tmp_path / "t.yaml")], capture_output=True, text=True
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_promtool_fires_multivariate_drift_only_for_models_that_test_it(tmp_path: Path) -> None:
+    """The joint-drift ticket exists only with `drift.multivariate`, and compares the exported p-value."""
+    promtool = binary("promtool")
+    text = (EXAMPLES / "credit.yaml").read_text()
+    assert "multivariate" not in text
+    plain = generate(load_spec_text(text), tmp_path / "plain")
+    assert (
+        "DriftlineMultivariateDrift"
+        not in next(p for p in plain if p.name == "driftline-alerts.rules.yaml").read_text()
+    )
+    spec = load_spec_text(
+        text.replace("    drift: {", "    drift: {multivariate: {method: lsdd, p_value: 0.01}, ", 1)
+    )
+    rules = next(p for p in generate(spec, tmp_path / "mv") if p.name == "driftline-alerts.rules.yaml")
+    series = 'driftline_feature_drift{model="credit",version="v1",feature="*",metric="lsdd_p_value"}'
+    test = {
+        "rule_files": [str(rules)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": series, "values": "0.3x10 0.001x30"}],
+                "alert_rule_test": [
+                    {"eval_time": "10m", "alertname": "DriftlineMultivariateDrift", "exp_alerts": []},
+                    {
+                        "eval_time": "35m",
+                        "alertname": "DriftlineMultivariateDrift",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "severity": "ticket",
+                                    "model": "credit",
+                                    "version": "v1",
+                                    "feature": "*",
+                                    "metric": "lsdd_p_value",
+                                    "threshold": "0.01",
+                                },
+                                "exp_annotations": {
+                                    "summary": "credit: the joint distribution of * moved (lsdd)",
+                                    "description": "The lsdd permutation test of * (* = the tabular features "
+                                    "jointly, else one embedding) in version v1 gives p = 0.0010, below 0.01: "
+                                    "a change per-feature drift may not show.",
+                                    "runbook_url": "https://runbooks.example.com/driftline/credit",
+                                    "dashboard_url": "http://localhost:3000/d/driftline-slos/driftline-slos"
+                                    "?var-model=credit&var-slo=",
+                                },
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    (tmp_path / "t.yaml").write_text(dump_yaml(test))
+    out = subprocess.run(
+        [promtool, "test", "rules", str(tmp_path / "t.yaml")], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout + out.stderr

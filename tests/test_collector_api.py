@@ -217,7 +217,7 @@ def stats(
 
 
 def sample(text_: str, name: str, labels: str) -> float:
-    m = re.search(rf"^{name}\{{{labels}\}} (\S+)$", text_, re.M)
+    m = re.search(rf"^{re.escape(name)}\{{{re.escape(labels)}\}} (\S+)$", text_, re.M)
     assert m, f"{name}{{{labels}}} not in /metrics:\n{text_}"
     return float(m.group(1))
 

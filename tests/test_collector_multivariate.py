@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import Collector, missing, start_collector
+from tests.test_collector_api import sample
 
 SPEC = """
 models:
@@ -98,6 +99,16 @@ def test_the_joint_test_catches_a_correlation_flip_and_the_embedding_test_a_new_
     )  # ...marginals did not
     assert got[(1, "emb", "mmd")]["status"] == "ok"
     assert got[(2, "emb", "mmd")]["status"] == "alert" and got[(2, "*", "mmd")]["status"] == "ok"
+    # the newest window's p-values are exported for the DriftlineMultivariateDrift alert
+    m = vision.metrics()
+    assert (
+        sample(m, "driftline_feature_drift", 'feature="emb",metric="mmd_p_value",model="vision",version="v1"')
+        < 0.01
+    )
+    assert (
+        sample(m, "driftline_feature_drift", 'feature="*",metric="mmd_p_value",model="vision",version="v1"')
+        > 0.01
+    )
     # re-evaluating a window reproduces its p-values (seeded permutations)
     before = {k: v["p_value"] for k, v in got.items() if k[2] == "mmd"}
     _send(vision, rows(1, rng), hour + 30, "late")  # touches the first window only
