@@ -92,7 +92,10 @@ def executive(spec: ResolvedSpec, options: GrafanaOptions) -> dict[str, Any]:
         .unit("percentunit")
         .height(8)
         .span(12),
-        prom('driftline_model_performance{model=~"$model",slice="all"}', "{{model}} {{version}} {{metric}}"),
+        prom(
+            'driftline_model_performance{model=~"$model",slice="all",metric=~"accuracy|mae"}',
+            "{{model}} {{version}} {{metric}}",
+        ),
     )
     binary = [m.name for m in spec.models if m.prediction_type == "binary"]
     if options.has_sql and binary:

@@ -555,7 +555,8 @@ def _when(value: Any) -> str:
 
 
 def summary(model: Model, drift: list[dict[str, Any]], performance: list[dict[str, Any]]) -> str:
-    """One line per event-time window: the most drifted feature by the first metric, and accuracy."""
+    """One line per event-time window: the most drifted feature by the first metric, and accuracy (MAE for a
+    regressor) with its interval."""
     metric = model.drift.metrics[0]
     windows: dict[Any, dict[str, Any]] = {}
     for p in drift:
@@ -566,7 +567,8 @@ def summary(model: Model, drift: list[dict[str, Any]], performance: list[dict[st
             w["worst"] = (p["feature"], p["value"], p["status"])
         if p["status"] == "alert":
             w["alerts"].append(p["feature"])
-    perf = {p["window_start"]: p for p in performance if p["slice"] == "all"}
+    headline = "mae" if model.prediction_type == "regression" else "accuracy"
+    perf = {p["window_start"]: p for p in performance if p["slice"] == "all" and p["metric"] == headline}
     head = f"most drifted ({metric})"
     lines = [f"{'window (event time)':<22}{'records':>9}  {head:<28}{'alerts':<24}{'performance':>26}"]
     first_alert = None
