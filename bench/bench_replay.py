@@ -62,6 +62,7 @@ def raw_copy(url: str, path: Path) -> float:
                             d["score"][i],
                             db.encode_json({"region": d["region"][i]}),
                             "raw",
+                            None,  # attributions
                         )
                     )
     return time.perf_counter() - t0

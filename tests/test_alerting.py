@@ -306,112 +306,104 @@ def test_a_maintenance_window_mutes_routes_and_names_models() -> None:
     assert yaml.safe_load(dump_yaml(config)) == config
 
 
+CREDIT_DASHBOARD = "http://localhost:3000/d/driftline-slos/driftline-slos?var-model=credit&var-slo="
+
+
+def promtool_alert_test(
+    rules: Path,
+    tmp_path: Path,
+    series: str,
+    values: str,
+    alert: str,
+    quiet_at: str,
+    fires_at: str,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+) -> None:
+    """`promtool test rules`: `alert` is silent at `quiet_at` and fires with exactly `labels` and
+    `annotations` at `fires_at`, given one input series."""
+    test = {
+        "rule_files": [str(rules)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": series, "values": values}],
+                "alert_rule_test": [
+                    {"eval_time": quiet_at, "alertname": alert, "exp_alerts": []},
+                    {
+                        "eval_time": fires_at,
+                        "alertname": alert,
+                        "exp_alerts": [{"exp_labels": labels, "exp_annotations": annotations}],
+                    },
+                ],
+            }
+        ],
+    }
+    (tmp_path / "t.yaml").write_text(dump_yaml(test))
+    out = subprocess.run(
+        [binary("promtool"), "test", "rules", str(tmp_path / "t.yaml")], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def _alert_rules(spec_text: str, out: Path) -> Path:
+    return next(
+        p for p in generate(load_spec_text(spec_text), out) if p.name == "driftline-alerts.rules.yaml"
+    )
+
+
 def test_promtool_fires_attribution_drift_with_the_feature_and_kind_after_its_hold_time(
     tmp_path: Path,
 ) -> None:
     """The loss-attribution alert (concept drift) fires only once the gauge held 1 for 30m, naming what moved."""
-    promtool = binary("promtool")
-    rules = next(
-        p
-        for p in generate(load_spec(EXAMPLES / "credit.yaml"), tmp_path)
-        if p.name == "driftline-alerts.rules.yaml"
+    promtool_alert_test(
+        _alert_rules((EXAMPLES / "credit.yaml").read_text(), tmp_path),
+        tmp_path,
+        'driftline_attribution_drift{model="credit",version="v1",feature="income",kind="loss"}',
+        "0 0 1x45",
+        "DriftlineAttributionDrift",
+        "20m",
+        "40m",
+        {"severity": "ticket", "model": "credit", "version": "v1", "feature": "income", "kind": "loss"},
+        {
+            "summary": "credit: loss attributions of income moved",
+            "description": "The SHAP attributions of income (loss) in version v1 differ from the reference's in "
+            "the newest window. kind=loss: the feature's relation to the target changed (concept drift); "
+            "kind=prediction: its inputs moved the output.",
+            "runbook_url": "https://runbooks.example.com/driftline/credit",
+            "dashboard_url": CREDIT_DASHBOARD,
+        },
     )
-    series = 'driftline_attribution_drift{model="credit",version="v1",feature="income",kind="loss"}'
-    labels = {"severity": "ticket", "model": "credit", "version": "v1", "feature": "income", "kind": "loss"}
-    test = {
-        "rule_files": [str(rules)],
-        "evaluation_interval": "1m",
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": [{"series": series, "values": "0 0 1x45"}],
-                "alert_rule_test": [
-                    {"eval_time": "20m", "alertname": "DriftlineAttributionDrift", "exp_alerts": []},
-                    {
-                        "eval_time": "40m",
-                        "alertname": "DriftlineAttributionDrift",
-                        "exp_alerts": [
-                            {
-                                "exp_labels": labels,
-                                "exp_annotations": {
-                                    "summary": "credit: loss attributions of income moved",
-                                    "description": "The SHAP attributions of income (loss) in version v1 differ "
-                                    "from the reference's in the newest window. kind=loss: the feature's relation "
-                                    "to the target changed (concept drift); kind=prediction: its inputs moved the "
-                                    "output.",
-                                    "runbook_url": "https://runbooks.example.com/driftline/credit",
-                                    "dashboard_url": "http://localhost:3000/d/driftline-slos/driftline-slos"
-                                    "?var-model=credit&var-slo=",
-                                },
-                            }
-                        ],
-                    },
-                ],
-            }
-        ],
-    }
-    (tmp_path / "t.yaml").write_text(dump_yaml(test))
-    out = subprocess.run(
-        [promtool, "test", "rules", str(tmp_path / "t.yaml")], capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_promtool_fires_multivariate_drift_only_for_models_that_test_it(tmp_path: Path) -> None:
     """The joint-drift ticket exists only with `drift.multivariate`, and compares the exported p-value."""
-    promtool = binary("promtool")
     text = (EXAMPLES / "credit.yaml").read_text()
     assert "multivariate" not in text
-    plain = generate(load_spec_text(text), tmp_path / "plain")
-    assert (
-        "DriftlineMultivariateDrift"
-        not in next(p for p in plain if p.name == "driftline-alerts.rules.yaml").read_text()
+    assert "DriftlineMultivariateDrift" not in _alert_rules(text, tmp_path / "plain").read_text()
+    with_mv = text.replace("    drift: {", "    drift: {multivariate: {method: lsdd, p_value: 0.01}, ", 1)
+    promtool_alert_test(
+        _alert_rules(with_mv, tmp_path / "mv"),
+        tmp_path,
+        'driftline_feature_drift{model="credit",version="v1",feature="*",metric="lsdd_p_value"}',
+        "0.3x10 0.001x30",
+        "DriftlineMultivariateDrift",
+        "10m",
+        "35m",
+        {
+            "severity": "ticket",
+            "model": "credit",
+            "version": "v1",
+            "feature": "*",
+            "metric": "lsdd_p_value",
+            "threshold": "0.01",
+        },
+        {
+            "summary": "credit: the joint distribution of * moved (lsdd)",
+            "description": "The lsdd permutation test of * (* = the tabular features jointly, else one embedding) "
+            "in version v1 gives p = 0.0010, below 0.01: a change per-feature drift may not show.",
+            "runbook_url": "https://runbooks.example.com/driftline/credit",
+            "dashboard_url": CREDIT_DASHBOARD,
+        },
     )
-    spec = load_spec_text(
-        text.replace("    drift: {", "    drift: {multivariate: {method: lsdd, p_value: 0.01}, ", 1)
-    )
-    rules = next(p for p in generate(spec, tmp_path / "mv") if p.name == "driftline-alerts.rules.yaml")
-    series = 'driftline_feature_drift{model="credit",version="v1",feature="*",metric="lsdd_p_value"}'
-    test = {
-        "rule_files": [str(rules)],
-        "evaluation_interval": "1m",
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": [{"series": series, "values": "0.3x10 0.001x30"}],
-                "alert_rule_test": [
-                    {"eval_time": "10m", "alertname": "DriftlineMultivariateDrift", "exp_alerts": []},
-                    {
-                        "eval_time": "35m",
-                        "alertname": "DriftlineMultivariateDrift",
-                        "exp_alerts": [
-                            {
-                                "exp_labels": {
-                                    "severity": "ticket",
-                                    "model": "credit",
-                                    "version": "v1",
-                                    "feature": "*",
-                                    "metric": "lsdd_p_value",
-                                    "threshold": "0.01",
-                                },
-                                "exp_annotations": {
-                                    "summary": "credit: the joint distribution of * moved (lsdd)",
-                                    "description": "The lsdd permutation test of * (* = the tabular features "
-                                    "jointly, else one embedding) in version v1 gives p = 0.0010, below 0.01: "
-                                    "a change per-feature drift may not show.",
-                                    "runbook_url": "https://runbooks.example.com/driftline/credit",
-                                    "dashboard_url": "http://localhost:3000/d/driftline-slos/driftline-slos"
-                                    "?var-model=credit&var-slo=",
-                                },
-                            }
-                        ],
-                    },
-                ],
-            }
-        ],
-    }
-    (tmp_path / "t.yaml").write_text(dump_yaml(test))
-    out = subprocess.run(
-        [promtool, "test", "rules", str(tmp_path / "t.yaml")], capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stdout + out.stderr

@@ -71,19 +71,23 @@ def _send(
     assert c.post("/v1/labels", {"batch_id": uuid.uuid4().hex, "model": "churn", "labels": labels})[0] == 200
 
 
+def _reference(c: Collector, x: np.ndarray, y: np.ndarray) -> None:
+    """A labelled reference: the collector explains its rows (prediction and loss) and keeps them."""
+    ref = {
+        "model": "churn",
+        "columns": {f: x[:, j].tolist() for j, f in enumerate(FEATURES)},
+        "labels": y.tolist(),
+    }
+    status, out = c.post("/v1/references", ref, token=c.admin)
+    assert status == 200 and out["warnings"] == [], out
+
+
 def test_loss_attributions_flag_the_feature_whose_relation_changed_and_prediction_ones_the_shifted_one(
     churn: tuple[Collector, GradientBoostingClassifier],
 ) -> None:
     c, model = churn
     rng = np.random.default_rng(1)
-    xr, yr = _data(1500, rng)
-    ref = {
-        "model": "churn",
-        "columns": {f: xr[:, j].tolist() for j, f in enumerate(FEATURES)},
-        "labels": yr.tolist(),
-    }
-    status, out = c.post("/v1/references", ref, token=c.admin)
-    assert status == 200 and out["warnings"] == [], out
+    _reference(c, *_data(1500, rng))
 
     hour = (time.time() // 3600 - 4) * 3600
     windows = {"same": hour, "flipped": hour + 3600, "shifted": hour + 7200}
@@ -132,13 +136,7 @@ def test_each_sampled_record_carries_attributions_that_add_up_to_the_model_outpu
 ) -> None:
     c, model = churn
     rng = np.random.default_rng(2)
-    xr, yr = _data(500, rng)
-    ref = {
-        "model": "churn",
-        "columns": {f: xr[:, j].tolist() for j, f in enumerate(FEATURES)},
-        "labels": yr.tolist(),
-    }
-    assert c.post("/v1/references", ref, token=c.admin)[0] == 200
+    _reference(c, *_data(500, rng))
     x, y = _data(50, rng)
     _send(c, model, x, y, (time.time() // 3600 - 2) * 3600, "r")
     c.evaluate()
