@@ -127,9 +127,18 @@ class Evaluator:
                 n = multivariate.evaluate_window(s, self.detectors, m, key)
                 s.commit()
             return n
-        except Exception:  # e.g. the multivariate extra is not installed: the rest of the window still counts
-            log.exception("multivariate drift of %s %s %s failed", key.model, key.version, key.start)
+        except (
+            Exception
+        ) as exc:  # e.g. the multivariate extra is not installed: the rest of the window still counts
+            self._fail_once(f"multivariate drift of {key.model}", exc)
             return 0
+
+    def _fail_once(self, what: str, exc: Exception) -> None:
+        """Log a failing optional analysis with its traceback once per distinct error, not every window."""
+        key = f"{what}: {type(exc).__name__}: {exc}"
+        if key not in self._warned:
+            self._warned.add(key)
+            log.error("%s failed (logged once; skipped for every window until fixed)", what, exc_info=exc)
 
     def _attributions(self, key: WindowKey) -> int:
         m = self.spec.model(key.model) if self.spec else None
@@ -138,8 +147,10 @@ class Evaluator:
                 n = attributions.evaluate_window(s, self.explainers, m, key)
                 s.commit()
             return n
-        except Exception:  # a broken model file must not stop drift and performance of the other windows
-            log.exception("attributions of %s %s %s failed", key.model, key.version, key.start)
+        except (
+            Exception
+        ) as exc:  # a broken model file must not stop drift and performance of the other windows
+            self._fail_once(f"attributions of {key.model}", exc)
             return 0
 
     def _quality(self, key: WindowKey) -> int:

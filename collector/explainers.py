@@ -22,22 +22,33 @@ from driftline.spec import Model
 
 log = logging.getLogger("driftline.explain")
 
-_attributor: Any = None  # the worker process's TreeAttributor
+_setup: tuple[Any, ...] = ()  # the worker process's model path, feature names, background, class index
+_attributor: Any = None  # its TreeAttributor, built on first use
 
 
-def _load(path: str, names: tuple[str, ...], background: np.ndarray | None, class_index: int | None) -> None:
+def _init(path: str, names: tuple[str, ...], background: np.ndarray | None, class_index: int | None) -> None:
+    global _setup
+    _setup = (path, names, background, class_index)
+
+
+def _worker_attributor() -> Any:
+    """Load the model on first use, not in the pool's initializer: an initializer's exception only breaks
+    the pool, while this one reaches the caller with its message (say, which file is missing)."""
     global _attributor
-    from analyzers.explain import TreeAttributor, load_model
+    if _attributor is None:
+        from analyzers.explain import TreeAttributor, load_model
 
-    _attributor = TreeAttributor(load_model(path), names, background=background, class_index=class_index)
+        path, names, background, class_index = _setup
+        _attributor = TreeAttributor(load_model(path), names, background=background, class_index=class_index)
+    return _attributor
 
 
 def _explain(x: np.ndarray) -> Attributions:
-    return _attributor.explain(x)
+    return _worker_attributor().explain(x)
 
 
 def _explain_loss(x: np.ndarray, y: np.ndarray) -> Attributions:
-    return _attributor.explain_loss(x, y)
+    return _worker_attributor().explain_loss(x, y)
 
 
 def matrix(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -69,7 +80,7 @@ class ModelExplainer:
         self._pool = ProcessPoolExecutor(
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),  # forking a threaded server is unsafe
-            initializer=_load,
+            initializer=_init,
             initargs=(model.explain.model, self.names, background, model.explain.class_index),
         )
 

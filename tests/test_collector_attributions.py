@@ -153,3 +153,38 @@ def test_each_sampled_record_carries_attributions_that_add_up_to_the_model_outpu
             margin[i], abs=1e-6
         )  # all 3 features
         assert r["label"] == int(y[i])
+
+
+def test_a_missing_model_file_is_named_and_the_reference_and_records_are_kept(
+    db_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "churn.yaml").write_text(SPEC)  # names churn.joblib, which is not there
+    c = start_collector(db_url, tmp_path, config=tmp_path / "churn.yaml")
+    try:
+        rng = np.random.default_rng(3)
+        x, y = _data(300, rng)
+        ref = {
+            "model": "churn",
+            "columns": {f: x[:, j].tolist() for j, f in enumerate(FEATURES)},
+            "labels": y.tolist(),
+        }
+        status, out = c.post("/v1/references", ref, token=c.admin)
+        assert status == 200 and set(out["features"]) == set(FEATURES)
+        (warning,) = out["warnings"]
+        assert "churn.joblib" in warning and "no attributions" in warning, warning
+        recs = [
+            {
+                "id": f"m{i}",
+                "ts": (time.time() // 3600 - 2) * 3600 + i,
+                "features": dict(zip(FEATURES, map(float, row), strict=True)),
+            }
+            for i, row in enumerate(x)
+        ]
+        body = {"batch_id": "missing-model", "model": "churn", "version": "v1", "records": recs}
+        assert c.post("/v1/records", body)[1]["accepted"] == 300
+        c.evaluate()
+        drift = c.get("/v1/models/churn/drift")[1]
+        assert {p["feature"] for p in drift} == set(FEATURES)  # drift goes on without the explainer
+        assert c.get("/v1/models/churn/attributions")[1] == []
+    finally:
+        c.stop()
