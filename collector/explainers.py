@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -29,6 +31,15 @@ _attributor: Any = None  # its TreeAttributor, built on first use
 def _init(path: str, names: tuple[str, ...], background: np.ndarray | None, class_index: int | None) -> None:
     global _setup
     _setup = (path, names, background, class_index)
+    threading.Thread(target=_exit_with, args=(os.getppid(),), name="driftline-parent-watch", daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    """End this worker when the collector that started it is gone (killed, so it could not shut the pool
+    down): an orphaned worker would hold the model's memory forever."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _worker_attributor() -> Any:
@@ -91,7 +102,11 @@ class ModelExplainer:
         return self._pool.submit(_explain_loss, x, y).result()
 
     def close(self) -> None:
+        """Stop the worker now: a running shap call is not waited for, the process is terminated."""
+        processes = list(getattr(self._pool, "_processes", {}).values())  # private, hence the fallback
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for p in processes:
+            p.terminate()
 
 
 class Explainers:

@@ -3,6 +3,8 @@ and the top features of each sampled record (issue 3, item 7)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -188,3 +190,34 @@ def test_a_missing_model_file_is_named_and_the_reference_and_records_are_kept(
         assert c.get("/v1/models/churn/attributions")[1] == []
     finally:
         c.stop()
+
+
+def _children(pid: int) -> set[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return {int(p) for p in out.split()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split()[2] == "Z")
+
+
+@pytest.mark.parametrize("how", ["terminate", "kill"])
+def test_the_explainer_worker_ends_with_the_collector(
+    churn: tuple[Collector, GradientBoostingClassifier], how: str
+) -> None:
+    """Stopped or killed, the collector leaves no worker behind holding the model's memory."""
+    c, _ = churn
+    _reference(c, *_data(200, np.random.default_rng(4)))  # starts the worker
+    workers = {p for p in _children(c.proc.pid) if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()}
+    assert workers, "the reference upload should have started an explainer worker"
+    getattr(c.proc, how)()
+    c.proc.wait(15)
+    deadline = time.monotonic() + 15
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in workers), workers
