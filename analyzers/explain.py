@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from analyzers._values import spread
 from analyzers.correction import Correction, adjust_p_values, get_correction
 from analyzers.twosample import Samples, ks_test
 
@@ -355,7 +356,7 @@ class TreeAttributor:
         if background is not None:
             bg = self._matrix(background)
             if len(bg) > max_background:
-                bg = bg[np.linspace(0, len(bg) - 1, max_background).round().astype(int)]
+                bg = bg[spread(len(bg), max_background)]
             if len(bg) == 0:
                 raise ValueError("background has no rows; pass reference rows or None")
             self.background = bg

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from analyzers._values import spread
 from analyzers.explain import AttributionDrift, Attributions, attribution_drift
 from collector import db, repository
 from collector.explainers import Explainers, loss_labels, matrix
@@ -25,10 +26,6 @@ log = logging.getLogger("driftline.attributions")
 #: Reference rows explained at most (evenly spaced): enough for a KS test against a window's sample.
 MAX_REFERENCE_ROWS = 2000
 KINDS = ("prediction", "loss")
-
-
-def _spaced(idx: np.ndarray, k: int) -> np.ndarray:
-    return idx if len(idx) <= k else idx[np.linspace(0, len(idx) - 1, k).round().astype(int)]
 
 
 def reference_attributions(
@@ -58,8 +55,9 @@ def reference_attributions(
     n = len(columns[names[0]])
     rows = [{name: columns[name][i] for name in names} for i in range(n)]
     x, usable = matrix(rows, names)
-    keep = _spaced(np.flatnonzero(usable), MAX_REFERENCE_ROWS)
-    background = x[_spaced(np.flatnonzero(usable), model.explain.background)]
+    ok = np.flatnonzero(usable)
+    keep = ok[spread(len(ok), MAX_REFERENCE_ROWS)]
+    background = x[ok[spread(len(ok), model.explain.background)]]
     out: dict[str, Any] = {"features": list(names)}
     try:
         worker = explainers.get(model, reference_id, background)

@@ -118,19 +118,24 @@ class Evaluator:
             + self._multivariate(key)
         )
 
+    def _attributions(self, key: WindowKey) -> int:
+        # a broken model file must not stop drift and performance of this or any other window
+        return self._optional("attributions", attributions.evaluate_window, self.explainers, key)
+
     def _multivariate(self, key: WindowKey) -> int:
+        # e.g. the multivariate extra is not installed: the rest of the window still counts
+        return self._optional("multivariate drift", multivariate.evaluate_window, self.detectors, key)
+
+    def _optional(self, what: str, evaluate: Callable[..., int], cache: object, key: WindowKey) -> int:
+        """Run an optional per-window analysis in its own transaction; a failure is logged once, never raised."""
         m = self.spec.model(key.model) if self.spec else None
-        if m is None or m.multivariate is None:
-            return 0
         try:
             with self.sessions() as s:
-                n = multivariate.evaluate_window(s, self.detectors, m, key)
+                n = evaluate(s, cache, m, key)
                 s.commit()
             return n
-        except (
-            Exception
-        ) as exc:  # e.g. the multivariate extra is not installed: the rest of the window still counts
-            self._fail_once(f"multivariate drift of {key.model}", exc)
+        except Exception as exc:
+            self._fail_once(f"{what} of {key.model}", exc)
             return 0
 
     def _fail_once(self, what: str, exc: Exception) -> None:
@@ -139,19 +144,6 @@ class Evaluator:
         if key not in self._warned:
             self._warned.add(key)
             log.error("%s failed (logged once; skipped for every window until fixed)", what, exc_info=exc)
-
-    def _attributions(self, key: WindowKey) -> int:
-        m = self.spec.model(key.model) if self.spec else None
-        try:
-            with self.sessions() as s:
-                n = attributions.evaluate_window(s, self.explainers, m, key)
-                s.commit()
-            return n
-        except (
-            Exception
-        ) as exc:  # a broken model file must not stop drift and performance of the other windows
-            self._fail_once(f"attributions of {key.model}", exc)
-            return 0
 
     def _quality(self, key: WindowKey) -> int:
         m = self.spec.model(key.model) if self.spec else None

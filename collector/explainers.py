@@ -31,7 +31,9 @@ _attributor: Any = None  # its TreeAttributor, built on first use
 def _init(path: str, names: tuple[str, ...], background: np.ndarray | None, class_index: int | None) -> None:
     global _setup
     _setup = (path, names, background, class_index)
-    threading.Thread(target=_exit_with, args=(os.getppid(),), name="driftline-parent-watch", daemon=True).start()
+    threading.Thread(
+        target=_exit_with, args=(os.getppid(),), name="driftline-parent-watch", daemon=True
+    ).start()
 
 
 def _exit_with(parent: int) -> None:

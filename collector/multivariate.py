@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from analyzers._values import spread
 from analyzers.multivariate import DetectorCache, MultivariateDetector, encode, fit_schema
 from collector import db, repository
 from driftline.spec import Model
@@ -49,7 +50,7 @@ def reference_sample(
             continue
         cols = {k: list(columns[k]) for k in kinds}
         n = len(next(iter(cols.values())))
-        keep = np.linspace(0, n - 1, min(n, model.multivariate.max_samples)).round().astype(int).tolist()
+        keep = spread(n, model.multivariate.max_samples).tolist()
         try:
             schema = fit_schema(cols, kinds=kinds)
         except ValueError as exc:

@@ -140,7 +140,9 @@ class ExplainSpec(_Strict):
         None, description="The model's input columns in order; default: the declared numeric features."
     )
     class_index: int | None = Field(None, ge=0, description="Output explained for a multi-output model.")
-    background: int = Field(100, ge=10, le=1000, description="Reference rows the loss attributions integrate over.")
+    background: int = Field(
+        100, ge=10, le=1000, description="Reference rows the loss attributions integrate over."
+    )
     min_count: int = Field(30, ge=1, description="Fewer attributions than this is insufficient data.")
     alert: float = Field(0.01, gt=0, lt=1, description="Corrected KS p-value below which attributions moved.")
     min_effect: float = Field(
@@ -174,7 +176,8 @@ class ModelSpec(_Strict):
     explain: ExplainSpec | None = Field(None, description="SHAP attributions computed by the collector.")
 
     @model_validator(mode="after")
-    def _unique_features(self) -> ModelSpec:
+    def _check_features(self) -> ModelSpec:
+        """Feature names are unique; explained and jointly tested features are declared, of a usable type."""
         names = [f.name for f in self.features]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
