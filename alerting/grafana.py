@@ -603,7 +603,11 @@ class AlertingReport:
         return "\n".join(f"{c.kind} {c.uid}: {c.action}" for c in self.changes)
 
 
-def _call(kind: str, uid: str, fn: Callable[[], Any]) -> Any:
+def grafana_call(
+    kind: str, uid: str, fn: Callable[[], Any], error: type[Exception] = AlertingProvisionError
+) -> Any:
+    """Run one grafana-client request; a refusal or an unreachable Grafana becomes `error`, naming the object
+    and why (dashboards.provision passes its own error type)."""
     import niquests
     from grafana_client.client import GrafanaException
 
@@ -611,12 +615,15 @@ def _call(kind: str, uid: str, fn: Callable[[], Any]) -> Any:
         return fn()
     except GrafanaException as exc:
         status = f"HTTP {exc.status_code}" if exc.status_code else "no answer"
-        raise AlertingProvisionError(f"Grafana refused {kind} {uid!r} ({status}): {exc.message}") from exc
+        raise error(f"Grafana refused {kind} {uid!r} ({status}): {exc.message}") from exc
     except niquests.exceptions.RequestException as exc:
-        raise AlertingProvisionError(f"could not reach Grafana for {kind} {uid!r}: {exc}") from exc
+        raise error(f"could not reach Grafana for {kind} {uid!r}: {exc}") from exc
 
 
-def _get(fn: Callable[..., Any], *args: Any) -> Any:
+_call = grafana_call
+
+
+def grafana_get(fn: Callable[..., Any], *args: Any) -> Any:
     """A GET that answers None for 404."""
     from grafana_client.client import GrafanaClientError
 
@@ -626,6 +633,9 @@ def _get(fn: Callable[..., Any], *args: Any) -> Any:
         if exc.status_code == 404:
             return None
         raise
+
+
+_get = grafana_get
 
 
 def _differs(desired: Any, current: Any) -> bool:

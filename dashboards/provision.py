@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from alerting.grafana import grafana_call, grafana_get
 from dashboards.board import GENERATED_TAG, deploy_tags
 from dashboards.datasources import Datasource, MissingSecretError, datasources
 from dashboards.generate import GeneratedDashboard, generate_dashboards
@@ -123,30 +124,13 @@ def post_deploy_annotation(api: GrafanaApi, model: str, version: str, at_ms: int
 
 
 def _call(kind: str, uid: str, fn: Any) -> Any:
-    import niquests
-    from grafana_client.client import GrafanaException
-
     try:
-        return fn()
+        return grafana_call(kind, uid, fn, ProvisionError)
     except MissingSecretError as exc:
         raise ProvisionError(str(exc)) from exc
-    except GrafanaException as exc:
-        status = f"HTTP {exc.status_code}" if exc.status_code else "no answer"
-        raise ProvisionError(f"Grafana refused {kind} {uid!r} ({status}): {exc.message}") from exc
-    except niquests.exceptions.RequestException as exc:
-        raise ProvisionError(f"could not reach Grafana for {kind} {uid!r}: {exc}") from exc
 
 
-def _get(fn: Any, *args: Any) -> Any:
-    """A GET that answers None for 404."""
-    from grafana_client.client import GrafanaClientError
-
-    try:
-        return fn(*args)
-    except GrafanaClientError as exc:
-        if exc.status_code == 404:
-            return None
-        raise
+_get = grafana_get
 
 
 def _folder(api: GrafanaApi, options: GrafanaOptions) -> Change:
