@@ -208,3 +208,57 @@ def test_reconcile_reports_the_error_and_whether_the_realized_figure_was_in_rang
     miss = reconcile(est, 0.70, 0.66, 0.74)
     assert (miss.error, miss.within_interval, miss.intervals_overlap) == (pytest.approx(0.15), False, False)
     assert reconcile(est, 0.80).intervals_overlap is None
+
+
+@pytest.fixture(scope="module")
+def tuned_threshold_model() -> dict[str, np.ndarray]:
+    """scikit-learn's breast-cancer data and a classifier whose own cut-off is not 0.5 (sklearn's
+    FixedThresholdClassifier): its predictions and `predict_proba >= 0.5` disagree on some rows, as they
+    do for any model served with a tuned threshold."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import FixedThresholdClassifier, train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x_train, x_rest, y_train, y_rest = train_test_split(x, y, test_size=0.7, random_state=0, stratify=y)
+    x_ref, x_win, y_ref, _ = train_test_split(x_rest, y_rest, test_size=0.5, random_state=0, stratify=y_rest)
+    base = make_pipeline(StandardScaler(), LogisticRegression(C=0.01))
+    model = FixedThresholdClassifier(base, threshold=0.8).fit(x_train, y_train)
+    return {
+        "ref_scores": model.predict_proba(x_ref)[:, 1], "ref_labels": y_ref,
+        "scores": model.predict_proba(x_win)[:, 1], "predictions": model.predict(x_win),
+    }
+
+
+def test_cbpe_judges_each_row_by_the_models_stored_prediction_not_by_score_over_one_half(
+    tuned_threshold_model: dict[str, np.ndarray],
+) -> None:
+    d = tuned_threshold_model
+    scores, predictions = d["scores"], d["predictions"]
+    assert (predictions != (scores >= 0.5)).sum() > 0  # the case the old estimate got wrong
+    calibrator = fit_calibration(d["ref_scores"], d["ref_labels"])
+    # CBPE by hand, on scikit-learn's isotonic calibration: P(correct) = p̂ where the model said 1, else 1 - p̂
+    p_hat = IsotonicRegression(out_of_bounds="clip").fit(d["ref_scores"], d["ref_labels"]).predict(scores)
+    expected = float(np.where(predictions == 1, p_hat, 1 - p_hat).mean())
+
+    est = estimate_accuracy(calibrator, scores, predictions=predictions.tolist(), min_count=1)
+    assert est.value == pytest.approx(expected, abs=1e-12)
+    by_score = estimate_accuracy(calibrator, scores, min_count=1)  # what the estimate did before
+    assert abs(by_score.value - expected) > 1e-3
+    # without predictions, the model's own threshold (the spec's decision_threshold) gives the same answer
+    assert estimate_accuracy(calibrator, scores, threshold=0.8, min_count=1).value == pytest.approx(expected)
+
+
+def test_cbpe_uses_the_threshold_only_for_rows_without_a_prediction() -> None:
+    calibrator = Calibrator("isotonic", (0.0, 1.0), (0.0, 1.0), 100, 0.5)  # p̂ = score
+    scores = [0.7, 0.7, 0.2, 0.2]
+    predictions = [0, None, 1, None]  # stated rows: wrong way round; the others follow score >= 0.5
+    est = estimate_accuracy(calibrator, scores, predictions=predictions, positive_class=1, min_count=1)
+    assert est.value == pytest.approx((0.3 + 0.7 + 0.2 + 0.8) / 4)
+    labelled = estimate_accuracy(
+        calibrator, scores, predictions=["yes", None, "no", None], positive_class="yes", min_count=1
+    )
+    assert labelled.value == pytest.approx((0.7 + 0.7 + 0.8 + 0.8) / 4)
+    with pytest.raises(ValueError, match="one per row"):
+        estimate_accuracy(calibrator, scores, predictions=[1])

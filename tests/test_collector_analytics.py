@@ -118,3 +118,32 @@ def test_the_worst_slice_endpoint_names_the_slice_planted_in_a_window(collector:
     assert findings and findings[0]["slice"] == "region=EU" and findings[0]["drop_points"] > 15
     assert {f["slice"] for f in findings} == {"region=EU"}
     assert "region=EU: accuracy" in findings[0]["describe"]
+
+
+def test_cbpe_in_the_collector_follows_each_records_stored_prediction(collector: Collector) -> None:
+    """Records predicted with the model's own cut-off (0.8 here) are judged by that prediction; records
+    without one by the spec's decision_threshold (credit.yaml: the default 0.5)."""
+    from sklearn.isotonic import IsotonicRegression
+
+    rng = np.random.default_rng(24)
+    ref_scores = rng.uniform(0, 1, 4000)
+    ref_labels = (rng.random(4000) < ref_scores).astype(int)
+    cols = {"income": rng.normal(50, 10, 4000).tolist()}
+    body = {"model": "credit", "columns": cols, "scores": ref_scores.tolist(), "labels": ref_labels.tolist()}
+    assert collector.post("/v1/references", body)[0] == 200
+    recs = records(1000, _hour_ago(2) + 5, rng, prefix="cbpe")
+    scores = rng.uniform(0, 1, len(recs))
+    predictions: list[int | None] = [int(s >= 0.8) for s in scores[:600]] + [None] * 400
+    for r, s, p in zip(recs, scores, predictions, strict=True):
+        r["score"], r["prediction"] = float(s), p
+    assert collector.post("/v1/records", batch(recs))[0] == 200
+    collector.evaluate()
+    (est,) = [
+        p for p in collector.get("/v1/models/credit/performance?slice=all")[1] if p["metric"] == "estimated_accuracy"
+    ]
+    p_hat = IsotonicRegression(out_of_bounds="clip").fit(ref_scores, ref_labels).predict(scores)
+    said_positive = np.array([s >= 0.5 if p is None else p == 1 for s, p in zip(scores, predictions, strict=True)])
+    expected = float(np.where(said_positive, p_hat, 1 - p_hat).mean())
+    assert est["value"] == pytest.approx(expected, abs=1e-9)
+    by_score = float(np.where(scores >= 0.5, p_hat, 1 - p_hat).mean())  # the old rule, for contrast
+    assert abs(est["value"] - by_score) > 0.01
