@@ -223,10 +223,19 @@ class Evaluator:
         ref = repository.latest_reference(s, model=key.model, version=key.version)
         if ref is None or not ref.calibration:
             return None
-        scores = repository.window_scores(
+        scored = repository.window_scored(
             s, model=key.model, version=key.version, start=key.start, end=key.end
         )
-        est = estimate_accuracy(Calibrator.from_dict(ref.calibration), scores)
+        m = self.spec.model(key.model) if self.spec else None
+        # judged by the model's stored prediction, as realized accuracy is; the threshold only for rows
+        # that carry a score and no prediction
+        est = estimate_accuracy(
+            Calibrator.from_dict(ref.calibration),
+            [sc for _, sc in scored],
+            threshold=m.decision_threshold if m else 0.5,
+            predictions=[p for p, _ in scored],
+            positive_class=m.positive_class if m and m.positive_class is not None else 1,
+        )
         status: Literal["ok", "insufficient_data"] = "ok" if est.status == "ok" else "insufficient_data"
         return PerformanceValue(
             "all", "estimated_accuracy", est.value, est.lower, est.upper, est.n, est.n, status

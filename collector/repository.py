@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -150,18 +151,19 @@ def record_counts(conn: Session) -> dict[tuple[str, str], tuple[int, int]]:
     return {(m, v or "unknown"): (int(n or 0), int(bad or 0)) for m, v, n, bad in conn.execute(stmt)}
 
 
-def window_scores(
+def window_scored(
     conn: Session, *, model: str, version: str, start: dt.datetime, end: dt.datetime
-) -> list[float]:
-    """The non-null scores of one model version's records with event time in [start, end)."""
-    stmt = select(db.Record.score).where(
+) -> list[tuple[Any, float]]:
+    """(stored prediction or None, score) of one model version's records with a finite score and event
+    time in [start, end): what CBPE estimates accuracy from."""
+    stmt = select(db.Record.prediction, db.Record.score).where(
         db.Record.model == model,
         db.Record.version == version,
         db.Record.ts >= start,
         db.Record.ts < end,
         db.Record.score.is_not(None),
     )
-    return [float(x) for x in conn.scalars(stmt) if x is not None]
+    return [(p, float(x)) for p, x in conn.execute(stmt) if x is not None and math.isfinite(x)]
 
 
 def window_labelled_all_versions(

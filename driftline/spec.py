@@ -72,6 +72,13 @@ class PredictionSpec(_Strict):
 
     type: Literal["binary", "multiclass", "regression"] = Field(description="Kind of prediction.")
     positive_class: int | str | bool | None = Field(1, description="Binary only: the positive label.")
+    decision_threshold: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Binary only: a score at or above it is the positive class. CBPE uses it for records "
+        "that carry a score but no prediction; records with a prediction are judged by that prediction.",
+    )
 
 
 DriftMetric = Literal["psi", "kl", "kl_reverse", "js", "jeffreys", "hellinger", "chi2", "ks", "wasserstein"]
@@ -492,6 +499,7 @@ class Model:
     runbook_url: str | None
     explain: ExplainSpec | None = None
     multivariate: MultivariateSpec | None = None
+    decision_threshold: float = 0.5
 
     @property
     def explain_features(self) -> tuple[str, ...]:
@@ -570,6 +578,7 @@ def resolve(spec: SpecFile, base: Path | None = None) -> ResolvedSpec:
             runbook_url=m.runbook_url,
             explain=_explain_at(m.explain, base),
             multivariate=m.drift.multivariate,
+            decision_threshold=m.prediction.decision_threshold,
         )
         for m in spec.models
     )
