@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from analyzers.categories import canonical_category
+
 
 class _Missing:
     """Key that `factorize` gives to None and NaN, distinct from every string."""
@@ -60,19 +62,31 @@ def _key(v: Any) -> Any:
     return str(v)
 
 
+def _canonical(raw: list[Any], inverse: np.ndarray) -> tuple[list[Any], np.ndarray]:
+    """Spell each distinct raw key by `canonical_category`, merging the keys that spell alike
+    (True, "true" and "TRUE"; 1, 1.0 and "1"); "" joins MISSING. Work is per distinct key, not per row."""
+    keys = [k if k is MISSING else (canonical_category(k) or MISSING) for k in raw]
+    if len(set(keys)) == len(keys):
+        return keys, inverse
+    index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+    remap = np.fromiter((index[k] for k in keys), np.intp, len(keys))
+    return list(index), remap[inverse]
+
+
 def factorize(values: Iterable[Any]) -> tuple[list[Any], np.ndarray]:
-    """Distinct category keys (str, or MISSING for None/NaN) and each value's index into them."""
+    """Distinct canonical category keys (analyzers.categories; MISSING for None, NaN and "") and each
+    value's index into them."""
     seq = _as_sized(values)
     if isinstance(seq, np.ndarray) and seq.dtype.kind in "biuf":
         # Distinct numbers print distinctly (repr round-trips), and np.unique folds every NaN into one.
         uniq, inverse = np.unique(seq, return_inverse=True)
-        return [_key(v) for v in uniq.tolist()], inverse.reshape(-1)
+        return _canonical([_key(v) for v in uniq.tolist()], inverse.reshape(-1))
     items = seq.tolist() if isinstance(seq, np.ndarray) else seq
     strs = [v if type(v) is str else _key(v) for v in items]
     positions = dict.fromkeys(strs, 0)
     for i, k in enumerate(positions):
         positions[k] = i
-    return list(positions), np.fromiter(map(positions.__getitem__, strs), np.intp, len(strs))
+    return _canonical(list(positions), np.fromiter(map(positions.__getitem__, strs), np.intp, len(strs)))
 
 
 def spread(n: int, k: int) -> np.ndarray:

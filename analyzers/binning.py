@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any, Literal, cast
 
 import numpy as np
 
 from analyzers._values import MISSING, factorize, to_float
+from analyzers.categories import canonical_category
 
 BINNING_VERSION = 1
 SAMPLE_SIZE = 10_000  # reference values kept for KS and Wasserstein, which need raw values
@@ -309,8 +310,31 @@ class FeatureReference:
         """Read a reference stored by `to_dict`, also one stored before references kept a sample."""
         moments = {k: None if d.get(k) is None else float(d[k]) for k in ("mean", "std", "min", "max")}
         sample = np.asarray(() if d.get("sample") is None else d["sample"], dtype=np.float64)
-        return cls(binning=FeatureBinning.from_dict(d["binning"]), counts=tuple(d["counts"]), n=int(d["n"]),
-                   missing=int(d["missing"]), sample=sample, **moments)
+        binning, counts, missing = FeatureBinning.from_dict(d["binning"]), tuple(d["counts"]), int(d["missing"])
+        if binning.kind == "categorical":
+            binning, counts, missing = _respelled(binning, counts, missing)
+        return cls(binning=binning, counts=counts, n=sum(counts), missing=missing, sample=sample, **moments)
+
+
+def _respelled(
+    binning: FeatureBinning, counts: tuple[int, ...], missing: int
+) -> tuple[FeatureBinning, tuple[int, ...], int]:
+    """A categorical reference stored before categories were canonical ("True", "1.0", ""), re-spelled by
+    `canonical_category`: categories that now spell alike are merged, and one that is now missing moves
+    to the missing count, so old references compare with new windows bin for bin."""
+    spelled = [canonical_category(c) for c in binning.categories]
+    if spelled == list(binning.categories):
+        return binning, counts, missing
+    kept = list(dict.fromkeys(c for c in spelled if c is not None))
+    index = {c: i for i, c in enumerate(kept)}
+    merged = [0] * (len(kept) + 1)
+    merged[-1] = counts[-1]  # "other"
+    for c, k in zip(spelled, counts[:-1], strict=True):
+        if c is None:
+            missing += k
+        else:
+            merged[index[c]] += k
+    return replace(binning, categories=tuple(kept)), tuple(merged), missing
 
 
 def reference_sample(values: np.ndarray, size: int = SAMPLE_SIZE) -> np.ndarray:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from analyzers.binning import FeatureReference
+from analyzers.categories import canonical_category
 
 FEATURE_TYPES = ("numeric", "categorical", "text", "embedding")
 RECORD = "*"  # the `feature` of record-level (schema) checks
@@ -68,8 +69,8 @@ CONFORMS: Mapping[str, Callable[[Any], bool]] = {
 }
 
 
-def _category(v: Any) -> str:
-    return v if isinstance(v, str) else str(v)  # as the binning keys categories
+def _category(v: Any) -> str | None:
+    return canonical_category(v)  # as the binning keys categories
 
 
 def _checked_type(feature: str, declared_type: str) -> str:

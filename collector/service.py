@@ -9,7 +9,7 @@ from analyzers.binning import fit_reference
 from analyzers.estimation import fit_calibration
 from analyzers.performance import same_class
 from analyzers.quality import schema_checker
-from collector import attributions, db, multivariate, repository
+from collector import attributions, canonical, db, multivariate, repository
 from collector.context import AppContext
 from collector.schemas import Accepted, LabelBatch, RecordBatch, ReferenceIn, ReferenceOut, StatsBatch
 
@@ -40,6 +40,7 @@ def known_model(ctx: AppContext, model: str, loc: list[str | int]) -> None:
 def store_records(ctx: AppContext, batch: RecordBatch) -> Accepted:
     """Store a validated batch once: a batch id seen before changes nothing."""
     known_model(ctx, batch.model, ["body", "model"])
+    canonical.canonical_records(ctx.spec.model(batch.model) if ctx.spec else None, batch.records)
     n = len(batch.records)
     now = db.utcnow()
     invalid = invalid_records(ctx, batch)
@@ -141,6 +142,7 @@ def store_reference(ctx: AppContext, body: ReferenceIn) -> ReferenceOut:
                 "declare it in the spec or leave it out",
             )
         columns = {k: v for k, v in columns.items() if k in declared}
+        columns = canonical.canonical_columns(model, columns)
         kinds = {k: declared[k] for k in columns}
     if not columns or not next(iter(lengths), 0):
         raise InputError(

@@ -113,12 +113,21 @@ def read_batches(path: Path, rows: int) -> Iterator[Any]:
         raise ReplayError(f"{path}: unknown file type {suffix!r}: replay reads .csv, .tsv and .parquet")
     import pyarrow.csv as pacsv
 
+    parse = pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",")
+    with pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16), parse_options=parse) as head:
+        names = head.schema.names
+    # every column is read as text, never inferred: inference turns ZIP code "01234" into 1234 and, with
+    # pyarrow's default null words, the category "NA" (North America) into a missing value. Only an empty
+    # field is missing; numeric columns are parsed by `_numbers`, categories by analyzers.categories.
     with pacsv.open_csv(
         path,
         read_options=pacsv.ReadOptions(block_size=16 << 20),
-        parse_options=pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ","),
+        parse_options=parse,
         convert_options=pacsv.ConvertOptions(
-            column_types={}, strings_can_be_null=True, auto_dict_encode=False
+            column_types={n: pa.string() for n in names},
+            strings_can_be_null=True,
+            null_values=[""],
+            auto_dict_encode=False,
         ),
     ) as reader:
         for batch in reader:
@@ -155,12 +164,20 @@ def parse_time(value: Any) -> dt.datetime | None:
     return None
 
 
+#: Words that mean "no value" in a numeric column of a CSV file (R writes NA, databases NULL). In a
+#: categorical column they stay text: "NA" is also North America.
+NUMERIC_NULL_WORDS = frozenset({"NA", "N/A", "#N/A", "null", "NULL", "None"})
+
+
 def _numbers(values: list[Any], column: str, first_row: int, problems: list[Problem]) -> list[Any]:
     """Numeric values; a value that is no number is kept as it was and reported (a quality event)."""
     out: list[Any] = []
     for i, v in enumerate(values):
         if v is None or (isinstance(v, int | float) and not isinstance(v, bool)):
             out.append(v)
+            continue
+        if isinstance(v, str) and (not v.strip() or v.strip() in NUMERIC_NULL_WORDS):
+            out.append(None)
             continue
         try:
             out.append(float(v))

@@ -77,7 +77,7 @@ def test_numbers_of_every_python_and_numpy_kind_are_numeric_but_bools_strings_an
 def test_categories_are_compared_as_the_binning_keys_them():
     reference = fit_reference({"c": [1, 2, "a", True]}, kinds={"c": "categorical"})["c"]
     table = _table(feature_quality("c", "categorical", reference, [1, "1", 2.0, True, "True", "b"]))
-    assert table[("c", "unseen_category")] == (2, 6)  # 2.0 keys as "2.0", and "b"
+    assert table[("c", "unseen_category")] == (1, 6)  # only "b": 2.0 spells "2" and "True" spells "true"
 
 
 def test_an_embedding_is_a_non_empty_list_or_one_dimensional_array_of_numbers():
