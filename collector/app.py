@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import sessionmaker
 
-from collector import db, migrations, repository, service
+from collector import db, migrations, redaction, repository, service
 from collector.api import ingest, models, ops, references, slos
 from collector.body import add_body_schemas, limited_route
 from collector.context import AppContext
@@ -87,12 +87,14 @@ def build_context(
         known_models=known,
         on_deploy=in_background(on_deploy) if on_deploy else None,
     )
+    redaction.of(ctx)  # reads the salt file and warns about a default salt now, not at the first batch
     rebuild_state(ctx)
     return ctx
 
 
 def _storage_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    log.warning("storage unavailable: %s", exc)
+    # the driver's own message, never SQLAlchemy's str(exc): that appends the statement's parameters (values)
+    log.warning("storage unavailable: %s", str(getattr(exc, "orig", None) or exc).strip())
     return JSONResponse(
         {"detail": "storage is unavailable; retry later"}, status_code=503, headers={"Retry-After": "5"}
     )

@@ -7,13 +7,18 @@ import itertools
 import math
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from collector.redaction import checked_version
+from sdk.redact import VERSION_PATTERN
 from sdk.wire import MAX_RECORDS_PER_BATCH
 
 BatchId = Annotated[str, Field(min_length=1, max_length=128, description="Idempotency key of the batch.")]
 ModelName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z][a-zA-Z0-9_.-]*$")]
-Version = Annotated[str, Field(min_length=1, max_length=64)]
+#: A release name (no free text: it labels /metrics series), never personal data (collector/redaction.py).
+Version = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=VERSION_PATTERN), AfterValidator(checked_version)
+]
 RecordId = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00]*$")]
 
 

@@ -9,7 +9,7 @@ from analyzers.binning import fit_reference
 from analyzers.estimation import fit_calibration
 from analyzers.performance import same_class
 from analyzers.quality import schema_checker
-from collector import attributions, canonical, db, multivariate, repository
+from collector import attributions, canonical, db, multivariate, redaction, repository
 from collector.context import AppContext
 from collector.schemas import Accepted, LabelBatch, RecordBatch, ReferenceIn, ReferenceOut, StatsBatch
 
@@ -40,6 +40,7 @@ def known_model(ctx: AppContext, model: str, loc: list[str | int]) -> None:
 def store_records(ctx: AppContext, batch: RecordBatch) -> Accepted:
     """Store a validated batch once: a batch id seen before changes nothing."""
     known_model(ctx, batch.model, ["body", "model"])
+    redaction.records(ctx, batch)
     canonical.canonical_records(ctx.spec.model(batch.model) if ctx.spec else None, batch.records)
     n = len(batch.records)
     now = db.utcnow()
@@ -88,6 +89,7 @@ _checkers: dict[str, Callable[[Any], bool]] = {}
 def store_labels(ctx: AppContext, batch: LabelBatch) -> Accepted:
     """Store ground truth by record id, once per batch id; the last label for an id in a batch wins."""
     known_model(ctx, batch.model, ["body", "model"])
+    redaction.labels(ctx, batch)
     now = db.utcnow()
     latest = {lab.id: lab for lab in batch.labels}
     rows = [
@@ -121,6 +123,7 @@ def labelled_outcomes(rows: list[tuple[str, str, Any, Any]]) -> dict[tuple[str, 
 def store_reference(ctx: AppContext, body: ReferenceIn) -> ReferenceOut:
     """Fit a reference's binning once (numeric quantile edges, category tables) and store it."""
     known_model(ctx, body.model, ["body", "model"])
+    redaction.reference(ctx, body)
     model = ctx.spec.model(body.model) if ctx.spec else None
     columns = body.columns
     lengths = {len(v) for v in columns.values()}

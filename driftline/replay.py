@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import json
 import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from pydantic_core import to_json
 
 from driftline.progress import Progress
 from driftline.spec import Model
-from sdk.redact import Redactor
+from sdk.redact import Redactor, has_pii, mask_text
 
 MAX_REFERENCE_ROWS = 100_000
 
@@ -179,12 +180,21 @@ def _numbers(values: list[Any], column: str, first_row: int, problems: list[Prob
         if isinstance(v, str) and (not v.strip() or v.strip() in NUMERIC_NULL_WORDS):
             out.append(None)
             continue
+        if isinstance(v, str) and not _PLAIN_NUMBER.fullmatch(v.strip()) and has_pii(v):
+            # "+14155550188" or a Luhn-valid card parse as numbers: kept as text, the collector masks it
+            problems.append(Problem(first_row + i, column, f"{mask_text(v)[:40]!r} is personal data, not a number"))
+            out.append(v)
+            continue
         try:
             out.append(float(v))
         except (TypeError, ValueError):
-            problems.append(Problem(first_row + i, column, f"{str(v)[:40]!r} is not a number"))
+            problems.append(Problem(first_row + i, column, f"{mask_text(str(v))[:40]!r} is not a number"))
             out.append(v)
     return out
+
+
+#: Text that is a number even when it looks like a bare SSN: a sign, at most 12 digits, a fraction.
+_PLAIN_NUMBER = re.compile(r"-?\d{1,12}(?:\.\d*)?")
 
 
 def _column(batch: Any, name: str) -> list[Any] | None:
@@ -271,9 +281,8 @@ class Converter:
             row = first_row + i
             ts = parse_time(times[i])
             if ts is None:
-                problems.append(
-                    Problem(row, self.columns.time, f"{str(times[i])[:40]!r} is not a timestamp: row skipped")
-                )
+                shown = mask_text(str(times[i]))[:40]
+                problems.append(Problem(row, self.columns.time, f"{shown!r} is not a timestamp: row skipped"))
                 skipped += 1
                 continue
             rid = str(ids[i]) if ids is not None and ids[i] is not None else f"{self.source}:{row}"

@@ -31,3 +31,12 @@ class Settings(BaseSettings):
     bootstrap_resamples: int = Field(
         1000, ge=0, description="Bootstrap resamples behind each F1/AUC/log-loss/ECE/MAE/RMSE/MAPE interval (0: none)."
     )
+    salt: str | None = Field(
+        None,
+        description="HMAC key for pii: true values and hashed record ids, the same DRIFTLINE_SALT the SDKs use "
+        "(default: driftline:<model>, the SDK's default, which is public: set a secret in production).",
+    )
+    salt_file: str | None = Field(None, description="A file holding the salt (a mounted secret); wins over salt.")
+    hash_record_ids: bool = Field(
+        False, description="Store every record id as its salted hash (labels are hashed alike, so they join)."
+    )

@@ -29,7 +29,7 @@ from .buffers import Buffers
 from .convert import feature_rows, id_list, prediction_values, row_count, score_values, slice_rows
 from .explain import Explainer
 from .logs import RateLimitedLog
-from .redact import PiiMode, Redactor
+from .redact import PiiMode, Redactor, version_problem
 from .sampling import GOLDEN, MASK, new_ids, sampled_indices, threshold
 from .shipper import Shipper
 from .transport import HTTPTransport, Transport
@@ -159,9 +159,15 @@ class Monitor:
     then to ``"driftline:<model>"``. The fixed default keeps hashes equal across processes and hosts
     (so counts, joins and drift on hashed fields work) but anyone who knows the model name can test
     guesses of low-entropy values (e-mails, SSNs) against it: set one secret DRIFTLINE_SALT for all
-    replicas in production. ``collector`` and ``token`` default to ``$DRIFTLINE_COLLECTOR`` and
-    ``$DRIFTLINE_TOKEN``. ``clock`` (event and stats times), ``timer`` (durations) and ``pid_fn``
-    (fork detection; default `current_pid`, a cached ``os.getpid``) are seams for tests.
+    replicas in production (and on the collector, which hashes ``pii: true`` fields of data that did not
+    come through this SDK with it). Text in features, slices, predictions and labels is always masked
+    (`sdk.redact.mask_text`). ``hash_ids`` sends every record id (in records and in `log_labels`) as its
+    salted hash, so labels still join; without it only ids that contain personal data are hashed.
+    ``version`` must be a release name (`sdk.redact.VERSION_PATTERN`, no personal data): any other is
+    a ValueError here, at construction, as an invalid model name is. ``collector`` and ``token``
+    default to ``$DRIFTLINE_COLLECTOR`` and ``$DRIFTLINE_TOKEN``. ``clock`` (event and stats times),
+    ``timer`` (durations) and ``pid_fn`` (fork detection; default `current_pid`, a cached
+    ``os.getpid``) are seams for tests.
 
     ``explainer`` (see `sdk.explain`) attaches SHAP attributions to sampled records: it runs on the
     background thread once per outgoing batch, on the features before redaction; when it fails the
@@ -179,6 +185,7 @@ class Monitor:
         redact: Iterable[str] = (),
         pii: PiiMode = "hash",
         salt: str | bytes | None = None,
+        hash_ids: bool = False,
         feature_names: Sequence[str] | None = None,
         max_queue: int = 10_000,
         batch_size: int = 500,
@@ -197,8 +204,9 @@ class Monitor:
     ) -> None:
         if not isinstance(model, str) or not _MODEL_NAME.fullmatch(model):
             raise ValueError(f"model must match [a-zA-Z][a-zA-Z0-9_.-]*, ≤ 64 characters; got {model!r}")
-        if not isinstance(version, str) or not 0 < len(version) <= 64:
-            raise ValueError(f"version must be 1 to 64 characters, got {version!r}")
+        problem = version_problem(version)
+        if problem is not None:  # the collector would refuse every batch: say so at startup, not never
+            raise ValueError(f"version {problem}")
         bounds = tuple(float(b) for b in latency_bounds)
         if not bounds or bounds[0] <= 0 or any(a >= b for a, b in pairwise(bounds)):
             raise ValueError("latency_bounds must be positive and strictly increasing (+Inf is implied)")
@@ -214,7 +222,7 @@ class Monitor:
         self._feature_names = list(feature_names) if feature_names is not None else None
         if salt is None:
             salt = os.environ.get("DRIFTLINE_SALT") or f"driftline:{model}"
-        self._redactor = Redactor(redact, mode=pii, salt=salt)
+        self._redactor = Redactor(redact, mode=pii, salt=salt, hash_ids=hash_ids)
         token = token if token is not None else os.environ.get("DRIFTLINE_TOKEN")
         self._token = token
         if transport is None:

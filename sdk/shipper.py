@@ -24,7 +24,7 @@ from .buffers import Buffers
 from .convert import plain, plain_feature, plain_score
 from .explain import Explainer, checked_attributions
 from .logs import RateLimitedLog
-from .redact import Redactor
+from .redact import Redactor, mask_value
 from .transport import Request, Response, Transport
 
 STATS, RECORDS, LABELS = "stats", "records", "labels"
@@ -310,12 +310,13 @@ class Shipper:
     def _record(self, rec: tuple[Any, ...]) -> str:
         rid, ts, features, prediction, score, slices, *explained = rec
         _check(rid, ts)
-        redact = self._redactor.row
+        redactor = self._redactor
+        redact = redactor.row
         out: dict[str, Any] = {
-            "id": rid,
+            "id": redactor.record_id(rid),
             "ts": ts,
             "features": redact({str(k)[:128]: plain_feature(v) for k, v in features.items()}),
-            "prediction": plain(prediction),
+            "prediction": mask_value(plain(prediction)),
         }
         if score is not None and (s := plain_score(score)) is not None:
             out["score"] = s
@@ -331,7 +332,7 @@ class Shipper:
         value = plain(label)
         if value is None:
             raise ValueError("the label is null or NaN")
-        return _dumps({"id": rid, "label": value, "ts": ts})
+        return _dumps({"id": self._redactor.record_id(rid), "label": mask_value(value), "ts": ts})
 
     def _send(self, batch: Batch) -> bool:
         """Try one delivery; True when settled (accepted or rejected for good), False to retry later."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import hmac
+import random
 from typing import Any
 
 import pytest
 
 from sdk import MockTransport, Monitor, wire
-from sdk.redact import Redactor, luhn_ok, mask_text
+from sdk.redact import Redactor, has_pii, is_hashed, luhn_ok, mask_text, version_problem
 
 FAST = {"flush_interval": 0.05, "initial_backoff": 0.01, "max_backoff": 0.05}
 
@@ -43,6 +44,21 @@ MASKED = [
     ("amex 378282246310005", "amex [CARD]"),
     ("mc 5555555555554444 and a@b.io", "mc [CARD] and [EMAIL]"),
     ("discover 6011 0009 9013 9424", "discover [CARD]"),
+    ("ssn 078-05-1120 on file", "ssn [SSN] on file"),
+    ("ssn 078 05 1120", "ssn [SSN]"),
+    ("ssn 078051120.", "ssn [SSN]."),
+    ("pay DE89 3704 0044 0532 0130 00 EUR", "pay [IBAN] EUR"),
+    ("GB82WEST12345698765432", "[IBAN]"),
+    ("iban FR14 2004 1010 0505 0001 3M02 606", "iban [IBAN]"),
+    ("NO9386011117947 ok", "[IBAN] ok"),
+    ("fr +33 1 23 45 67 89", "fr [PHONE]"),
+    ("fr 01 23 45 67 89", "fr [PHONE]"),
+    ("fr 06.12.34.56.78", "fr [PHONE]"),
+    ("de +49 (0)30 1234567", "de [PHONE]"),
+    ("de 030 12345678", "de [PHONE]"),
+    ("in +91 98765 43210", "in [PHONE]"),
+    ("uk 020 7946 0958", "uk [PHONE]"),
+    ("user-4111111111111111", "user-[CARD]"),
 ]
 
 NOT_MASKED = [
@@ -63,6 +79,12 @@ NOT_MASKED = [
     "price 1,234,567.89",
     "room 12, floor 3",
     "user@localhost has no domain",
+    "ssn-shaped but invalid 000-12-3456 666-12-3456 912-34-5678 123-00-4567 123-45-0000",
+    "IBAN with a wrong check digit DE88370400440532013000",
+    "lower case de89370400440532013000 and an unknown country ZZ89370400440532013000",
+    "uuid 78927905-5073-46db-8dda-c258ef80b075",
+    "uuid ee83ff53-8ff2-422d-a0c1-54940872a675",
+    "hex 45b57751573941879f631ef5aafacc3f",
 ]
 
 
@@ -150,3 +172,76 @@ def test_pii_drop_mode_on_a_monitor_sends_no_trace_of_the_field(make):
     transport = mon._transport
     assert isinstance(transport, MockTransport)
     assert transport.bodies(wire.RECORDS_PATH)[0]["records"][0]["features"] == {"age": 3}
+
+
+def test_uuid_ids_are_never_taken_for_personal_data():
+    import uuid
+
+    ids = [str(uuid.UUID(int=random.getrandbits(128), version=4)) for _ in range(20_000)]
+    assert not [i for i in ids if has_pii(i) or has_pii(i.replace("-", ""))][:3]
+
+
+def test_hashes_are_recognised_and_never_hashed_twice():
+    red = Redactor(["email"], salt="k")
+    once = red.hash_value("jane@example.com")
+    assert is_hashed(once) and red.hash_value(once) == once
+    rid = red.hash_id("jane@example.com")
+    assert is_hashed(rid) and len(rid) == len("sha256:") + 32 and red.hash_id(rid) == rid
+    assert rid[7:23] != once[7:], "ids are keyed apart from values"
+    assert not is_hashed("sha256:XYZ") and not is_hashed("sha256:" + "a" * 15)
+
+
+def test_record_ids_are_hashed_when_asked_or_when_they_hold_personal_data():
+    plain, hashing = Redactor(salt="k"), Redactor(salt="k", hash_ids=True)
+    assert plain.record_id("req-17") == "req-17"
+    assert plain.record_id("jane@example.com") == hashing.record_id("jane@example.com")
+    assert is_hashed(hashing.record_id("req-17"))
+
+
+@pytest.mark.parametrize("version", ["v7", "2026.01.15", "1.4.2+build.9", "release_3", "A" * 64])
+def test_release_names_are_valid_versions(version):
+    assert version_problem(version) is None
+    mon = Monitor("credit", version, transport=MockTransport(), enabled=False)
+    assert mon.version == version
+
+
+@pytest.mark.parametrize(
+    "version",
+    [
+        "",
+        "v 7",
+        "-v7",
+        "A" * 65,
+        "jane@example.com",
+        "078-05-1120",
+        "DE89370400440532013000",
+        "4111111111111111",
+    ],
+)
+def test_a_version_that_is_free_text_or_personal_data_is_refused_at_construction(version):
+    assert version_problem(version) is not None
+    with pytest.raises(ValueError, match="version"):
+        Monitor("credit", version, transport=MockTransport())
+
+
+def test_labels_predictions_ids_and_nested_features_are_redacted_in_what_is_sent(make):
+    mon = make(redact=["email"], salt="pepper", hash_ids=True)
+    with mon.observe(
+        ids=["jane@example.com"],
+        features={"meta": {"contact": ["call +44 20 7946 0958"]}, "vec": [0.1, 0.2]},
+        slices={"iban": "DE89 3704 0044 0532 0130 00"},
+    ) as obs:
+        obs.predictions(["card 4111 1111 1111 1111"])
+    assert mon.log_labels(["jane@example.com"], ["ssn 078-05-1120"]) == 1
+    assert mon.flush(5.0)
+    transport = mon._transport
+    assert isinstance(transport, MockTransport)
+    raw = b"".join(gzip.decompress(r.body) for r in transport.requests)
+    for secret in (b"jane", b"7946", b"3704", b"4111", b"078-05"):
+        assert secret not in raw
+    [rec] = transport.bodies(wire.RECORDS_PATH)[0]["records"]
+    [lab] = transport.bodies(wire.LABELS_PATH)[0]["labels"]
+    assert rec["id"] == lab["id"] == Redactor(salt="pepper").hash_id("jane@example.com")
+    assert rec["prediction"] == "card [CARD]" and lab["label"] == "ssn [SSN]"
+    assert rec["features"] == {"meta": {"contact": ["call [PHONE]"]}, "vec": [0.1, 0.2]}
+    assert rec["slices"] == {"iban": "[IBAN]"}
