@@ -13,6 +13,8 @@ is the one function here that reads a file; everything else is arrays in, frozen
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import math
 import pickle
 import warnings
@@ -60,10 +62,11 @@ Status = Literal["ok", "drift", "insufficient_data"]
 Kind = Literal["prediction", "loss"]
 
 
-def load_model(path: str | Path) -> object:
+def load_model(path: str | Path, *, sha256: str) -> object:
     """Load a trained model saved with joblib (``.joblib``, ``.jbl``) or pickle (``.pkl``, ``.pickle``).
 
-    Unpickling runs code from the file: load only models your own pipeline wrote.
+    Unpickling runs code from the file, so the bytes are read once, and unpickled only when their SHA-256
+    is ``sha256`` (the pin in the spec): a file swapped after the spec was written is refused.
     """
     p = Path(path)
     suffix = p.suffix.lower()
@@ -73,14 +76,23 @@ def load_model(path: str | Path) -> object:
             "joblib.dump(model, 'model.joblib') or pickle to a '.pkl' file"
         )
     try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise ValueError(f"cannot load a model from {str(p)!r}: no such file; check the path") from None
+    except OSError as exc:
+        raise ValueError(f"cannot load a model from {str(p)!r}: {exc.strerror or exc}") from None
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256.lower():
+        raise ValueError(
+            f"refusing to load the model {str(p)!r}: its SHA-256 is {actual}, the spec pins {sha256}; "
+            f"unpickling runs code, so only the pinned file is loaded (if you trust this one, pin sha256: {actual})"
+        )
+    try:
         if suffix in _JOBLIB_SUFFIXES:
             import joblib  # scikit-learn's own dependency
 
-            return joblib.load(p)
-        with p.open("rb") as f:
-            return pickle.load(f)
-    except FileNotFoundError:
-        raise ValueError(f"cannot load a model from {str(p)!r}: no such file; check the path") from None
+            return joblib.load(io.BytesIO(data))
+        return pickle.loads(data)
     except Exception as exc:
         raise ValueError(
             f"cannot load a model from {str(p)!r} ({type(exc).__name__}: {exc}); install the library the "

@@ -24,13 +24,15 @@ from driftline.spec import Model
 
 log = logging.getLogger("driftline.explain")
 
-_setup: tuple[Any, ...] = ()  # the worker process's model path, feature names, background, class index
+_setup: tuple[Any, ...] = ()  # the worker's model path and SHA-256, feature names, background, class index
 _attributor: Any = None  # its TreeAttributor, built on first use
 
 
-def _init(path: str, names: tuple[str, ...], background: np.ndarray | None, class_index: int | None) -> None:
+def _init(
+    path: str, sha256: str, names: tuple[str, ...], background: np.ndarray | None, class_index: int | None
+) -> None:
     global _setup
-    _setup = (path, names, background, class_index)
+    _setup = (path, sha256, names, background, class_index)
     threading.Thread(
         target=_exit_with, args=(os.getppid(),), name="driftline-parent-watch", daemon=True
     ).start()
@@ -46,13 +48,15 @@ def _exit_with(parent: int) -> None:
 
 def _worker_attributor() -> Any:
     """Load the model on first use, not in the pool's initializer: an initializer's exception only breaks
-    the pool, while this one reaches the caller with its message (say, which file is missing)."""
+    the pool, while this one reaches the caller with its message (say, which file is missing, or that its
+    SHA-256 is not the one the spec pins: such a file is never unpickled)."""
     global _attributor
     if _attributor is None:
         from analyzers.explain import TreeAttributor, load_model
 
-        path, names, background, class_index = _setup
-        _attributor = TreeAttributor(load_model(path), names, background=background, class_index=class_index)
+        path, sha256, names, background, class_index = _setup
+        model = load_model(path, sha256=sha256)
+        _attributor = TreeAttributor(model, names, background=background, class_index=class_index)
     return _attributor
 
 
@@ -94,7 +98,13 @@ class ModelExplainer:
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),  # forking a threaded server is unsafe
             initializer=_init,
-            initargs=(model.explain.model, self.names, background, model.explain.class_index),
+            initargs=(
+                model.explain.model,
+                model.explain.sha256,
+                self.names,
+                background,
+                model.explain.class_index,
+            ),
         )
 
     def explain(self, x: np.ndarray) -> Attributions:

@@ -174,7 +174,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from driftline.generate import generate
 
-    spec = load_spec(args.config)
+    spec = load_spec(args.config, require_files=True)  # a deploy check: a model file must be there, pinned
     paths = generate(
         spec,
         args.out,

@@ -7,7 +7,9 @@ field path, the bad value and the fix, so `driftline check` can print them as th
 from __future__ import annotations
 
 import difflib
+import hashlib
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +35,14 @@ from slo import windows as slo_windows
 from slo.definition import SLO
 
 NAME_RE = r"^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$"
+#: Largest spec file read: a spec is a few kilobytes, and the parse should stay bounded.
+MAX_SPEC_BYTES = 1 << 20
+#: Values a spec may hold once YAML aliases are expanded: an alias bomb (`&b [*a, *a, ...]` nested a few
+#: levels) is refused here instead of being expanded into billions of values.
+MAX_SPEC_NODES = 100_000
+#: Environment variable naming the folder that explain model files are taken from, instead of the spec's.
+MODELS_DIR_ENV = "DRIFTLINE_MODELS_DIR"
+_SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 _DURATION_RE = re.compile(r"^(\d+)(s|m|h|d|w)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -140,8 +150,12 @@ class ExplainSpec(_Strict):
     LightGBM): prediction attributions per sampled record, loss attributions on labelled ones."""
 
     model: str = Field(
-        description="Path of the model file (.joblib or .pkl), relative to the spec file. Loaded in a worker "
-        "process: only list files you trust, as unpickling runs code."
+        description="Path of the model file (.joblib or .pkl), relative to the spec file's folder (or to "
+        "DRIFTLINE_MODELS_DIR when set) and inside it. Loaded in a worker process: unpickling runs code."
+    )
+    sha256: str = Field(
+        description="SHA-256 of the model file, as `sha256sum` prints it: a file with another digest is "
+        "never loaded."
     )
     features: tuple[str, ...] | None = Field(
         None, description="The model's input columns in order; default: the declared numeric features."
@@ -155,6 +169,34 @@ class ExplainSpec(_Strict):
     min_effect: float = Field(
         0.1, gt=0, description="And the smallest change, as a share of the reference's total mean |SHAP|."
     )
+
+    @field_validator("model")
+    @classmethod
+    def _relative_inside(cls, v: str) -> str:
+        """Only a relative path without `..` can stay inside the models folder (symbolic links are checked
+        when the file is resolved)."""
+        if not v.strip() or "\x00" in v:
+            raise ValueError(
+                "write the model file's path relative to the spec file's folder, such as churn.joblib"
+            )
+        if Path(v).is_absolute():
+            raise ValueError(
+                "an absolute path may load a file from anywhere: copy the file into the spec file's folder "
+                f"(or {MODELS_DIR_ENV}) and write its path relative to it"
+            )
+        if ".." in Path(v).parts:
+            raise ValueError(
+                "'..' leads out of the spec file's folder: copy the file into that folder "
+                f"(or {MODELS_DIR_ENV}) and write its path relative to it"
+            )
+        return v
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex_digest(cls, v: str) -> str:
+        if not isinstance(v, str) or not _SHA256_RE.match(v):
+            raise ValueError("not a SHA-256: write the 64 hexadecimal digits `sha256sum <model file>` prints")
+        return v.lower()
 
 
 class MultivariateSpec(_Strict):
@@ -548,10 +590,95 @@ class ResolvedSpec:
 
 
 def _explain_at(e: ExplainSpec | None, base: Path | None) -> ExplainSpec | None:
-    """The explain section with its model path made relative to the spec file's folder."""
-    if e is None or base is None or Path(e.model).is_absolute():
+    """The explain section with its model path resolved (symbolic links followed) in the models folder."""
+    if e is None or base is None:
         return e
-    return e.model_copy(update={"model": str(base / e.model)})
+    return e.model_copy(update={"model": str((base / e.model).resolve())})
+
+
+def models_folder(base: Path | None, models_dir: str | Path | None = None) -> Path:
+    """Where explain model files are taken from: `models_dir`, else DRIFTLINE_MODELS_DIR, else the spec file's
+    folder (the current folder for a spec that is no file)."""
+    given = models_dir if models_dir is not None else os.environ.get(MODELS_DIR_ENV) or None
+    return Path(given) if given is not None else (base if base is not None else Path("."))
+
+
+def sha256_of(path: Path) -> str:
+    """SHA-256 of a file's bytes, as `sha256sum` prints it."""
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _model_file_problems(spec: SpecFile, doc: Any, root: Path, require_files: bool) -> list[str]:
+    """Each explain model file must resolve inside `root` (no symbolic link out of it), and, where it
+    exists (always, with `require_files`), have the pinned SHA-256; one line per problem."""
+    problems: list[str] = []
+    inside = root.resolve()
+    for i, m in enumerate(spec.models):
+        if m.explain is None:
+            continue
+        where = ("models", i, "explain")
+        line = _line_of(doc, (*where, "model"))
+        at = f"{line}: " if line else " "
+        target = (root / m.explain.model).resolve()
+        if not target.is_relative_to(inside):
+            problems.append(
+                f"{at}models.{i}.explain.model: {m.explain.model!r} leads to {target}, outside {inside} (through "
+                f"a symbolic link); fix: copy the model file into {inside} and name it there"
+            )
+        elif not target.exists():
+            if require_files:
+                problems.append(
+                    f"{at}models.{i}.explain.model: no such file {target}; fix: save the model there or "
+                    "correct the path"
+                )
+        elif not target.is_file():
+            problems.append(
+                f"{at}models.{i}.explain.model: {target} is not a regular file; fix: name the model file"
+            )
+        else:
+            actual = sha256_of(target)
+            if actual != m.explain.sha256:
+                line = _line_of(doc, (*where, "sha256")) or line
+                problems.append(
+                    f"{line}: models.{i}.explain.sha256: {m.explain.model} has SHA-256 {actual}, not the pinned "
+                    f"{m.explain.sha256}, so it is not loaded; fix: if you trust this file, write sha256: {actual}"
+                )
+    return problems
+
+
+def _own_errors(errors: list[Any]) -> list[Any]:
+    """The errors without pydantic's echo: a list whose items failed is also reported as too short."""
+    return [
+        e
+        for e in errors
+        if e["type"] != "too_short"
+        or not any(len(o["loc"]) > len(e["loc"]) and o["loc"][: len(e["loc"])] == e["loc"] for o in errors)
+    ]
+
+
+def _pin_hint(doc: Any, err: Mapping[str, Any], root: Path) -> str:
+    """For a missing explain.sha256: the digest of the file the spec names, ready to paste, when it is a
+    regular file inside the models folder."""
+    loc = tuple(err["loc"])
+    if err["type"] != "missing" or loc[-1:] != ("sha256",) or len(loc) < 2 or loc[-2] != "explain":
+        return ""
+    node: Any = _strip_lines(doc)
+    for part in loc[:-1]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return ""
+    name = node.get("model") if isinstance(node, dict) else None
+    if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
+        return ""
+    try:
+        target = (root / name).resolve()
+        if not target.is_relative_to(root.resolve()) or not target.is_file():
+            return ""
+        return f" (the file there now has sha256: {sha256_of(target)})"
+    except (OSError, ValueError):
+        return ""
 
 
 def resolve(spec: SpecFile, base: Path | None = None) -> ResolvedSpec:
@@ -666,6 +793,10 @@ def _line_of(doc: Any, loc: tuple[Any, ...]) -> int | None:
 _FIELD_FIXES = {
     "objective": "write the percentage of good events, above 0 and below 100, such as 99.9",
 }
+#: Fixes of a missing field, where "add it" is not enough.
+_MISSING_FIXES = {
+    "sha256": "pin the model file: add sha256: with the 64 hexadecimal digits `sha256sum <model file>` prints",
+}
 _FIXES = {
     "extra_forbidden": "remove it or check its spelling",
     "missing": "add it",
@@ -681,6 +812,8 @@ def _describe(doc: Any, err: dict[str, Any]) -> str:
     fix = _FIELD_FIXES.get(str(loc[-1]) if loc else "", _FIXES.get(err["type"], ""))
     if err["type"] == "extra_forbidden" and loc:
         fix = _suggest_field(loc)
+    if err["type"] == "missing" and loc:
+        fix = _MISSING_FIXES.get(str(loc[-1]), fix)
     bad = "" if err["type"] in ("missing",) else f" (got {_short(err.get('input'))})"
     where = f"{line}: " if line else " "
     return f"{where}{path}: {msg}{bad}" + (f"; fix: {fix}" if fix else "")
@@ -713,28 +846,146 @@ def _short(v: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def load_spec_text(text: str, source: str = "<spec>", base: Path | None = None) -> ResolvedSpec:
-    """Parse and validate spec YAML; raises SpecError listing every mistake with its line."""
+def _parse_yaml(text: str, source: str) -> Any:
+    """The YAML document, bounded: at most MAX_SPEC_NODES values once aliases are expanded, no recursive
+    alias, no nesting deeper than the parser's stack; every refusal is one SpecError line."""
+    loader = None
     try:
-        doc = yaml.load(text, Loader=_LineLoader)
+        loader = _LineLoader(text)  # its reader refuses control characters right away
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _bounded(node, source)
+        return loader.construct_document(node)
+    except yaml.reader.ReaderError as exc:
+        at = text.count("\n", 0, exc.position) + 1
+        raise SpecError(
+            source,
+            [f"{at}: not valid YAML: character #x{exc.character:04x} is not allowed in YAML ({exc.reason})"],
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f"{mark.line + 1}: " if mark else " "
-        raise SpecError(source, [f"{line}not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(source, [f"{line}not valid YAML: {' '.join(str(problem).split())}"]) from None
+    except RecursionError:
+        raise SpecError(
+            source, [" not a usable spec: the YAML is nested too deeply; a spec is a few levels deep"]
+        ) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _bounded(root: yaml.Node, source: str) -> None:
+    """Count the values the document expands to (an alias counts its anchor's whole subtree each time),
+    visiting each distinct node once, so an alias bomb is measured without being expanded."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            open_nodes.discard(key)
+            children = _children(node)
+            sizes[key] = min(1 + sum(sizes[id(c)] for c in children), MAX_SPEC_NODES + 1)
+            if sizes[key] > MAX_SPEC_NODES:
+                raise SpecError(
+                    source,
+                    [
+                        f"{node.start_mark.line + 1}: not a usable spec: its aliases expand to more than "
+                        f"{MAX_SPEC_NODES:,} values (an alias bomb); write the repeated parts out, or alias less"
+                    ],
+                )
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            raise SpecError(
+                source,
+                [
+                    f"{node.start_mark.line + 1}: not a usable spec: an alias refers to the node that contains it"
+                ],
+            )
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node) if id(c) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def load_spec_text(
+    text: str,
+    source: str = "<spec>",
+    base: Path | None = None,
+    *,
+    models_dir: str | Path | None = None,
+    require_files: bool = False,
+) -> ResolvedSpec:
+    """Parse and validate spec YAML; raises SpecError listing every mistake with its line.
+
+    Explain model files are resolved in `models_folder(base, models_dir)` and checked against their pinned
+    SHA-256 where they exist; `require_files` (for `driftline check`) also refuses a missing one."""
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecError(
+            source,
+            [f" not a usable spec: {len(text):,} characters, more than {MAX_SPEC_BYTES:,} a spec may have"],
+        )
+    doc = _parse_yaml(text, source)
     if not isinstance(doc, dict):
         raise SpecError(source, [" the file must be a mapping with a `models:` list"])
+    root = models_folder(base, models_dir)
     try:
         spec = SpecFile.model_validate(_strip_lines(doc))
     except ValidationError as exc:
-        raise SpecError(source, [_describe(doc, e) for e in exc.errors()]) from None  # type: ignore[arg-type]
-    return resolve(spec, base)
+        errors: list[Any] = _own_errors(exc.errors())
+        raise SpecError(source, [_describe(doc, e) + _pin_hint(doc, e, root) for e in errors]) from None
+    problems = _model_file_problems(spec, doc, root, require_files)
+    if problems:
+        raise SpecError(source, problems)
+    return resolve(spec, root)
 
 
-def load_spec(path: str | Path) -> ResolvedSpec:
-    """Load a spec file from disk."""
+def load_spec(
+    path: str | Path, *, models_dir: str | Path | None = None, require_files: bool = False
+) -> ResolvedSpec:
+    """Load a spec file from disk: UTF-8, at most MAX_SPEC_BYTES, YAML bounded as `load_spec_text` says."""
     p = Path(path)
     try:
-        text = p.read_text()
+        with p.open("rb") as f:
+            data = f.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
-        raise SpecError(str(p), [f" cannot read the file: {exc.strerror}"]) from None
-    return load_spec_text(text, source=str(p), base=p.parent)
+        raise SpecError(str(p), [f" cannot read the file: {exc.strerror or exc}"]) from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(
+            str(p), [f" not a usable spec: larger than {MAX_SPEC_BYTES:,} bytes; a spec is a few kilobytes"]
+        )
+    return load_spec_text(
+        _utf8(data, str(p)), source=str(p), base=p.parent, models_dir=models_dir, require_files=require_files
+    )
+
+
+def _utf8(data: bytes, source: str) -> str:
+    """The file's text; anything but UTF-8 is refused with where it goes wrong and how to fix it."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SpecError(
+            source, [" the file is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8"]
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SpecError(
+            source,
+            [
+                f"{line}: the file is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                "save it as UTF-8"
+            ],
+        ) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import pickle
 import subprocess
@@ -340,16 +341,20 @@ def test_models_load_from_joblib_and_pickle_files_and_bad_paths_say_how_to_fix_t
     model = MODELS["LightGBM classifier"](data)
     joblib.dump(model, tmp_path / "m.joblib")
     (tmp_path / "m.pkl").write_bytes(pickle.dumps(model))
+
+    def pin(path: str | Path) -> str:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
     for path in (tmp_path / "m.joblib", str(tmp_path / "m.pkl")):
-        loaded = load_model(path)
+        loaded = load_model(path, sha256=pin(path))
         np.testing.assert_allclose(margin(loaded, data["X_new"]), margin(model, data["X_new"]))
     with pytest.raises(ValueError, match=r"m\.onnx.*unknown extension '\.onnx'.*joblib\.dump"):
-        load_model(tmp_path / "m.onnx")
+        load_model(tmp_path / "m.onnx", sha256="0" * 64)
     with pytest.raises(ValueError, match=r"missing\.pkl.*no such file"):
-        load_model(tmp_path / "missing.pkl")
+        load_model(tmp_path / "missing.pkl", sha256="0" * 64)
     (tmp_path / "broken.pkl").write_bytes(b"not a pickle")
     with pytest.raises(ValueError, match=r"broken\.pkl.*UnpicklingError"):
-        load_model(tmp_path / "broken.pkl")
+        load_model(tmp_path / "broken.pkl", sha256=pin(tmp_path / "broken.pkl"))
 
 
 def test_importing_the_analyzers_does_not_import_shap():

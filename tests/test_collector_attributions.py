@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from sklearn.ensemble import GradientBoostingClassifier
 
+from driftline.spec import sha256_of
 from tests.conftest import Collector, start_collector
 from tests.test_collector_api import sample
 
@@ -29,7 +30,7 @@ models:
       - {name: x2, type: numeric}
     prediction: {type: binary, positive_class: 1}
     drift: {window: 1h}
-    explain: {model: churn.joblib}
+    explain: {model: churn.joblib, sha256: SHA256}
 """
 
 
@@ -47,7 +48,7 @@ def churn(db_url: str, tmp_path: Path) -> Iterator[tuple[Collector, GradientBoos
     x, y = _data(3000, np.random.default_rng(0))
     model = GradientBoostingClassifier(n_estimators=40, max_depth=3, random_state=0).fit(x, y)
     joblib.dump(model, tmp_path / "churn.joblib")
-    (tmp_path / "churn.yaml").write_text(SPEC)
+    (tmp_path / "churn.yaml").write_text(SPEC.replace("SHA256", sha256_of(tmp_path / "churn.joblib")))
     c = start_collector(db_url, tmp_path, config=tmp_path / "churn.yaml")
     yield c, model
     c.stop()
@@ -160,7 +161,7 @@ def test_each_sampled_record_carries_attributions_that_add_up_to_the_model_outpu
 def test_a_missing_model_file_is_named_and_the_reference_and_records_are_kept(
     db_url: str, tmp_path: Path
 ) -> None:
-    (tmp_path / "churn.yaml").write_text(SPEC)  # names churn.joblib, which is not there
+    (tmp_path / "churn.yaml").write_text(SPEC.replace("SHA256", "ab" * 32))  # names churn.joblib, not there
     c = start_collector(db_url, tmp_path, config=tmp_path / "churn.yaml")
     try:
         rng = np.random.default_rng(3)

@@ -85,7 +85,7 @@ CASES = {
         "alert (0.25) must be below warn (0.1)",
     ),
     "an explained feature that is not numeric says to encode it upstream": (
-        BASE + "    explain: {model: m.joblib, features: [region]}\n",
+        BASE + f"    explain: {{model: m.joblib, sha256: {'ab' * 32}, features: [region]}}\n",
         "explain.features",
         "encode it upstream",
     ),
@@ -133,8 +133,8 @@ def test_durations_parse_to_seconds(text: str, seconds: int) -> None:
 
 
 def test_the_explained_model_path_is_taken_from_the_spec_files_folder(tmp_path: Path) -> None:
-    (tmp_path / "s.yaml").write_text(BASE + "    explain: {model: models/m.joblib}\n")
+    (tmp_path / "s.yaml").write_text(BASE + f"    explain: {{model: models/m.joblib, sha256: {'ab' * 32}}}\n")
     m = load_spec(tmp_path / "s.yaml").model("credit")
     assert m is not None and m.explain is not None
-    assert m.explain.model == str(tmp_path / "models" / "m.joblib")
+    assert m.explain.model == str((tmp_path / "models" / "m.joblib").resolve())
     assert m.explain_features == tuple(f.name for f in m.features if f.type == "numeric" and not f.pii)
