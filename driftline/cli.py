@@ -94,7 +94,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    spec = load_spec(args.config)
+    spec = load_spec(args.config, require_files=True)  # a deploy check: a model file must be there, pinned
     print(f"{args.config}: ok ({len(spec.models)} model(s), {len(spec.raw.slos)} SLO(s))")
     return 0
 
@@ -154,6 +154,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
             batch_rows=args.batch_rows,
             progress=not args.quiet,
         )
+    except rp.ReplayFileError as exc:  # bad input: one line, exit 2 like a bad spec
+        print(f"driftline replay: {exc}", file=sys.stderr)
+        return 2
     except rp.ReplayError as exc:
         print(f"replay stopped: {exc}", file=sys.stderr)
         return 1
@@ -174,7 +177,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from driftline.generate import generate
 
-    spec = load_spec(args.config, require_files=True)  # a deploy check: a model file must be there, pinned
+    spec = load_spec(args.config)
     paths = generate(
         spec,
         args.out,

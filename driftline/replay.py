@@ -33,6 +33,10 @@ class ReplayError(Exception):
     """The replay cannot go on (a missing time column, or the first problem under --strict)."""
 
 
+class ReplayFileError(ReplayError):
+    """A file that cannot be read as CSV or Parquet (missing, binary, malformed): one line says which and why."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One bad value: where it is (1-based data row, column) and what is wrong with it."""
@@ -92,17 +96,63 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def check_file(path: Path) -> None:
+    """Refuse, in one line, a path that is no readable regular file."""
+    if not path.exists():
+        raise ReplayFileError(f"{path}: no such file")
+    if not path.is_file():
+        raise ReplayFileError(f"{path}: not a regular file: name a CSV, TSV or Parquet file")
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise ReplayFileError(f"{path}: cannot read the file: {exc.strerror or exc}") from None
+
+
+def _unreadable(path: Path, exc: BaseException) -> ReplayFileError:
+    """pyarrow's error as one short line, without the echoed row (it may hold binary data or personal data)."""
+    kind = "Parquet" if path.suffix.lower() in (".parquet", ".pq") else "CSV"
+    raw = str(exc)
+    text = " ".join(raw.split()) or type(exc).__name__
+    if raw.startswith("CSV parse error:"):
+        parts = raw.split(": ", 2)
+        text = parts[1] if len(parts) == 3 else text
+        if len(parts) == 3 and ("\n" in parts[2].strip() or "\r" in parts[2].strip()):
+            text += "; a quote is not closed, so the row runs over a line break: close the quote"
+    if "UTF8" in text or "UTF-8" in text:
+        text = "it is not UTF-8 text; save it as UTF-8"
+    text = "".join(c if c.isprintable() else "?" for c in text)[:200]
+    return ReplayFileError(f"{path}: not a readable {kind} file: {text}")
+
+
 def count_rows(path: Path) -> int | None:
     if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        return int(pq.ParquetFile(path).metadata.num_rows)
+        try:
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise _unreadable(path, exc) from None
     return None
 
 
 def read_batches(path: Path, rows: int) -> Iterator[Any]:
-    """pyarrow RecordBatches of the file; CSV columns stay strings so we can report bad values by row."""
+    """pyarrow RecordBatches of the file; CSV columns stay strings so we can report bad values by row. A file
+    pyarrow cannot read raises ReplayFileError, one line naming the file and the problem."""
     import pyarrow as pa
+
+    try:
+        yield from _batches(path, rows)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        if isinstance(exc, ReplayError):
+            raise
+        raise _unreadable(path, exc) from None
+
+
+def _batches(path: Path, rows: int) -> Iterator[Any]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
@@ -111,7 +161,9 @@ def read_batches(path: Path, rows: int) -> Iterator[Any]:
         yield from pq.ParquetFile(path).iter_batches(batch_size=rows)
         return
     if suffix not in (".csv", ".gz", ".tsv"):
-        raise ReplayError(f"{path}: unknown file type {suffix!r}: replay reads .csv, .tsv and .parquet")
+        raise ReplayFileError(f"{path}: unknown file type {suffix!r}: replay reads .csv, .tsv and .parquet")
+    if suffix != ".gz":
+        _refuse_binary(path)
     import pyarrow.csv as pacsv
 
     parse = pacsv.ParseOptions(delimiter="\t" if suffix == ".tsv" else ",")
@@ -131,10 +183,32 @@ def read_batches(path: Path, rows: int) -> Iterator[Any]:
             auto_dict_encode=False,
         ),
     ) as reader:
+        seen = 0
         for batch in reader:
             table = pa.Table.from_batches([batch])
             table = table.cast(pa.schema([pa.field(n, pa.string()) for n in table.column_names]))
+            for name in table.column_names:
+                # one record per line: pyarrow reads an unterminated quote as one value up to the end of the file
+                broken = pc.match_substring_regex(table[name], "[\r\n]")
+                if pc.any(broken).as_py():
+                    row = seen + int(pc.index(broken, True).as_py()) + 1
+                    raise ReplayFileError(
+                        f"{path}: row {row}, column {name!r}: a value runs over a line break, so a quote is not "
+                        "closed (replay reads one record per line); close the quote or remove the line break"
+                    )
+            seen += table.num_rows
             yield from table.to_batches(max_chunksize=rows)
+
+
+def _refuse_binary(path: Path) -> None:
+    """A NUL byte in the first 64 KiB means a binary file, whatever its name says."""
+    with path.open("rb") as f:
+        head = f.read(1 << 16)
+    nul = head.find(b"\x00")
+    if nul >= 0:
+        raise ReplayFileError(
+            f"{path}: not a readable CSV file: it holds binary data (a NUL byte at offset {nul})"
+        )
 
 
 # ------------------------------------------------------------------------------------------ parsing
@@ -375,8 +449,9 @@ def replay(
     progress: bool = True,
 ) -> ReplayResult:
     """Send every row of `path` through `sink`, then evaluate every window it touched."""
-    if not path.exists():
-        raise ReplayError(f"{path}: no such file")
+    for given in (path, labels_file, reference_file):
+        if given is not None:
+            check_file(given)
     result = ReplayResult()
     redactor = Redactor(model.pii_features, mode="hash", salt=salt or f"driftline:{model.name}")
     conv = Converter(model, columns, path.name, redactor, reference_until)
