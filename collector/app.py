@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import math
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -18,10 +19,11 @@ from sqlalchemy.orm import sessionmaker
 
 from collector import db, migrations, redaction, repository, service
 from collector.api import ingest, models, ops, references, slos
-from collector.body import add_body_schemas, limited_route
+from collector.body import DrainBody, add_body_schemas, limited_route
 from collector.context import AppContext
 from collector.evaluation import EvaluationLoop, Evaluator
 from collector.metrics import MetricsState
+from collector.schemas import PATTERN_HINTS
 from collector.service import InputError
 from driftline.settings import Settings
 from driftline.spec import ResolvedSpec
@@ -83,6 +85,7 @@ def build_context(
             max_slice_values=settings.max_slice_values,
             min_label_coverage=settings.min_label_coverage,
             bootstrap_resamples=settings.bootstrap_resamples,
+            max_future_skew=settings.max_future_skew_seconds,
         ),
         known_models=known,
         on_deploy=in_background(on_deploy) if on_deploy else None,
@@ -107,29 +110,72 @@ def _storage_rejected(_: Request, exc: Exception) -> JSONResponse:
 
 #: Tags pydantic appends to a location when a value matched no member of a union.
 _UNION_TAGS = {"bool", "int", "float", "str", "constrained-str", "none"}
+_STRING_TAGS = {"str", "constrained-str"}
 _HINTS = (
-    ("datetime", "send unix seconds or ISO-8601, like 2026-11-24T22:00:00Z"),
-    ("pattern_mismatch", "the text contains a NUL character, which cannot be stored: remove it"),
+    (
+        "datetime",
+        "send unix seconds (a number, never milliseconds) or ISO-8601 text, like 2026-11-24T22:00:00Z",
+    ),
     ("extra_forbidden", "remove it or check its spelling"),
     ("json_invalid", "the body is not valid JSON"),
 )
+_LAST_UNIX_SECOND = 253402300799  # 9999-12-31T23:59:59Z
+#: Hints for a value that is too long, by the field's name (the last part of its location).
+_TOO_LONG = {
+    "features": "a record carries at most that many features (sdk/wire.py MAX_FEATURES_PER_RECORD): "
+    "send the model's inputs, not a whole wide row",
+    "records": "send smaller batches",
+    "labels": "send smaller batches",
+}
+
+
+def _hint(e: dict[str, Any], loc: tuple[Any, ...]) -> str | None:
+    """How to fix one pydantic error, or None when its message says it all."""
+    kind = str(e.get("type", ""))
+    if kind.endswith("pattern_mismatch"):
+        pattern = str((e.get("ctx") or {}).get("pattern", ""))
+        return PATTERN_HINTS.get(pattern, f"it must match the regular expression {pattern}")
+    if kind == "too_long" and loc and str(loc[-1]) in _TOO_LONG:
+        return _TOO_LONG[str(loc[-1])]
+    if "date" in kind and abs(_number(e.get("input"))) > _LAST_UNIX_SECOND:
+        return "a number is unix seconds, never milliseconds, and this one lies after the year 9999: divide by 1000"
+    return next((hint for needle, hint in _HINTS if needle in kind), None)
+
+
+def _number(value: Any) -> float:
+    """A JSON number, or text holding one, as a float; 0.0 for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return 0.0
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return 0.0
+    return number if math.isfinite(number) else 0.0
 
 
 def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     """422 with one entry per bad field: its location, what is wrong, and how to fix it."""
     out: dict[tuple[Any, ...], dict[str, Any]] = {}
     union_tags: dict[tuple[Any, ...], set[str]] = {}
+    # a text value that failed only as text (a NUL in a slice value) is reported as the text's error
+    text_errors: dict[tuple[Any, ...], dict[str, Any]] = {}
     for e in exc.errors():
         loc = tuple(e.get("loc", ()))
         kind, msg = str(e.get("type", "")), str(e.get("msg", ""))
+        hint = _hint(e, loc)
+        if hint:
+            msg = f"{msg}; {hint}"
         if loc and str(loc[-1]) in _UNION_TAGS:
-            union_tags.setdefault(loc[:-1], set()).add(str(loc[-1]))
-            loc, kind = loc[:-1], "scalar_type"
-        for needle, hint in _HINTS:
-            if needle in kind:
-                msg = f"{msg}; {hint}"
+            tag, loc = str(loc[-1]), loc[:-1]
+            union_tags.setdefault(loc, set()).add(tag)
+            if tag in _STRING_TAGS and isinstance(e.get("input"), str) and kind != "string_type":
+                text_errors[loc] = {"loc": list(loc), "msg": msg, "type": kind}
+            kind = "scalar_type"
         out.setdefault(loc, {"loc": list(loc), "msg": msg, "type": kind})
     for loc, tags in union_tags.items():
+        if loc in text_errors:
+            out[loc] = text_errors[loc]
+            continue
         allowed = (
             "a number, string, boolean or null" if "none" in tags else "a number, string or boolean, not null"
         )
@@ -187,11 +233,15 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.ctx = ctx
-    route_class = limited_route(settings.max_body_bytes)
+    route_class = limited_route(
+        settings.max_body_bytes, context={"max_future_skew": settings.max_future_skew_seconds}
+    )
     for module in (ingest, references, models, slos):
         app.include_router(module.router(route_class))
     app.include_router(ops.router())
     add_body_schemas(app)
+    # answers given before a body was read still reach a client that is sending one (not a reset)
+    app.add_middleware(DrainBody, limit=max(4 * settings.max_body_bytes, 64 << 20))
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(InputError, _input_error)  # type: ignore[arg-type]
     for unavailable in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):

@@ -50,6 +50,22 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().result_processor(dialect, coltype)
+        return lambda value: None if value is None else _sqlite_datetime(value)
+
+
+def _sqlite_datetime(text: str) -> dt.datetime:
+    """SQLite's text as a UTC datetime. Before ingest checked event times, a year before 1000 was stored
+    unpadded ('1-01-01 00:00:00.000000'): it is read back rather than failing every query over its row."""
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        year, sep, rest = text.partition("-")
+        value = dt.datetime.fromisoformat(f"{int(year):04d}{sep}{rest}")
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)

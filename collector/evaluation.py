@@ -2,6 +2,12 @@
 
 Windows follow event time (when a prediction happened): a record that arrives late lands in its own
 window, and that window is evaluated again.
+
+One bad window never blinds the rest: each stage of each window runs on its own; a failure is logged
+once per distinct error, counted on /metrics (`driftline_evaluation_failures_total{model,stage}`) and
+skipped. A window whose drift, performance or quality failed is tried again on the next `MAX_RETRIES`
+ticks (a storage hiccup passes) and then left until new data for it arrives; an optional analysis
+(attributions, multivariate drift) that fails is not retried (a missing extra fails every time).
 """
 
 from __future__ import annotations
@@ -21,11 +27,12 @@ from analyzers.estimation import Calibrator, estimate_accuracy
 from analyzers.multivariate import DetectorCache
 from analyzers.performance import DEFAULT_RESAMPLES, LabelledRow, PerformanceValue, window_performance
 from analyzers.quality import window_quality
-from collector import attributions, db, multivariate, repository
+from collector import attributions, db, event_time, multivariate, repository
 from collector.explainers import Explainers
 from collector.metrics import MetricsState
 from collector.slos import SLOReport, gauges, slo_reports
 from driftline.spec import Drift, ResolvedSpec
+from sdk.wire import DEFAULT_MAX_FUTURE_SKEW_SECONDS
 
 log = logging.getLogger("driftline.evaluation")
 
@@ -37,6 +44,10 @@ DEFAULT_DRIFT = Drift(
 )
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MULTIVARIATE_METRICS = ("mmd", "lsdd")
+#: Following ticks on which a window whose core evaluation failed is tried again.
+MAX_RETRIES = 3
+#: Distinct failures logged with a traceback; beyond them a failure is only counted.
+MAX_LOGGED_FAILURES = 1000
 
 
 def window_start(ts: dt.datetime, seconds: int) -> dt.datetime:
@@ -70,8 +81,12 @@ class Evaluator:
         max_slice_values: int = 20,
         min_label_coverage: float = 0.5,
         bootstrap_resamples: int = DEFAULT_RESAMPLES,
+        max_future_skew: float = DEFAULT_MAX_FUTURE_SKEW_SECONDS,
     ) -> None:
         self.sessions = sessions
+        self.max_future_skew = max_future_skew
+        #: Windows whose core evaluation failed -> ticks tried so far.
+        self.retry: dict[WindowKey, int] = {}
         self.bootstrap_resamples = bootstrap_resamples
         self.max_slice_values = max_slice_values
         self.min_label_coverage = min_label_coverage
@@ -90,23 +105,60 @@ class Evaluator:
         return m.drift if m else DEFAULT_DRIFT
 
     def tick(self) -> list[WindowKey]:
-        """One evaluation pass; returns the windows it evaluated."""
+        """One evaluation pass over the windows touched since the last and those due a retry; returns them.
+
+        Only reading which windows were touched can fail the whole tick (storage is down): then the
+        watermark stays and the next tick reads them again.
+        """
         with self._lock:
             now = self.clock()
             with self.sessions() as s:
                 touched = repository.touched_windows(
                     s, received_after=self.watermark - COMMIT_GRACE, received_until=now
                 )
-            keys = set()
+            fresh = set()
             for model, version, ts in touched:
-                seconds = self.drift_settings(model).window_seconds
-                keys.add(WindowKey(model, version, window_start(ts, seconds), seconds))
-            for key in sorted(keys, key=lambda k: (k.model, k.version, k.start)):
-                self.evaluate(key)
+                key = self._window(model, version, ts, now)
+                if key is not None:
+                    fresh.add(key)
+            keys = sorted(fresh | set(self.retry), key=lambda k: (k.model, k.version, k.start))
+            for key in keys:
+                tries = 0 if key in fresh else self.retry.pop(key, 0)
+                if not self._evaluate(key):
+                    self.retry.pop(key, None)
+                elif tries < MAX_RETRIES:
+                    self.retry[key] = tries + 1
+                else:
+                    self.retry.pop(key, None)
+                    log.error(
+                        "window %s %s %s failed %d times: left until new data for it arrives",
+                        key.model,
+                        key.version,
+                        key.start.isoformat(),
+                        tries + 1,
+                    )
             self.watermark = now
-            self.export(now)
-            self.refresh_slos(now)
-            return sorted(keys, key=lambda k: (k.model, k.version, k.start))
+            self._guarded("*", "export", self.export, now)
+            self._guarded("*", "slos", self.refresh_slos, now)
+            return keys
+
+    def _window(self, model: str, version: str, ts: dt.datetime, now: dt.datetime) -> WindowKey | None:
+        """The window holding a touched record; None (counted) for one stored outside the event-time range
+        before ingest refused such times, whose window cannot even be computed (9999-12-31 overflows)."""
+        try:
+            if event_time.out_of_range(ts, *event_time.bounds(now, self.max_future_skew)) is not None:
+                # one message per model version, however many such rows: it is logged once
+                raise ValueError(
+                    f"records of version {version!r} stored before ingest checked event times lie outside "
+                    "2000-01-01 .. the clock plus the allowed skew: they are not evaluated"
+                )
+            seconds = self.drift_settings(model).window_seconds
+            key = WindowKey(model, version, window_start(ts, seconds), seconds)
+            key.end  # noqa: B018 - computing the end is what overflows
+            return key
+        except Exception as exc:
+            self._failed(model, "window", exc)
+            return None
 
     def evaluate(self, key: WindowKey) -> int:
         """Compute and store the drift and realized performance of one window; returns points stored."""
@@ -117,6 +169,37 @@ class Evaluator:
             + self._attributions(key)
             + self._multivariate(key)
         )
+
+    def _evaluate(self, key: WindowKey) -> bool:
+        """Every stage of one window, each on its own (a failure is logged, counted and skipped); returns
+        whether a core stage (drift, performance, quality) failed, so the window is worth a retry."""
+        failed = False
+        for stage, run in (
+            ("drift", self._drift),
+            ("performance", self._performance),
+            ("quality", self._quality),
+        ):
+            try:
+                run(key)
+            except Exception as exc:
+                self._failed(key.model, stage, exc)
+                failed = True
+        self._attributions(key)
+        self._multivariate(key)
+        return failed
+
+    def _guarded(
+        self, model: str, stage: str, run: Callable[[dt.datetime], object], now: dt.datetime
+    ) -> None:
+        try:
+            run(now)
+        except Exception as exc:
+            self._failed(model, stage, exc)
+
+    def _failed(self, model: str, stage: str, exc: Exception) -> None:
+        """Count a failed evaluation step on /metrics and log it once per distinct error."""
+        self.state.add_evaluation_failure(model, stage)
+        self._fail_once(f"{stage} of {model}", exc)
 
     def _attributions(self, key: WindowKey) -> int:
         # a broken model file must not stop drift and performance of this or any other window
@@ -135,13 +218,13 @@ class Evaluator:
                 s.commit()
             return n
         except Exception as exc:
-            self._fail_once(f"{what} of {key.model}", exc)
+            self._failed(key.model, what, exc)
             return 0
 
     def _fail_once(self, what: str, exc: Exception) -> None:
-        """Log a failing optional analysis with its traceback once per distinct error, not every window."""
+        """Log a failing step with its traceback once per distinct error, not every window."""
         key = f"{what}: {type(exc).__name__}: {exc}"
-        if key not in self._warned:
+        if key not in self._warned and len(self._warned) < MAX_LOGGED_FAILURES:
             self._warned.add(key)
             log.error("%s failed (logged once; skipped for every window until fixed)", what, exc_info=exc)
 

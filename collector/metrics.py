@@ -36,6 +36,8 @@ class MetricsState:
     attribution: dict[tuple[str, str, str, str], tuple[float, bool]] = field(default_factory=dict)
     slo_remaining: dict[str, float] = field(default_factory=dict)
     slo_burn: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: Evaluation steps that failed and were skipped, by (model, stage): the other models went on.
+    evaluation_failures: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def bounds_for(self, model: str, version: str) -> tuple[float, ...] | None:
         with self.lock:
@@ -107,6 +109,12 @@ class MetricsState:
         """(model, version, feature, kind) -> (mean |SHAP|, whether it drifted from the reference)."""
         with self.lock:
             self.attribution.update(values)
+
+    def add_evaluation_failure(self, model: str, stage: str) -> None:
+        """Count one evaluation step (a stage of one window, or placing a record in its window) that failed."""
+        with self.lock:
+            key = (model, stage)
+            self.evaluation_failures[key] = self.evaluation_failures.get(key, 0) + 1
 
     def set_slos(self, remaining: dict[str, float], burn: dict[tuple[str, str], float]) -> None:
         with self.lock:
@@ -272,6 +280,18 @@ class DriftlineCollector:
         for key2, v in sorted(burn.items()):
             br.add_metric(list(key2), v)
         yield br
+
+        with s.lock:
+            failures = dict(s.evaluation_failures)
+        ef = CounterMetricFamily(
+            "driftline_evaluation_failures",
+            "Evaluation steps that failed and were skipped (logged once per distinct error), by model and "
+            "stage: window, drift, performance, quality, attributions, multivariate drift, export or slos.",
+            labels=["model", "stage"],
+        )
+        for key2, n in sorted(failures.items()):
+            ef.add_metric(list(key2), n)
+        yield ef
 
 
 def _le(bound: float) -> str:

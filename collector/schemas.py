@@ -5,35 +5,130 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
+from operator import attrgetter
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError, ValidationError
 
+from collector import event_time
 from collector.redaction import checked_version
-from sdk.redact import VERSION_PATTERN
-from sdk.wire import MAX_RECORDS_PER_BATCH
+from sdk.redact import VERSION_PATTERN, mask_text
+from sdk.wire import (
+    MAX_CALL_SECONDS,
+    MAX_CALLS_PER_SECOND,
+    MAX_COUNT,
+    MAX_FEATURES_PER_RECORD,
+    MAX_RECORDS_PER_BATCH,
+)
+
+#: Text that can be stored: no NUL character.
+NUL_FREE_PATTERN = r"^[^\x00]*$"
+MODEL_NAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9_.-]*$"
+#: How to fix a value that does not match each pattern above (the 422 body says it).
+PATTERN_HINTS = {
+    NUL_FREE_PATTERN: "the text contains a NUL character, which cannot be stored: remove it",
+    MODEL_NAME_PATTERN: "a model name starts with a letter, then only letters, digits, '_', '.' and '-'",
+    VERSION_PATTERN: "a version starts with a letter or digit, then only letters, digits, '.', '_', '+' "
+    "and '-', at most 64 characters (a release name, like v7 or 2026.11.1)",
+}
 
 BatchId = Annotated[str, Field(min_length=1, max_length=128, description="Idempotency key of the batch.")]
-ModelName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z][a-zA-Z0-9_.-]*$")]
+ModelName = Annotated[str, Field(min_length=1, max_length=64, pattern=MODEL_NAME_PATTERN)]
 #: A release name (no free text: it labels /metrics series), never personal data (collector/redaction.py).
 Version = Annotated[
     str, Field(min_length=1, max_length=64, pattern=VERSION_PATTERN), AfterValidator(checked_version)
 ]
-RecordId = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00]*$")]
+RecordId = Annotated[str, Field(min_length=1, max_length=256, pattern=NUL_FREE_PATTERN)]
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # a number given for a datetime is always unix seconds: pydantic would otherwise read one above 2e10
+    # as milliseconds, turning a year-9999 typo into 1978 without a word
+    model_config = ConfigDict(extra="forbid", val_temporal_unit="seconds")
 
 
 # Validation of records runs for every sampled row, so it stays inside pydantic-core: constrained
 # types, no Python validators (bench/bench_ingest.py: 14 -> 5 us per record).
-NoNulStr = Annotated[str, Field(pattern=r"^[^\x00]*$")]
+NoNulStr = Annotated[str, Field(pattern=NUL_FREE_PATTERN)]
 #: A slice or prediction value: a JSON scalar.
 Value = StrictBool | int | float | NoNulStr | None
 Key = Annotated[str, Field(min_length=1, max_length=128)]
-#: Event time: unix seconds (numbers above 2e10 are read as milliseconds) or ISO-8601; naive means UTC.
-EventTime = dt.datetime
+#: Event time: a number is unix seconds, never milliseconds; text is ISO-8601, without an offset UTC. Its
+#: range (2000 to the collector's clock plus the allowed skew) is checked per batch (`_time_errors`).
+EventTime = Annotated[
+    dt.datetime,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "description": "Unix seconds (never milliseconds)."},
+                {"type": "string", "format": "date-time", "description": "ISO-8601; no offset means UTC."},
+            ],
+            "description": "Event time, from 2000-01-01T00:00:00Z to the collector's clock plus its allowed "
+            "skew (DRIFTLINE_MAX_FUTURE_SKEW_SECONDS, default one day).",
+        },
+        mode="validation",
+    ),
+]
+#: One stats counter of one batch (sdk/wire.py MAX_COUNT).
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+
+
+def _time_errors(
+    title: str, times: list[tuple[tuple[str | int, ...], dt.datetime, str]], info: ValidationInfo
+) -> None:
+    """Raise one 422 entry per event time outside the accepted range: (location, time, what it is)."""
+    lo, hi = event_time.context_bounds(info.context)
+    errors = []
+    for loc, ts, what in times:
+        reason = event_time.out_of_range(ts, lo, hi)
+        if reason is not None:
+            errors.append(
+                {
+                    "type": PydanticCustomError(
+                        "event_time_range", "{what}: {reason}", {"what": what, "reason": reason}
+                    ),
+                    "loc": loc,
+                    "input": ts.isoformat(),
+                }
+            )
+            if len(errors) == MAX_TIME_ERRORS:
+                break
+    if errors:
+        raise ValidationError.from_exception_data(title, errors)  # type: ignore[arg-type]
+
+
+_TS = attrgetter("ts")
+#: Refused event times named in one answer: enough to see the pattern, bounded for a 5,000-record batch.
+MAX_TIME_ERRORS = 20
+
+
+def _outside(times: list[dt.datetime], info: ValidationInfo) -> list[int]:
+    """Indexes of the times outside the accepted range: min and max in C when all are aware (the usual
+    batch: 0.07 us a record), one by one otherwise (naive text means UTC)."""
+    if not times:
+        return []
+    lo, hi = event_time.context_bounds(info.context)
+    try:
+        if lo <= min(times) and max(times) <= hi:
+            return []
+    except TypeError:  # naive beside aware
+        pass
+    return [i for i, ts in enumerate(times) if not lo <= event_time.as_utc(ts) <= hi]
+
+
+def _named(kind: str, index: int, item_id: str) -> str:
+    """A record or label named by position and id, the id masked like the SDK masks text."""
+    return f"{kind} {index} (id {mask_text(item_id)[:64]!r})"
 
 
 class AttributionsIn(_In):
@@ -52,8 +147,10 @@ class RecordIn(_In):
     ts: EventTime = Field(description="Event time: when the prediction happened.")
     features: dict[str, Any] = Field(
         default_factory=dict,
+        max_length=MAX_FEATURES_PER_RECORD,
         description="Feature values as sent. Any JSON is stored (embeddings are lists); values that do not "
-        "match the declared type are data-quality events, not errors.",
+        f"match the declared type are data-quality events, not errors. At most {MAX_FEATURES_PER_RECORD} "
+        "features per record.",
     )
     prediction: Value = None
     score: float | None = None
@@ -69,6 +166,22 @@ class RecordBatch(_In):
     version: Version
     records: list[RecordIn] = Field(max_length=MAX_RECORDS_PER_BATCH)
 
+    @model_validator(mode="after")
+    def _event_times(self, info: ValidationInfo) -> RecordBatch:
+        # once per batch, not a Python validator per record: the range's end moves with the clock
+        recs = self.records
+        bad = _outside(list(map(_TS, recs)), info)
+        if bad:
+            _time_errors(
+                "RecordBatch",
+                [
+                    (("records", i, "ts"), recs[i].ts, _named("record", i, recs[i].id))
+                    for i in bad[:MAX_TIME_ERRORS]
+                ],
+                info,
+            )
+        return self
+
 
 class LabelIn(_In):
     id: RecordId
@@ -81,6 +194,22 @@ class LabelBatch(_In):
     model: ModelName
     labels: list[LabelIn] = Field(max_length=MAX_RECORDS_PER_BATCH * 10)
 
+    @model_validator(mode="after")
+    def _event_times(self, info: ValidationInfo) -> LabelBatch:
+        labels = self.labels
+        timed = [(i, lab.ts) for i, lab in enumerate(labels) if lab.ts is not None]
+        bad = [timed[j][0] for j in _outside([ts for _, ts in timed], info)]
+        if bad:
+            _time_errors(
+                "LabelBatch",
+                [
+                    (("labels", i, "ts"), labels[i].ts, _named("label", i, labels[i].id))
+                    for i in bad[:MAX_TIME_ERRORS]
+                ],
+                info,
+            )
+        return self
+
 
 class StatsBatch(_In):
     batch_id: BatchId
@@ -88,23 +217,21 @@ class StatsBatch(_In):
     version: Version
     start: EventTime
     end: EventTime
-    ok: int = Field(ge=0)
-    error: int = Field(ge=0)
+    ok: Count
+    error: Count
     latency_bounds: list[float] = Field(min_length=1, max_length=100)
-    latency_counts: list[int] = Field(min_length=2, max_length=101)
+    latency_counts: list[Count] = Field(min_length=2, max_length=101)
     latency_sum: float = Field(ge=0, allow_inf_nan=False)
-    sampled: int = Field(0, ge=0)
-    dropped: int = Field(0, ge=0)
+    sampled: Count = 0
+    dropped: Count = 0
 
-    @field_validator("latency_counts")
-    @classmethod
-    def _counts(cls, v: list[int]) -> list[int]:
-        if any(c < 0 for c in v):
-            raise ValueError("counts must be zero or more")
-        return v
+    @model_validator(mode="after")
+    def _event_times(self, info: ValidationInfo) -> StatsBatch:
+        _time_errors("StatsBatch", [(("start",), self.start, "start"), (("end",), self.end, "end")], info)
+        return self
 
     def problems(self) -> list[tuple[str, str]]:
-        """Cross-field checks, as (field, message) pairs."""
+        """Cross-field checks, as (field, message) pairs: histogram shape, interval, and bounded deltas."""
         out = []
         b = self.latency_bounds
         if any(not math.isfinite(x) or x <= 0 for x in b) or any(x >= y for x, y in itertools.pairwise(b)):
@@ -125,8 +252,31 @@ class StatsBatch(_In):
                     f"sum to {sum(self.latency_counts)} but ok + error = {self.ok + self.error}",
                 )
             )
-        if self.end < self.start:
+        start, end = event_time.as_utc(self.start), event_time.as_utc(self.end)
+        if end < start:
             out.append(("end", "must not be before start"))
+        # deltas an SDK cannot have counted in the interval would wreck a model's availability SLO
+        seconds = max((end - start).total_seconds(), 1.0)
+        most = int(seconds * MAX_CALLS_PER_SECOND)
+        for field, n in (("ok", self.ok + self.error), ("sampled", self.sampled), ("dropped", self.dropped)):
+            if n > most:
+                what = "ok + error" if field == "ok" else field
+                out.append(
+                    (
+                        field,
+                        f"{what} = {n} is more than {MAX_CALLS_PER_SECOND:,} per second of the interval "
+                        f"({seconds:g} s) allows ({most:,}): send the deltas since the previous stats batch",
+                    )
+                )
+        calls = self.ok + self.error
+        if self.latency_sum > calls * MAX_CALL_SECONDS:
+            out.append(
+                (
+                    "latency_sum",
+                    f"{self.latency_sum:g} s is more than {MAX_CALL_SECONDS} s for each of the {calls} call(s): "
+                    "send the seconds spent in this interval's calls",
+                )
+            )
         return out
 
 

@@ -134,6 +134,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         sink = rp.EmbeddedSink(settings.database_url, spec)
     columns = rp.Columns(
         time=args.time_column,
+        time_unit=args.time_unit,
         id=args.id_column,
         prediction=args.prediction_column,
         score=args.score_column,
@@ -353,6 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--labels", help="second file of labels joined by id (columns: id and label)")
     r.add_argument("--label-column", help="column of this file holding the label")
     r.add_argument("--time-column", default="ts", help="event-time column (default ts)")
+    r.add_argument(
+        "--time-unit",
+        choices=("s", "ms", "us", "ns"),
+        default="s",
+        help="unit of a numeric event-time column, since 1970-01-01 (default s); never guessed. ISO-8601 text "
+        "and Parquet timestamp columns carry their own",
+    )
     r.add_argument("--id-column", default="id", help="record id column (default id; row numbers without it)")
     r.add_argument("--prediction-column", default="prediction")
     r.add_argument("--score-column", default="score")

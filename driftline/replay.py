@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from pydantic_core import to_json
 
+from collector import event_time
 from driftline.progress import Progress
 from driftline.spec import Model
 from sdk.redact import Redactor, has_pii, mask_text
@@ -55,6 +56,8 @@ class Columns:
     """How file columns map onto a record; features and slices come from the spec."""
 
     time: str = "ts"
+    #: Unit of numeric event times (s, ms, us or ns since the unix epoch): stated, never guessed.
+    time_unit: str = "s"
     id: str = "id"
     prediction: str = "prediction"
     score: str = "score"
@@ -214,9 +217,15 @@ def _refuse_binary(path: Path) -> None:
 # ------------------------------------------------------------------------------------------ parsing
 
 
-def parse_time(value: Any) -> dt.datetime | None:
-    """Event time from a timestamp, unix seconds (or milliseconds above 1e11) or ISO-8601; naive is UTC."""
-    if value is None:
+#: Units of numeric event times (`--time-unit`) and how many make a second. A number is read in the
+#: stated unit, never guessed from its size (a year-9999 time in seconds is not milliseconds of 1978).
+TIME_UNITS: dict[str, int] = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
+def parse_time(value: Any, unit: str = "s") -> dt.datetime | None:
+    """Event time from a datetime or date (used as it is), a number of `unit` since the unix epoch, or
+    ISO-8601 text (a number as text is a number); naive is UTC. None: no time, or none Python can hold."""
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, dt.datetime):
         return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
@@ -225,18 +234,50 @@ def parse_time(value: Any) -> dt.datetime | None:
     if isinstance(value, str):
         text = value.strip()
         try:
-            number = float(text)
+            value = int(text)
         except ValueError:
             try:
-                return parse_time(dt.datetime.fromisoformat(text))
+                value = float(text)
             except ValueError:
-                return None
-        value = number
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        seconds = value / 1000 if abs(value) > 1e11 else value
-        if 0 <= seconds < 32503680000:
-            return dt.datetime.fromtimestamp(seconds, dt.UTC)
+                try:
+                    return parse_time(dt.datetime.fromisoformat(text))
+                except ValueError:
+                    return None
+    if isinstance(value, int | float) and math.isfinite(value):
+        try:
+            return dt.datetime.fromtimestamp(value / TIME_UNITS[unit], dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
     return None
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return True
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(value, str)
+
+
+def _time_problem(
+    value: Any, ts: dt.datetime | None, unit: str, typed: bool, lo: dt.datetime, hi: dt.datetime
+) -> str | None:
+    """Why a row's event time is refused (the row is then skipped), or None when it is accepted."""
+    reason = event_time.out_of_range(ts, lo, hi) if ts is not None else None
+    if ts is not None and reason is None:
+        return None
+    shown = mask_text(str(value))[:40]
+    if _is_number(value):  # a number: say which unit it was read in, the likely mistake
+        how = "the column's timestamp unit" if typed else f"--time-unit {unit}; the column may hold another"
+        return (
+            f"{shown!r} read as {unit} since 1970-01-01 ({how}) is not between {lo:%Y-%m-%d} and "
+            f"{hi:%Y-%m-%d}: row skipped"
+        )
+    if reason is None:
+        return f"{shown!r} is not a timestamp: row skipped"
+    return f"{reason}: row skipped"
 
 
 #: Words that mean "no value" in a numeric column of a CSV file (R writes NA, databases NULL). In a
@@ -287,10 +328,27 @@ def _column(batch: Any, name: str) -> list[Any] | None:
         or pa.types.is_boolean(t)
         or pa.types.is_large_string(t)
         or pa.types.is_null(t)
-        or name == "ts"
     ):
         col = col.cast(pa.string())
     return col.to_pylist()
+
+
+def _time_column(batch: Any, name: str, unit: str) -> tuple[list[Any], str, bool] | None:
+    """(values, the unit their numbers are in, whether the column is timestamp-typed). A timestamp column
+    is used as it is, as integers in its own unit (one out of Python's range is then a row's problem, not a
+    crash); dates are dates; numbers and text are read with `unit` (--time-unit) and as ISO-8601."""
+    import pyarrow as pa
+
+    idx = batch.schema.get_field_index(name)
+    if idx < 0:
+        return None
+    col = batch.column(idx)
+    t = col.type
+    if pa.types.is_timestamp(t):
+        return col.cast(pa.int64()).to_pylist(), str(t.unit), True
+    if pa.types.is_date(t):
+        return col.to_pylist(), unit, True
+    return _column(batch, name) or [], unit, False
 
 
 def _scalar(v: Any) -> Any:
@@ -335,7 +393,9 @@ class Converter:
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
         """(records, labels, rows skipped) for one batch whose first data row is `first_row` (1-based)."""
         n = batch.num_rows
-        times = _column(batch, self.columns.time) or [None] * n
+        column = _time_column(batch, self.columns.time, self.columns.time_unit)
+        times, unit, typed = column or ([None] * n, "s", False)
+        lo, hi = event_time.bounds()
         ids = _column(batch, self.columns.id)
         preds = _column(batch, self.columns.prediction)
         scores = _column(batch, self.columns.score)
@@ -353,10 +413,10 @@ class Converter:
         records, label_rows, skipped = [], [], 0
         for i in range(n):
             row = first_row + i
-            ts = parse_time(times[i])
-            if ts is None:
-                shown = mask_text(str(times[i]))[:40]
-                problems.append(Problem(row, self.columns.time, f"{shown!r} is not a timestamp: row skipped"))
+            ts = parse_time(times[i], unit)
+            refused = _time_problem(times[i], ts, unit, typed, lo, hi)
+            if ts is None or refused is not None:
+                problems.append(Problem(row, self.columns.time, refused or "no event time: row skipped"))
                 skipped += 1
                 continue
             rid = str(ids[i]) if ids is not None and ids[i] is not None else f"{self.source}:{row}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from sdk.wire import DEFAULT_MAX_BODY_BYTES
+from sdk.wire import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_FUTURE_SKEW_SECONDS
 
 
 class Settings(BaseSettings):
@@ -39,4 +39,10 @@ class Settings(BaseSettings):
     salt_file: str | None = Field(None, description="A file holding the salt (a mounted secret); wins over salt.")
     hash_record_ids: bool = Field(
         False, description="Store every record id as its salted hash (labels are hashed alike, so they join)."
+    )
+    max_future_skew_seconds: float = Field(
+        DEFAULT_MAX_FUTURE_SKEW_SECONDS,
+        ge=0,
+        description="How far ahead of the collector's clock an event time may be (clock skew); later ones, "
+        "and any before 2000-01-01, are refused with 422 (sdk/wire.py).",
     )

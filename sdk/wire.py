@@ -11,8 +11,8 @@ still answers 200 with ``"duplicate": true``.
 
     {"batch_id": "…", "model": "credit", "version": "v7",
      "records": [{"id": "req-1",                 # record id, 1..256 chars, the join key for labels
-                  "ts": 1732480000.123,          # event time: unix seconds (float) or ISO-8601
-                  "features": {"income": 1.0, "region": "EU"},
+                  "ts": 1732480000.123,          # event time (see "Event time" below)
+                  "features": {"income": 1.0, "region": "EU"},   # at most MAX_FEATURES_PER_RECORD
                   "prediction": 1,               # number, string or bool; may be null
                   "score": 0.83,                 # optional: probability of the positive class
                   "slices": {"region": "EU"},    # optional: slice column -> value
@@ -35,8 +35,26 @@ still answers 200 with ``"duplicate": true``.
      "latency_sum": 12.5,                            # seconds, over all calls in the interval
      "sampled": 12, "dropped": 0}                    # rows queued for shipping / dropped by the SDK
 
-Every answer is JSON; an error is ``{"detail": [{"loc": [...], "msg": "..."}]}`` or
-``{"detail": "..."}`` with 400/401/403/404/413/422, or 503 when storage is unavailable (retry).
+Every counter of a stats batch is bounded: each of ``ok``, ``error``, ``sampled``, ``dropped`` and
+every ``latency_counts`` entry is at most ``MAX_COUNT``; ``ok + error``, ``sampled`` and ``dropped`` are
+each at most ``MAX_CALLS_PER_SECOND`` per second of the interval (an interval shorter than a second counts
+as one); ``latency_sum`` is at most ``MAX_CALL_SECONDS`` per call (0 when there were no calls).
+
+Event time
+    ``ts`` (records, labels) and ``start``/``end`` (stats) are either a JSON number, always unix
+    seconds (fractions allowed; never milliseconds: nothing is guessed from the size of the number),
+    or ISO-8601 text such as ``2026-11-24T22:00:00Z`` or ``2026-11-24T23:00:00+01:00`` (text without
+    an offset is UTC). An event time before ``EARLIEST_EVENT_TIME`` (2000-01-01T00:00:00Z) or more
+    than the collector's allowed clock skew ahead of its clock (``DEFAULT_MAX_FUTURE_SKEW_SECONDS``,
+    one day, unless ``DRIFTLINE_MAX_FUTURE_SKEW_SECONDS`` says otherwise) is refused with 422 naming
+    the record; the rest of the batch is not stored either, so fix the time and resend the batch.
+
+Every answer is JSON; an error is ``{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}`` or
+``{"detail": "..."}``: 400 (a body that is not gzip though it says so), 401 (no or a bad token),
+403 (the token's scope or project does not allow it), 404 (an unknown model or SLO), 409 (a batch id
+reused for other content), 413 (a body over the limit), 415 (an unsupported Content-Encoding),
+422 (a field that is wrong: its location and how to fix it), 429 (too many requests: wait
+``Retry-After`` seconds), or 503 when storage is unavailable (retry after ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -79,3 +97,22 @@ DEFAULT_MAX_BODY_BYTES: Final = 16 * 1024 * 1024
 
 #: The SDK never sends more records than this in one batch.
 MAX_RECORDS_PER_BATCH: Final = 5000
+
+#: Features one record may carry; a record with more is refused (422 naming the record).
+MAX_FEATURES_PER_RECORD: Final = 2000
+
+#: The earliest accepted event time, 2000-01-01T00:00:00Z in unix seconds: no monitored prediction is older,
+#: and a time before it is a unit mistake (milliseconds as seconds the other way round) or a placeholder.
+EARLIEST_EVENT_TIME: Final = 946684800
+
+#: How far ahead of the collector's clock an event time may be, by default (seconds): clock skew.
+DEFAULT_MAX_FUTURE_SKEW_SECONDS: Final = 86400
+
+#: Largest value of any one stats counter in one batch (fits PostgreSQL BIGINT a million times over).
+MAX_COUNT: Final = 10**12
+
+#: Most calls (and most sampled or dropped rows) per second of a stats interval.
+MAX_CALLS_PER_SECOND: Final = 10_000_000
+
+#: Longest one call may take, for bounding ``latency_sum`` (seconds).
+MAX_CALL_SECONDS: Final = 86400

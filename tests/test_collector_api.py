@@ -89,7 +89,7 @@ def _bad_requests(c: Collector) -> dict[str, tuple[dict[str, Any], int, str]]:
         "a timestamp that is no timestamp": (
             {"body": batch([{**good[0], "ts": "yesterday-ish"}])},
             422,
-            "send unix seconds or ISO-8601",
+            "send unix seconds (a number, never milliseconds) or ISO-8601",
         ),
         "features that are not an object": (
             {"body": batch([{**good[0], "features": [1, 2]}])},

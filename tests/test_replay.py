@@ -129,21 +129,151 @@ def test_a_file_without_the_time_column_is_refused_with_the_flag_to_use(tmp_path
         rp.replay(path, CREDIT, rp.EmbeddedSink(f"sqlite:///{tmp_path / 'r.db'}", SPEC), progress=False)
 
 
+T = dt.datetime(2026, 3, 2, 1, 2, 3, tzinfo=dt.UTC)
+
+
 @pytest.mark.parametrize(
-    "value, expected",
+    "value, unit, expected",
     [
-        ("2026-03-02T01:02:03Z", dt.datetime(2026, 3, 2, 1, 2, 3, tzinfo=dt.UTC)),
-        ("2026-03-02 01:02:03", dt.datetime(2026, 3, 2, 1, 2, 3, tzinfo=dt.UTC)),
-        ("1772413323", dt.datetime(2026, 3, 2, 1, 2, 3, tzinfo=dt.UTC)),
-        (1772413323000, dt.datetime(2026, 3, 2, 1, 2, 3, tzinfo=dt.UTC)),
-        ("soon", None),
-        (float("nan"), None),
+        ("2026-03-02T01:02:03Z", "s", T),
+        ("2026-03-02T02:02:03+01:00", "ms", T),  # text carries its own zone; the unit is for numbers
+        ("2026-03-02 01:02:03", "s", T),
+        ("1772413323", "s", T),
+        (1772413323.5, "s", T + dt.timedelta(seconds=0.5)),
+        (1772413323000, "ms", T),
+        ("1772413323000000", "us", T),
+        (1772413323000000000, "ns", T),
+        (dt.datetime(2026, 3, 2, 1, 2, 3), "ms", T),  # a typed value is used as it is; naive is UTC
+        # seconds are never guessed to be milliseconds: a year-9999 time stays in 9999, not 1978
+        (253402300000, "s", dt.datetime(9999, 12, 31, 23, 46, 40, tzinfo=dt.UTC)),
+        (1772413323000, "s", None),  # milliseconds read as seconds lie after the year 9999
+        ("soon", "s", None),
+        (float("nan"), "s", None),
+        (True, "s", None),
     ],
+    ids=lambda v: repr(v)[:24],
 )
-def test_event_times_parse_from_iso_seconds_or_milliseconds(
-    value: object, expected: dt.datetime | None
+def test_event_times_are_read_in_the_stated_unit_never_guessed(
+    value: object, unit: str, expected: dt.datetime | None
 ) -> None:
-    assert rp.parse_time(value) == expected
+    assert rp.parse_time(value, unit) == expected
+
+
+def stored_times(url: str) -> list[dt.datetime]:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        out = [
+            dt.datetime.fromisoformat(str(t)).replace(tzinfo=dt.UTC)
+            for t in conn.scalars(text("SELECT ts FROM records ORDER BY record_id"))
+        ]
+    engine.dispose()
+    return out
+
+
+def test_a_numeric_time_column_is_read_in_the_unit_given_and_out_of_range_rows_are_refused_by_row(
+    tmp_path: Path,
+) -> None:
+    """--time-unit ms reads milliseconds; without it the same column is seconds, and every row is refused
+    with its number and a hint, never silently moved to 1978 or to year 58000."""
+    ms = int(T.timestamp()) * 1000
+    path = tmp_path / "ms.csv"
+    path.write_text(
+        "id,ts,income,age,debt_ratio,prediction\n"
+        f"a1,{ms},51.0,40,0.2,1\n"
+        f"a2,{ms + 60_000},52.0,41,0.3,0\n"
+        "a3,253402300000000,53.0,42,0.1,1\n"  # 9999-12-31 in milliseconds: refused, not 1978
+        "a4,0,54.0,43,0.1,1\n"  # 1970: a placeholder, refused
+    )
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    sink = rp.EmbeddedSink(url, SPEC)
+    result = rp.replay(path, CREDIT, sink, columns=rp.Columns(time_unit="ms"), progress=False)
+    assert (result.records_stored, result.skipped) == (2, 2)
+    assert stored_times(url) == [T, T + dt.timedelta(minutes=1)]
+    problems = [str(p) for p in result.problems if p.column == "ts"]
+    assert problems[0].startswith(
+        "row 3, column 'ts': '253402300000000' read as ms since 1970-01-01 (--time-unit ms"
+    )
+    assert problems[1].startswith("row 4, column 'ts': '0' read as ms since 1970-01-01")
+    assert all(p.endswith("row skipped") for p in problems)
+
+    url2 = f"sqlite:///{tmp_path / 'r2.db'}"
+    as_seconds = rp.replay(path, CREDIT, rp.EmbeddedSink(url2, SPEC), progress=False)
+    assert (as_seconds.records_stored, as_seconds.skipped) == (0, 4)
+    first = str(next(p for p in as_seconds.problems if p.column == "ts"))
+    assert first.startswith(
+        f"row 1, column 'ts': '{ms}' read as s since 1970-01-01 (--time-unit s; the column"
+    )
+
+
+def test_a_year_9999_time_in_seconds_is_refused_with_its_row_not_stored_as_1978(tmp_path: Path) -> None:
+    path = tmp_path / "far.csv"
+    path.write_text(
+        "id,ts,income,age,debt_ratio,prediction\n"
+        "a1,2026-03-02T01:02:03Z,51.0,40,0.2,1\n"
+        "a2,253402300000,52.0,41,0.3,0\n"
+        "a3,9999-12-31T23:30:00Z,53.0,42,0.1,1\n"
+        "a4,0001-01-01T00:00:00Z,53.0,42,0.1,1\n"
+    )
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    result = rp.replay(path, CREDIT, rp.EmbeddedSink(url, SPEC), progress=False)
+    assert stored_times(url) == [T]
+    problems = {p.row: p.message for p in result.problems if p.column == "ts"}
+    assert set(problems) == {2, 3, 4}
+    assert "'253402300000' read as s since 1970-01-01" in problems[2]
+    assert "event time 9999-12-31T23:30:00Z is later than the latest accepted" in problems[3]
+    assert (
+        "event time 0001-01-01T00:00:00Z is before the earliest accepted (2000-01-01T00:00:00Z" in problems[4]
+    )
+
+
+def test_a_parquet_timestamp_column_is_used_as_it_is_whatever_its_name_unit_or_zone(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ns = int(T.timestamp()) * 10**9
+    far_ns = 7258118400 * 10**9  # 2200-01-01T00:00:00Z: after the accepted range
+    table = pa.table(
+        {
+            "id": ["p1", "p2", "p3", "p4"],
+            # a zone-aware nanosecond column: --time-unit (ms here) is for numeric columns, not this one
+            "when": pa.array([ns, ns + 60 * 10**9, far_ns, None], pa.timestamp("ns", tz="Asia/Tokyo")),
+            "income": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    pq.write_table(table, tmp_path / "typed.parquet")
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    result = rp.replay(
+        tmp_path / "typed.parquet",
+        CREDIT,
+        rp.EmbeddedSink(url, SPEC),
+        columns=rp.Columns(time="when", time_unit="ms"),
+        progress=False,
+    )
+    assert stored_times(url) == [T, T + dt.timedelta(minutes=1)]
+    problems = {p.row: p.message for p in result.problems if p.column == "when"}
+    assert set(problems) == {3, 4}
+    assert "read as ns since 1970-01-01 (the column's timestamp unit)" in problems[3]
+
+    # a millisecond column past Python's datetime range is one row's problem, not a crash
+    far = pa.table(
+        {"id": ["q1", "q2"], "ts": pa.array([ns // 10**6, 300_000_000_000_000], pa.timestamp("ms"))}
+    )
+    pq.write_table(far, tmp_path / "far.parquet")
+    again = rp.replay(tmp_path / "far.parquet", CREDIT, rp.EmbeddedSink(url, SPEC), progress=False)
+    assert (again.records_stored, again.skipped) == (1, 1)
+    assert [p.row for p in again.problems if p.column == "ts"] == [2]
+
+
+def test_the_cli_takes_the_time_unit_and_refuses_an_unknown_one(tmp_path: Path) -> None:
+    path = tmp_path / "ms.csv"
+    path.write_text(f"id,ts,income,age,debt_ratio,prediction\na1,{int(T.timestamp()) * 1000},51.0,40,0.2,1\n")
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    args = ("replay", str(path), "--config", str(EXAMPLES / "credit.yaml"), "--model", "credit")
+    out = cli(*args, "--database-url", url, "--time-unit", "ms", "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert "1 records stored" in out.stdout and stored_times(url) == [T]
+    bad = cli(*args, "--database-url", url, "--time-unit", "minutes")
+    assert bad.returncode == 2 and "--time-unit" in bad.stderr
 
 
 def test_the_cli_replays_into_a_running_collector_and_prints_the_history(tmp_path: Path) -> None:
