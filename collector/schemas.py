@@ -197,8 +197,8 @@ class LabelBatch(_In):
     @model_validator(mode="after")
     def _event_times(self, info: ValidationInfo) -> LabelBatch:
         labels = self.labels
-        timed = [(i, lab.ts) for i, lab in enumerate(labels) if lab.ts is not None]
-        bad = [timed[j][0] for j in _outside([ts for _, ts in timed], info)]
+        timed = [(i, ts) for i, lab in enumerate(labels) if (ts := lab.ts) is not None]
+        bad = [timed[j] for j in _outside([ts for _, ts in timed], info)]
         if bad:
             _time_errors(
                 "LabelBatch",
@@ -360,6 +360,7 @@ class ModelOut(BaseModel):
     versions: list[str]
     records: int
     declared: bool
+    project: str = Field("default", description="The project the model belongs to.")
 
 
 class DriftPointOut(BaseModel):
