@@ -118,6 +118,7 @@ _HINTS = (
     ),
     ("extra_forbidden", "remove it or check its spelling"),
     ("json_invalid", "the body is not valid JSON"),
+    ("finite_number", "NaN and infinity are no value here: send a finite number"),
 )
 _LAST_UNIX_SECOND = 253402300799  # 9999-12-31T23:59:59Z
 #: Hints for a value that is too long, by the field's name (the last part of its location).
@@ -157,8 +158,9 @@ def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
     """422 with one entry per bad field: its location, what is wrong, and how to fix it."""
     out: dict[tuple[Any, ...], dict[str, Any]] = {}
     union_tags: dict[tuple[Any, ...], set[str]] = {}
-    # a text value that failed only as text (a NUL in a slice value) is reported as the text's error
-    text_errors: dict[tuple[Any, ...], dict[str, Any]] = {}
+    # a value that failed for a reason beyond its type (a NUL in a text, a NaN for a number) is reported
+    # with that reason, not as "must be a number, string or boolean"
+    specific: dict[tuple[Any, ...], dict[str, Any]] = {}
     for e in exc.errors():
         loc = tuple(e.get("loc", ()))
         kind, msg = str(e.get("type", "")), str(e.get("msg", ""))
@@ -168,13 +170,14 @@ def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         if loc and str(loc[-1]) in _UNION_TAGS:
             tag, loc = str(loc[-1]), loc[:-1]
             union_tags.setdefault(loc, set()).add(tag)
-            if tag in _STRING_TAGS and isinstance(e.get("input"), str) and kind != "string_type":
-                text_errors[loc] = {"loc": list(loc), "msg": msg, "type": kind}
+            text = tag in _STRING_TAGS and isinstance(e.get("input"), str) and kind != "string_type"
+            if text or kind == "finite_number":
+                specific[loc] = {"loc": list(loc), "msg": msg, "type": kind}
             kind = "scalar_type"
         out.setdefault(loc, {"loc": list(loc), "msg": msg, "type": kind})
     for loc, tags in union_tags.items():
-        if loc in text_errors:
-            out[loc] = text_errors[loc]
+        if loc in specific:
+            out[loc] = specific[loc]
             continue
         allowed = (
             "a number, string, boolean or null" if "none" in tags else "a number, string or boolean, not null"

@@ -185,7 +185,9 @@ class RecordBatch(_In):
 
 class LabelIn(_In):
     id: RecordId
-    label: StrictBool | int | float | NoNulStr = Field(description="Ground truth; null is not a label.")
+    label: StrictBool | int | Annotated[float, Field(allow_inf_nan=False)] | NoNulStr = Field(
+        description="Ground truth; null, NaN and infinity are not labels (send a label once it is known)."
+    )
     ts: EventTime | None = None
 
 
@@ -203,8 +205,8 @@ class LabelBatch(_In):
             _time_errors(
                 "LabelBatch",
                 [
-                    (("labels", i, "ts"), labels[i].ts, _named("label", i, labels[i].id))
-                    for i in bad[:MAX_TIME_ERRORS]
+                    (("labels", i, "ts"), ts, _named("label", i, labels[i].id))
+                    for i, ts in bad[:MAX_TIME_ERRORS]
                 ],
                 info,
             )

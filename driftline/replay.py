@@ -433,8 +433,9 @@ class Converter:
             if versions is not None:
                 rec["_version"] = str(versions[i])
             records.append(rec)
-            if labels is not None and labels[i] is not None:
-                label_rows.append({"id": rid, "label": _scalar(labels[i])})
+            label = _scalar(labels[i]) if labels is not None else None
+            if label is not None:  # NaN is no label: it would be refused with the whole batch
+                label_rows.append({"id": rid, "label": label})
             if self.reference_until is not None and ts < self.reference_until:
                 self._add_reference(features)
         return records, label_rows, skipped
@@ -572,7 +573,8 @@ def _replay_labels(
             missing = columns.id if ids is None else label_col
             raise ReplayError(f"{path}: column {missing!r} is missing: labels need an id and a label column")
         rows = []
-        for i, (rid, lab) in enumerate(zip(ids, labels, strict=True)):
+        for i, (rid, raw_label) in enumerate(zip(ids, labels, strict=True)):
+            lab = _scalar(raw_label)  # NaN is no label
             if rid is None or lab is None:
                 problem = Problem(
                     first_row + i, columns.id if rid is None else label_col, "empty: label skipped"
@@ -581,7 +583,7 @@ def _replay_labels(
                     raise ReplayError(f"{path}: {problem} (stopped by --strict)")
                 problems.append(problem)
                 continue
-            rows.append({"id": str(rid), "label": _scalar(lab)})
+            rows.append({"id": str(rid), "label": lab})
         if rows:
             sink.labels(
                 {

@@ -222,3 +222,23 @@ def test_nan_and_infinite_scores_are_stored_as_null_not_refused(collector: Colle
     assert status == 200
     got = {r["id"]: (r["score"], r["prediction"]) for r in rows if r["id"].startswith("nan-")}
     assert got == {"nan-1": (None, None), "nan-2": (None, None)}, got
+
+
+def test_a_nan_or_infinite_label_is_a_422_not_an_incorrect_prediction(collector: Collector) -> None:
+    """NaN is no ground truth: it used to be stored as null and counted as a wrong prediction."""
+    assert collector.post("/v1/records", batch([record(0, GOOD_TS, id="lab-1")]))[0] == 200
+    before = [line for line in collector.metrics().splitlines() if line.startswith("driftline_labelled")]
+    raw = (
+        b'{"batch_id": "%s", "model": "credit", "labels": '
+        b'[{"id": "lab-1", "label": NaN}, {"id": "lab-1", "label": -Infinity}]}' % uuid.uuid4().hex.encode()
+    )
+    status, body = http("POST", collector.url + "/v1/labels", raw=raw, token=collector.ingest)
+    assert status == 422, body
+    assert [e["loc"] for e in body["detail"]] == [
+        ["body", "labels", 0, "label"],
+        ["body", "labels", 1, "label"],
+    ]
+    assert all("NaN and infinity are no value here" in e["msg"] for e in body["detail"]), body
+    assert [
+        line for line in collector.metrics().splitlines() if line.startswith("driftline_labelled")
+    ] == before

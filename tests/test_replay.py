@@ -311,3 +311,31 @@ def test_the_cli_replays_into_a_running_collector_and_prints_the_history(tmp_pat
         assert "0 records stored (1,200 already stored)" in again.stdout
     finally:
         c.stop()
+
+
+def test_a_nan_label_is_skipped_not_sent_to_be_refused_with_its_batch(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ts = int(T.timestamp())
+    pq.write_table(
+        pa.table(
+            {"id": ["n1", "n2"], "ts": [ts, ts + 1], "income": [1.0, 2.0], "label": [1.0, float("nan")]}
+        ),
+        tmp_path / "log.parquet",
+    )
+    pq.write_table(pa.table({"id": ["n1", "n2"], "label": [float("nan"), 0.0]}), tmp_path / "labels.parquet")
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    sink = rp.EmbeddedSink(url, SPEC)
+    result = rp.replay(
+        tmp_path / "log.parquet",
+        CREDIT,
+        sink,
+        columns=rp.Columns(label="label"),
+        labels_file=tmp_path / "labels.parquet",
+        progress=False,
+    )
+    assert (result.records_stored, result.labels_sent) == (2, 2)  # one from each file
+    assert [str(p) for p in result.problems if p.column == "label"] == [
+        "row 1, column 'label': empty: label skipped"
+    ]
