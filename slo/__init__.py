@@ -16,11 +16,21 @@ from slo.budget import (
 from slo.definition import BUDGETING, SLO, HasSLOs
 from slo.rules import AlertingRule, RecordingRule, RuleGroup, alert_name, generate_rules
 from slo.status import SLOStatus, WindowBurn, evaluate, fires, required_windows
-from slo.windows import SRE_WORKBOOK_WINDOWS, BurnWindow, WindowRule, burn_factor, policy
+from slo.windows import (
+    MIN_BAD_EVENTS,
+    SRE_WORKBOOK_WINDOWS,
+    BurnWindow,
+    WindowRule,
+    bad_events_gate,
+    burn_factor,
+    fit_to_slices,
+    policy,
+)
 from slo.writer import EmptyRuleSetError, render_rules, write_rule_file, write_rules
 
 __all__ = [
     "BUDGETING",
+    "MIN_BAD_EVENTS",
     "SLO",
     "SRE_WORKBOOK_WINDOWS",
     "AlertingRule",
@@ -34,6 +44,7 @@ __all__ = [
     "WindowBurn",
     "WindowRule",
     "alert_name",
+    "bad_events_gate",
     "budget_consumed",
     "budget_remaining",
     "budget_seconds",
@@ -43,6 +54,7 @@ __all__ = [
     "error_budget",
     "evaluate",
     "fires",
+    "fit_to_slices",
     "generate_rules",
     "policy",
     "render_rules",

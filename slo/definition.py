@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from slo.budget import error_budget
-from slo.windows import BurnWindow
+from slo.windows import BurnWindow, fit_to_slices
 
 SLIKind = Literal["availability", "latency", "accuracy", "drift", "data_quality", "freshness"]
 Budgeting = Literal["occurrences", "timeslices"]
@@ -26,6 +26,12 @@ BUDGETING: dict[str, tuple[Budgeting, ...]] = {
     "data_quality": ("occurrences", "timeslices"),
     "freshness": ("timeslices",),
 }
+
+#: SLIs read from a gauge the collector sets once per evaluation window (the model's drift.window): one value
+#: per window, however often Prometheus samples it, so their slices are at least that window long.
+WINDOW_GAUGE_SLIS = ("accuracy", "drift")
+#: The evaluation window assumed when an SLO does not carry its model's (the spec's default drift.window).
+DEFAULT_EVALUATION_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,26 @@ class SLO:
     freshness_source: Literal["records", "labels"] = "records"
     version: str | None = None  # the model version pinned in the spec, put on alerts
     runbook_url: str | None = None
+    evaluation_seconds: int | None = None  # accuracy/drift: the model's evaluation window (None: 1h)
+
+    def __post_init__(self) -> None:
+        """Timeslice SLOs alert at the resolution of their slices: see `slo.windows.fit_to_slices`."""
+        if self.budgeting == "timeslices":
+            fitted = fit_to_slices(self.windows, self.slice_seconds, self.objective, self.period_seconds)
+            object.__setattr__(self, "windows", fitted)
+
+    @property
+    def reads_window_gauge(self) -> bool:
+        """Whether the SLI is judged from a gauge that changes once per evaluation window."""
+        return self.budgeting == "timeslices" and self.sli in WINDOW_GAUGE_SLIS
+
+    @property
+    def slice_seconds(self) -> int:
+        """The length of one budgeted slice: the timeslice, or the evaluation window of a window gauge when
+        longer (a 1m slice of an hourly gauge is one sixtieth of the same value)."""
+        if self.reads_window_gauge:
+            return max(self.timeslice_seconds, self.evaluation_seconds or DEFAULT_EVALUATION_SECONDS)
+        return self.timeslice_seconds
 
     @property
     def error_budget(self) -> float:

@@ -18,12 +18,29 @@ Series each SLI reads (every one carries `model`; those marked *new* the collect
   ``driftline_last_label_timestamp_seconds{model}``: unix time the collector last received a record
   (a label) for the model; a slice is bad when ``time()`` minus it exceeds ``max_age``.
 
-Budgeting (OpenSLO): *occurrences* divides bad events by all events over the window,
-``sum(increase(bad[w])) / sum(increase(all[w]))``; *timeslices* first records, at every rule
-evaluation, whether the last ``timeslice`` was bad (`TIMESLICE_RECORD`, 1 or 0), and the error ratio
-over a window is the share of bad slices, ``avg_over_time(verdict[w])``. Counter SLIs may use either;
-gauge SLIs (accuracy from the gauge, drift, freshness) only timeslices. ``increase`` rather than
-``rate``: the same ratio, and the event counts the traffic gate compares are counts.
+Budgeting (OpenSLO) follows each SLI's cadence:
+
+- *occurrences* (availability, latency, data quality, accuracy from labels: counters, one event per call,
+  record or label) records bad and all events over every window an alert reads, each an exact
+  ``sum(increase(...[w]))`` over the raw counters (as Sloth's, so alerts fire on the same minute), and
+  the error ratio as their quotient. The period's ratio is not an ``increase`` over 30 days of raw samples:
+  it sums the recorded counts of the shortest window, ``sum_over_time(bad_5m[30d]) /
+  sum_over_time(all_5m[30d])``, a ratio of sums (never an average of ratios, so a quiet hour at 50% weighs
+  what its calls weigh) in which each evaluation's overlap cancels out. It reads one pre-aggregated series
+  per SLO, stays defined when calls stop (the sums keep what they held; a period without any call is 0),
+  and differs from the exact count only in phasing in the newest 5 minutes.
+- *timeslices* records, at every rule evaluation, whether the last ``timeslice`` was bad
+  (`TIMESLICE_RECORD`, 1 or 0); the error ratio over a window is the share of bad slices,
+  ``avg_over_time(verdict[w])``. Counter SLIs may use either; gauge SLIs (accuracy from the gauge, drift,
+  freshness) only timeslices. Accuracy and drift come from gauges the collector sets once per evaluation
+  window (the model's drift.window, 1h by default): the share of time the newest window was bad is the
+  share of bad windows, so the ratio is right, but alerts must judge whole windows. Their slice is that
+  window (`SLO.slice_seconds`), the burn windows are fitted to it (`slo.windows.fit_to_slices`: no 5m
+  short window on an hourly gauge) and the gate counts bad windows
+  (`bad_slices_record`): bad verdicts over verdicts per slice, the group's interval being pinned to one
+  minute (`evaluation_seconds`) so that a number of verdicts is a length of time.
+
+``increase`` rather than ``rate``: the same ratio, and the counts the gate compares are counts.
 """
 
 from __future__ import annotations
@@ -31,11 +48,13 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 
-from slo.budget import complement, product
+from slo.budget import complement, exact, product
 from slo.definition import SLO
 from slo.windows import format_duration
 
 TIMESLICE_RECORD = "slo:sli_timeslice_bad:bool"
+#: How often a timeslice SLO's group is evaluated (its `interval`): one verdict per minute.
+TIMESLICE_EVALUATION_SECONDS = 60
 
 
 def ratio_record(window_seconds: int) -> str:
@@ -44,8 +63,18 @@ def ratio_record(window_seconds: int) -> str:
 
 
 def events_record(window_seconds: int) -> str:
-    """Name of the recorded event count over a window, which the traffic gate compares."""
+    """Name of the recorded count of all events over a window (occurrences budgeting)."""
     return f"slo:sli_events:increase{format_duration(window_seconds)}"
+
+
+def bad_events_record(window_seconds: int) -> str:
+    """Name of the recorded count of bad events over a window (occurrences budgeting), which the gate reads."""
+    return f"slo:sli_bad_events:increase{format_duration(window_seconds)}"
+
+
+def bad_slices_record(window_seconds: int) -> str:
+    """Name of the recorded number of bad slices over a window (timeslices budgeting), which the gate reads."""
+    return f"slo:sli_bad_slices:count{format_duration(window_seconds)}"
 
 
 @dataclass(frozen=True)
@@ -101,23 +130,57 @@ def _bad_and_total(slo: SLO, c: Counter, window: str) -> tuple[str, str]:
 
 
 def error_ratio(slo: SLO, window_seconds: int) -> str:
-    """PromQL for the SLO's error ratio over a window: bad / all events, or the share of bad timeslices."""
+    """PromQL for the SLO's error ratio over an alert's window: the recorded bad over all events (their
+    `bad_event_count` and `event_count` rules), or the share of bad timeslices."""
     window = format_duration(window_seconds)
+    sel = f'{{slo="{slo.name}"}}'
     if slo.budgeting == "timeslices":
-        return f'avg_over_time({TIMESLICE_RECORD}{{slo="{slo.name}"}}[{window}])'
+        return f"avg_over_time({TIMESLICE_RECORD}{sel}[{window}])"
+    return f"{bad_events_record(window_seconds)}{sel}\n/\n{events_record(window_seconds)}{sel}"
+
+
+def period_ratio(slo: SLO, base_seconds: int) -> str:
+    """PromQL for the error ratio over the SLO period, occurrences budgeting: the recorded counts of the
+    `base_seconds` window summed over the period, bad over all, and 0 while the period holds no event."""
+    sel = f'{{slo="{slo.name}"}}'
+    period = format_duration(slo.period_seconds)
+    bad = f"sum_over_time({bad_events_record(base_seconds)}{sel}[{period}])"
+    total = f"sum_over_time({events_record(base_seconds)}{sel}[{period}])"
+    return f"{bad}\n/\n({total} > 0)\nor\n{total} * 0"
+
+
+def bad_event_count(slo: SLO, window_seconds: int) -> str:
+    """PromQL for the number of bad events over a window (occurrences budgeting), from the raw counters."""
     counter = _counter(slo)
-    if counter is None:
+    if counter is None or slo.budgeting != "occurrences":
         raise ValueError(f"SLO {slo.name!r}: a {slo.sli} SLI has no occurrences budgeting")
-    bad, total = _bad_and_total(slo, counter, window)
-    return f"{bad}\n/\n{total}"
+    return _bad_and_total(slo, counter, format_duration(window_seconds))[0]
 
 
 def event_count(slo: SLO, window_seconds: int) -> str:
-    """PromQL for the number of events over a window (occurrences budgeting only), for the traffic gate."""
+    """PromQL for the number of events over a window (occurrences budgeting), from the raw counters."""
     counter = _counter(slo)
     if counter is None or slo.budgeting != "occurrences":
         raise ValueError(f"SLO {slo.name!r}: only occurrences budgeting counts events")
     return _increase(_selector(counter.metric, slo), format_duration(window_seconds))
+
+
+def evaluation_seconds(slo: SLO) -> int | None:
+    """The evaluation interval the SLO's rule group pins (timeslices budgeting): one verdict a minute, or one a
+    timeslice for slices under a minute, so a number of verdicts is a length of time. None: Prometheus's own."""
+    if slo.budgeting != "timeslices":
+        return None
+    return min(TIMESLICE_EVALUATION_SECONDS, slo.timeslice_seconds)
+
+
+def bad_slice_count(slo: SLO, window_seconds: int) -> str:
+    """PromQL for the number of bad slices over a window (timeslices budgeting): the bad verdicts it holds over
+    the verdicts one slice takes; for a window gauge, bad evaluation windows. Counted, not the share of bad
+    verdicts times the window's slices, which would count a window not yet (or no longer) measured as bad as
+    the part that was."""
+    sel = f'{{slo="{slo.name}"}}'
+    per_slice = exact(slo.slice_seconds / (evaluation_seconds(slo) or 1))
+    return f"sum_over_time({TIMESLICE_RECORD}{sel}[{format_duration(window_seconds)}]) / {per_slice:g}"
 
 
 def timeslice_verdict(slo: SLO) -> str:
@@ -153,10 +216,26 @@ _UNITS = {
 
 
 def event_unit(slo: SLO) -> str:
-    """What one event of the SLI is, in words: calls, records, labelled predictions or timeslices."""
+    """What one event of the SLI is, in words: calls, records, labelled predictions, timeslices or windows."""
     if slo.budgeting == "timeslices":
-        return f"{format_duration(slo.timeslice_seconds)} timeslices"
+        kind = "windows" if slo.reads_window_gauge else "timeslices"
+        return f"{format_duration(slo.slice_seconds)} {kind}"
     return _UNITS[slo.sli]
+
+
+_BAD_UNITS = {
+    "availability": "failed calls",
+    "latency": "slow calls",
+    "data_quality": "invalid records",
+    "accuracy": "wrong labelled predictions",
+}
+
+
+def bad_unit(slo: SLO) -> str:
+    """What one bad event or slice is, in words, for the gate's sentence: failed calls, bad 1h windows."""
+    if slo.budgeting == "timeslices":
+        return f"bad {event_unit(slo)}"
+    return _BAD_UNITS[slo.sli]
 
 
 def bad_events_phrase(slo: SLO) -> str:

@@ -52,13 +52,14 @@ def required_windows(slo: SLO) -> tuple[int, ...]:
 
 
 def fires(window: BurnWindow, long: Counts, short: Counts) -> bool:
-    """Whether a burn window's alert fires: both ratios at or above the threshold, with enough events."""
+    """Whether a burn window's alert fires, as the generated rule decides: the long window at or above the
+    threshold with the gate's bad events, and the short window at or above it too, or without any event."""
+    threshold = window.error_ratio_threshold
     return (
-        long.total >= window.min_events
-        and long.total > 0
-        and short.total > 0
-        and long.error_ratio >= window.error_ratio_threshold
-        and short.error_ratio >= window.error_ratio_threshold
+        long.total > 0
+        and long.bad >= window.min_bad_events
+        and long.error_ratio >= threshold
+        and (short.total == 0 or short.error_ratio >= threshold)
     )
 
 

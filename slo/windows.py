@@ -15,6 +15,19 @@ A row is stored as the share of budget it spends, so the factor for any period i
 `budget share x period / long window` (0.02 x 720h / 1h = 14.4). For the default table it is kept at
 1 or more (a 7d period would otherwise ticket at 0.23x over 3d, a burn that never exhausts the budget)
 and at most 1 / budget (90% over 30d pages at 10x: 14.4x would need more than every call to fail).
+
+The traffic gate counts bad events, not events: a gated window alerts only once its long window holds
+`min_bad_events` bad events (at least 2), so one failed call alone never alerts, however little traffic
+there is, while a total outage of a service with a call every few minutes pages from its second failure
+on. (A gate on all events, 70 calls in the 1h window, kept any service under 70 calls an hour from
+paging at all.) At the default `min_events` (the fewest events in which one bad event stays under the
+threshold) this is exactly the old gate wherever traffic reached it: with that many events, a ratio at
+the threshold already means 2 bad events.
+
+Timeslice SLOs alert at the resolution of their slices (`fit_to_slices`): an SLI read from a gauge that
+changes once per evaluation window (accuracy, drift) has one value per window, so its short windows are
+at least one window and its long windows at least two short ones (no 5m short window on an hourly
+gauge), and the gate is 2 bad slices unless a single slice already spends more than the whole budget.
 """
 
 from __future__ import annotations
@@ -51,8 +64,9 @@ class BurnWindow:
     short_seconds: int
     factor: float
     error_ratio_threshold: float
-    min_events: int  # events the long window must hold before it may alert; 0: no gate
+    min_events: int  # the spec's traffic gate in events (see `bad_events_gate`); 0: no gate
     budget_share: float  # share of the period's budget spent by `factor` held for the long window
+    min_bad_events: int = 0  # bad events (timeslices: bad slices) the long window must hold to alert; 0: none
 
 
 SRE_WORKBOOK_PERIOD_SECONDS = 30 * DAY
@@ -77,6 +91,19 @@ def burn_factor(budget_share: float, period_seconds: int, long_seconds: int) -> 
 def auto_min_events(error_ratio_threshold: float) -> int:
     """Fewest events in a window for which one bad event alone stays under the threshold."""
     return math.floor(Decimal(1) / Decimal(repr(error_ratio_threshold))) + 1
+
+
+#: One bad event (or slice) alone never alerts: a gated window needs at least this many.
+MIN_BAD_EVENTS = 2
+
+
+def bad_events_gate(min_events: int, error_ratio_threshold: float) -> int:
+    """Bad events a gated long window must hold: as many as `min_events` events at the threshold hold, and at
+    least `MIN_BAD_EVENTS`; 0 (no gate) for `min_events` 0. Any window that `min_events` events at the
+    threshold let through passes, and so does an outage at any traffic once it has failed that many calls."""
+    if min_events <= 0:
+        return 0
+    return max(MIN_BAD_EVENTS, math.ceil(Decimal(min_events) * Decimal(repr(error_ratio_threshold))))
 
 
 def resolve_window(
@@ -133,6 +160,7 @@ def resolve_window(
         error_ratio_threshold=threshold,
         min_events=gate,
         budget_share=exact(factor * rule.long_seconds / period_seconds),
+        min_bad_events=bad_events_gate(gate, threshold),
     )
 
 
@@ -169,6 +197,47 @@ def policy(
             )
         seen.add(key)
     return tuple(sorted(windows, key=lambda w: (w.severity != "page", w.long_seconds, w.short_seconds)))
+
+
+def fit_to_slices(
+    windows: tuple[BurnWindow, ...], slice_seconds: int, objective: float, period_seconds: int
+) -> tuple[BurnWindow, ...]:
+    """A timeslice SLO's burn windows at the resolution of its slices, which idempotently refits fitted ones.
+
+    A window shorter than one slice sees a single value, and a long window of one short window cannot tell
+    a burn from one bad slice: each short window becomes at least one slice, each long window at least two
+    short ones, keeping the row's share of the budget (its factor floored at 1, or at its own value when a
+    policy set it below 1). A long window that no longer fits the period is dropped, and of two rows with the
+    same severity and windows the lower factor stays. Every row alerts only once its long window holds
+    `MIN_BAD_EVENTS` bad slices; 1 where one slice alone spends more than the whole budget.
+    """
+    budget = error_budget(objective)
+    gate = MIN_BAD_EVENTS if slice_seconds <= product(budget, period_seconds) else 1
+    fitted: dict[tuple[str, int, int], BurnWindow] = {}
+    for w in windows:
+        short = max(w.short_seconds, slice_seconds)
+        long = max(w.long_seconds, 2 * short)
+        if long > period_seconds:
+            continue
+        factor = w.factor
+        if long != w.long_seconds:
+            factor = max(exact(w.factor * w.long_seconds / long), min(w.factor, 1.0))
+        row = BurnWindow(
+            severity=w.severity,
+            long_seconds=long,
+            short_seconds=short,
+            factor=factor,
+            error_ratio_threshold=product(factor, budget),
+            min_events=0,
+            budget_share=exact(factor * long / period_seconds),
+            min_bad_events=gate,
+        )
+        key = (w.severity, long, short)
+        if key not in fitted or row.factor < fitted[key].factor:
+            fitted[key] = row
+    return tuple(
+        sorted(fitted.values(), key=lambda w: (w.severity != "page", w.long_seconds, w.short_seconds))
+    )
 
 
 def format_duration(seconds: int) -> str:

@@ -52,6 +52,14 @@ def _rule(rule: RecordingRule | AlertingRule) -> dict[str, Any]:
     return out
 
 
+def _group(group: RuleGroup) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": group.name}
+    if group.interval:
+        out["interval"] = group.interval
+    out["rules"] = [_rule(r) for r in group.rules]
+    return out
+
+
 def render_rules(groups: tuple[RuleGroup, ...] | list[RuleGroup]) -> str:
     """The rule file's text: groups sorted by name, rules in dependency order, keys sorted, header first."""
     if not any(g.rules for g in groups):
@@ -60,7 +68,7 @@ def render_rules(groups: tuple[RuleGroup, ...] | list[RuleGroup]) -> str:
     if len(set(names)) != len(names):
         raise ValueError(f"rule group names repeat: {sorted({n for n in names if names.count(n) > 1})}")
     ordered = sorted(groups, key=lambda g: g.name)
-    doc = {"groups": [{"name": g.name, "rules": [_rule(r) for r in g.rules]} for g in ordered]}
+    doc = {"groups": [_group(g) for g in ordered]}
     return dump_yaml(doc)
 
 

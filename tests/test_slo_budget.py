@@ -23,7 +23,9 @@ from slo.windows import (
     SRE_WORKBOOK_WINDOWS,
     WindowRule,
     auto_min_events,
+    bad_events_gate,
     burn_factor,
+    fit_to_slices,
     format_duration,
     policy,
 )
@@ -127,6 +129,75 @@ def test_the_default_gates_for_a_999_objective_are_70_167_334_and_1001_events() 
     assert [w.min_events for w in policy(99.9, MONTH)] == [70, 167, 334, 1001]
     assert [w.min_events for w in policy(99.9, MONTH, min_events=25)] == [25] * 4
     assert [w.min_events for w in policy(99.9, MONTH, gated=False)] == [0] * 4
+
+
+def test_the_gate_counts_bad_events_two_by_default_and_what_an_explicit_gate_holds_at_the_threshold() -> None:
+    assert [w.min_bad_events for w in policy(99.9, MONTH)] == [2, 2, 2, 2]
+    assert [w.min_bad_events for w in policy(99.9, MONTH, min_events=25)] == [2, 2, 2, 2]  # never one alone
+    assert [w.min_bad_events for w in policy(99.9, MONTH, min_events=500)] == [8, 3, 2, 2]  # 7.2, 3, 1.5, 0.5
+    assert [w.min_bad_events for w in policy(99.9, MONTH, min_events=0)] == [0] * 4
+    assert [w.min_bad_events for w in policy(99.9, MONTH, gated=False)] == [0] * 4
+
+
+@pytest.mark.parametrize("threshold", [0.0144, 0.006, 0.003, 0.001, 0.144, 0.72, 0.5, 1.0])
+def test_where_traffic_reached_the_old_gate_two_bad_events_is_the_same_gate(threshold: float) -> None:
+    """With the auto gate's events or more, a ratio at the threshold already takes 2 bad events: the bad-event
+    gate changes nothing at normal traffic and only lets low traffic through."""
+    gate = auto_min_events(threshold)
+    assert bad_events_gate(gate, threshold) == 2
+    for total in range(gate, gate + 2000):
+        fewest_bad = math.ceil(threshold * total - 1e-9)
+        assert fewest_bad >= 2, (total, fewest_bad)
+
+
+def _sparse(failed_minutes: int, slo: SLO) -> dict[int, Counts]:
+    """One call every three minutes for a day, the calls of the last `failed_minutes` minutes all failing."""
+    out = {}
+    for w in required_windows(slo):
+        calls = min(w, DAY) // 180
+        failed = min(w, failed_minutes) // 180
+        out[w] = Counts(good=calls - failed, total=calls)
+    return out
+
+
+def test_a_total_outage_at_a_call_every_three_minutes_pages_from_its_second_failure() -> None:
+    """Before: under a gate of 70 calls in 1h (167 in 6h), 20 calls an hour could never page."""
+    slo = _availability()
+    assert evaluate(slo, _sparse(3 * MINUTE, slo)).firing == ()  # one failed call alone: nothing
+    paged = [
+        (w.severity, format_duration(w.long_seconds)) for w in evaluate(slo, _sparse(6 * MINUTE, slo)).firing
+    ]
+    assert ("page", "1h") in paged and ("page", "6h") in paged
+
+
+def test_a_short_window_without_any_call_does_not_resolve_a_burn() -> None:
+    page = _availability().windows[0]
+    burning = Counts(good=300, total=600)
+    assert fires(page, burning, Counts(good=0, total=0))  # calls stopped: nothing shows a recovery
+    assert not fires(page, burning, Counts(good=100, total=100))  # calls came back clean: resolved
+    assert not fires(page, Counts(good=0, total=0), Counts(good=0, total=0))  # no call in the long window
+
+
+def test_fitting_windows_to_hourly_slices_keeps_each_rows_budget_share_and_is_idempotent() -> None:
+    windows = policy(95, MONTH, gated=False)
+    fitted = fit_to_slices(windows, HOUR, 95, MONTH)
+    assert [(format_duration(w.long_seconds), format_duration(w.short_seconds), w.factor) for w in fitted] == [
+        ("2h", "1h", 7.2), ("6h", "1h", 6), ("1d", "2h", 3), ("3d", "6h", 1)
+    ]  # fmt: skip
+    assert fitted[0].budget_share == pytest.approx(windows[0].budget_share)  # 2% of the budget, over 2h now
+    assert {w.min_bad_events for w in fitted} == {2}  # one hour is 2.8% of 36 hours of budget
+    assert fit_to_slices(fitted, HOUR, 95, MONTH) == fitted
+
+
+def test_fitting_drops_windows_the_period_cannot_hold_and_gates_at_one_slice_that_exceeds_the_budget() -> (
+    None
+):
+    fitted = fit_to_slices(policy(99.9, 7 * DAY, gated=False), 4 * DAY, 99.9, 7 * DAY)
+    assert fitted == ()  # two 4-day slices do not fit in 7 days
+    daily = fit_to_slices(policy(99.9, MONTH, gated=False), DAY, 99.9, MONTH)
+    assert {w.min_bad_events for w in daily} == {1}  # one bad day is 33x the 43-minute budget
+    # the two pages became 2d/1d at 1x and merged
+    assert [(w.severity, w.factor) for w in daily] == [("page", 1), ("ticket", 1.5), ("ticket", 1)]
 
 
 POLICY_ERRORS = {

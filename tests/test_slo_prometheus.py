@@ -15,8 +15,11 @@ and must agree within 1%.
    (read back from the rule file `write_rule_file` writes) is evaluated at time=now through
    `/api/v1/query`. The expressions are queried rather than the recorded series: Prometheus evaluates
    recording rules only at the wall-clock time of each evaluation, not at a chosen instant over
-   backfilled data. For occurrence SLOs the ratio rules read only the collector's counters (no other
-   recording rule), so nothing needs inlining; the test checks that.
+   backfilled data. For occurrence SLOs a window's ratio divides two recorded counts, each an `increase`
+   over the collector's counters: the test inlines them (`inline`). The period's ratio sums the recorded
+   5m counts over 30 days, which only exist as Prometheus evaluates the rules, so it is not compared here
+   (tests/promtool/period_ratio.test.yaml shows it is the ratio of sums); the test checks it is the only
+   window built that way.
 4. burn rate = error ratio / (1 - objective / 100), compared with `GET /v1/slos` of the collector.
 
 Why `increase()` gives exact sums here, without its usual extrapolation. Let A be "now" (whole seconds).
@@ -39,6 +42,7 @@ Locally a missing prometheus or promtool skips; in CI (CI=true) it fails.
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import subprocess
 import time
@@ -54,7 +58,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from driftline.spec import load_spec
+from driftline.spec import load_spec, parse_duration
 from sdk.wire import DEFAULT_LATENCY_BOUNDS
 from slo.writer import write_rule_file
 from tests.conftest import EXAMPLES, Collector, free_port, http, missing, start_collector
@@ -250,6 +254,16 @@ def ratio_rules(rule_file: Path) -> dict[tuple[str, str], str]:
     }
 
 
+def inline(rules: dict[tuple[str, str], str], slo: str, expr: str) -> str:
+    """`expr` with each instant read of one of the SLO's recorded counts replaced by that rule's expression."""
+    for (name, record), body in rules.items():
+        if name == slo and record.startswith(("slo:sli_bad_events:", "slo:sli_events:")):
+            expr = re.sub(
+                re.escape(f'{record}{{slo="{slo}"}}') + r"(?!\[)", lambda _m, b=body: f"({b})", expr
+            )
+    return expr
+
+
 def test_collector_burn_rates_equal_prometheus_over_the_generated_rules(
     binaries: tuple[str, str], credit_collector: Collector, tmp_path: Path
 ) -> None:
@@ -305,8 +319,12 @@ def test_collector_burn_rates_equal_prometheus_over_the_generated_rules(
                 if slo == name and rec.startswith("slo:sli_error:ratio_rate")
             }, (name, sorted(windows))
             budget = 1 - objectives[name] / 100
+            period = next(s.period_seconds for s in spec.slos if s.name == name)
             for window, burn in windows.items():
-                expr = rules[(name, f"slo:sli_error:ratio_rate{window}")]
+                expr = inline(rules, name, rules[(name, f"slo:sli_error:ratio_rate{window}")])
+                if "sum_over_time(slo:" in expr:
+                    assert parse_duration(window) == period, f"{name} {window}: only the period sums counts"
+                    continue
                 assert "slo:" not in expr, f"{name} {window}: the ratio reads another recording rule:\n{expr}"
                 prom = query(url, expr, anchor) / budget
                 rows.append(f"{name:20} {window:>4}  collector {burn:10.5f}  prometheus {prom:10.5f}")

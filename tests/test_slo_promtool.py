@@ -20,7 +20,7 @@ from tests.conftest import EXAMPLES, missing
 
 SUITES = Path(__file__).parent / "promtool"
 #: The spec each suite's rules are generated from; burn.spec.yaml unless named here.
-SPECS = {"sli_kinds": "sli_kinds.spec.yaml"}
+SPECS = {"sli_kinds": "sli_kinds.spec.yaml", "gauge_cadence": "gauge_cadence.spec.yaml"}
 
 
 def find_promtool() -> str:
@@ -87,4 +87,7 @@ def test_every_behaviour_the_issue_asks_for_has_a_suite() -> None:
         "slow_burn_tickets.test.yaml",  # a 2x burn never pages and opens a ticket after its window
         "low_traffic_gate.test.yaml",  # traffic under the gate fires nothing
         "sli_kinds.test.yaml",  # each SLI kind's PromQL over the collector's series
+        "low_traffic_outage.test.yaml",  # a total outage at a call every 3 minutes pages; one failure does not
+        "period_ratio.test.yaml",  # the period's ratio sums counts: uneven traffic, stopped traffic, no NaN
+        "gauge_cadence.test.yaml",  # an hourly gauge alerts on whole windows, not on one bad window
     } <= names
