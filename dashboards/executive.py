@@ -14,12 +14,22 @@ from dashboards.targets import prom, sql, sql_string
 from driftline.spec import ResolvedSpec
 
 CALLS = 'driftline_predictions_total{model=~"$model"%s}'
+#: A literal dot in a regular expression, written inside a PromQL string.
+DOT = "\\\\."
 
 
 def availability_expr(window: str = "$__range") -> str:
     """Share of calls that succeeded per model over a window."""
     ok = CALLS % ',outcome="ok"'
     return f"sum by (model) (increase({ok}[{window}]))\n/\nsum by (model) (increase({CALLS % ''}[{window}]))"
+
+
+def performance_expr(metric: str, models: list[str]) -> str:
+    """The headline performance gauge of one metric (one unit per panel), for the given models."""
+    # model names hold letters, digits, _ . and -: only the dot is special, escaped for RE2 inside a PromQL string
+    pattern = "|".join(m.replace(".", DOT) for m in models)
+    only = f',model=~"{pattern}"' if models else ""
+    return f'driftline_model_performance{{model=~"$model"{only},slice="all",metric="{metric}"}}'
 
 
 def executive(spec: ResolvedSpec, options: GrafanaOptions) -> dict[str, Any]:
@@ -85,18 +95,37 @@ def executive(spec: ResolvedSpec, options: GrafanaOptions) -> dict[str, Any]:
     )
 
     board.row("Quality")
-    board.add(
-        timeseries.Panel()
-        .title("Realized accuracy")
-        .description("Performance of the newest window whose labels matured (accuracy; MAE for regressors).")
-        .unit("percentunit")
-        .height(8)
-        .span(12),
-        prom(
-            'driftline_model_performance{model=~"$model",slice="all",metric=~"accuracy|mae"}',
-            "{{model}} {{version}} {{metric}}",
-        ),
-    )
+    classifiers = [m.name for m in spec.models if m.prediction_type != "regression"]
+    regressors = [m.name for m in spec.models if m.prediction_type == "regression"]
+    if classifiers or not regressors:
+        board.add(
+            timeseries.Panel()
+            .title("Realized accuracy")
+            .description(
+                "Share of labelled predictions that were right, in the newest window whose labels matured "
+                "(classifiers; regressors' error is in its own panel, in the target's unit)."
+            )
+            .unit("percentunit")
+            .min(0)
+            .max(1)
+            .height(8)
+            .span(12),
+            prom(performance_expr("accuracy", classifiers), "{{model}} {{version}}"),
+        )
+    if regressors:
+        board.add(
+            timeseries.Panel()
+            .title("Realized mean absolute error")
+            .description(
+                "Mean absolute error of the regressors' predictions in the newest window whose labels matured, "
+                "in the unit of their target: lower is better."
+            )
+            .unit("none")
+            .min(0)
+            .height(8)
+            .span(12),
+            prom(performance_expr("mae", regressors), "{{model}} {{version}}"),
+        )
     binary = [m.name for m in spec.models if m.prediction_type == "binary"]
     if options.has_sql and binary:
         board.add(
