@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import CollectorRegistry
@@ -38,6 +40,73 @@ class MetricsState:
     slo_burn: dict[tuple[str, str], float] = field(default_factory=dict)
     #: Evaluation steps that failed and were skipped, by (model, stage): the other models went on.
     evaluation_failures: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: Cardinality limits: versions exported per model (the most recently active ones; an older one's
+    #: series leave /metrics, its data stays stored) and slice values per model on the performance gauge
+    #: (the first seen). Each version pushed out and each slice value refused is counted in `limited`.
+    max_versions: int = 20
+    max_slices: int = 100
+    limited: dict[tuple[str, str], int] = field(default_factory=dict)
+    _versions: dict[str, OrderedDict[str, None]] = field(default_factory=dict)
+    _slices: dict[str, set[str]] = field(default_factory=dict)
+    _refused_slices: dict[str, set[str]] = field(default_factory=dict)
+
+    def _touch(self, model: str, version: str) -> None:
+        """Mark a version active (under the lock); beyond `max_versions`, the least recently active
+        version of the model leaves every exported series, so memory and /metrics stay bounded."""
+        seen = self._versions.setdefault(model, OrderedDict())
+        if version in seen:
+            seen.move_to_end(version)
+            return
+        seen[version] = None
+        while len(seen) > self.max_versions:
+            old, _ = seen.popitem(last=False)
+            self._forget(model, old)
+            self._count_limited(model, "version")
+
+    def _exported(self, model: str, version: str) -> bool:
+        """Whether a computed value of this version is exported (under the lock): a version active
+        recently, or a new one while there is room; never reorders or pushes out active versions."""
+        seen = self._versions.setdefault(model, OrderedDict())
+        if version in seen:
+            return True
+        if len(seen) < self.max_versions:
+            seen[version] = None
+            return True
+        return False
+
+    def _slice_exported(self, model: str, slice_: str) -> bool:
+        """Whether a slice value of the model is exported (under the lock); the first `max_slices` are."""
+        admitted = self._slices.setdefault(model, set())
+        if slice_ in admitted:
+            return True
+        if len(admitted) < self.max_slices:
+            admitted.add(slice_)
+            return True
+        refused = self._refused_slices.setdefault(model, set())
+        if slice_ not in refused and len(refused) < 10 * self.max_slices:  # counted once each, memory bounded
+            refused.add(slice_)
+            self._count_limited(model, "slice")
+        return False
+
+    def _count_limited(self, model: str, kind: str) -> None:
+        self.limited[(model, kind)] = self.limited.get((model, kind), 0) + 1
+
+    def _forget(self, model: str, version: str) -> None:
+        """Drop every exported series of one model version (its totals restart if it comes back)."""
+        tables: tuple[dict[Any, Any], ...] = (
+            self.predictions,
+            self.latency,
+            self.dropped,
+            self.labelled,
+            self.records,
+            self.drift,
+            self.performance,
+            self.quality,
+            self.attribution,
+        )
+        for series in tables:
+            for key in [k for k in series if k[0] == model and k[1] == version]:
+                del series[key]
 
     def bounds_for(self, model: str, version: str) -> tuple[float, ...] | None:
         with self.lock:
@@ -58,6 +127,7 @@ class MetricsState:
         end: float,
     ) -> None:
         with self.lock:
+            self._touch(model, version)
             for outcome, n in (("ok", ok), ("error", error)):
                 key = (model, version, outcome)
                 self.predictions[key] = self.predictions.get(key, 0) + n
@@ -76,17 +146,24 @@ class MetricsState:
 
     def set_drift(self, values: dict[tuple[str, str, str, str], float]) -> None:
         with self.lock:
-            self.drift.update(values)
+            self.drift.update({k: v for k, v in values.items() if self._exported(k[0], k[1])})
 
     def set_performance(self, values: dict[tuple[str, str, str, str], float]) -> None:
         with self.lock:
-            self.performance.update(values)
+            self.performance.update(
+                {
+                    k: v
+                    for k, v in values.items()
+                    if self._exported(k[0], k[1]) and self._slice_exported(k[0], k[2])
+                }
+            )
 
     def add_labelled(self, outcomes: dict[tuple[str, str, str], int]) -> None:
         """Labelled predictions by (model, version, "correct" | "incorrect")."""
         with self.lock:
             for key, n in outcomes.items():
-                self.labelled[key] = self.labelled.get(key, 0) + n
+                if self._exported(key[0], key[1]):
+                    self.labelled[key] = self.labelled.get(key, 0) + n
 
     def received(self, model: str, kind: str, when: float) -> None:
         """Note that records or labels of `model` arrived at unix time `when`."""
@@ -97,18 +174,19 @@ class MetricsState:
     def add_records(self, model: str, version: str, total: int, invalid: int) -> None:
         """Records received, split into valid and invalid against the declared schema."""
         with self.lock:
+            self._touch(model, version)
             for outcome, n in (("valid", total - invalid), ("invalid", invalid)):
                 key = (model, version, outcome)
                 self.records[key] = self.records.get(key, 0) + n
 
     def set_quality(self, values: dict[tuple[str, str, str, str], float]) -> None:
         with self.lock:
-            self.quality.update(values)
+            self.quality.update({k: v for k, v in values.items() if self._exported(k[0], k[1])})
 
     def set_attributions(self, values: dict[tuple[str, str, str, str], tuple[float, bool]]) -> None:
         """(model, version, feature, kind) -> (mean |SHAP|, whether it drifted from the reference)."""
         with self.lock:
-            self.attribution.update(values)
+            self.attribution.update({k: v for k, v in values.items() if self._exported(k[0], k[1])})
 
     def add_evaluation_failure(self, model: str, stage: str) -> None:
         """Count one evaluation step (a stage of one window, or placing a record in its window) that failed."""
@@ -144,6 +222,7 @@ class DriftlineCollector:
             last = dict(s.last_received)
             remaining = dict(s.slo_remaining)
             burn = dict(s.slo_burn)
+            limited = dict(s.limited)
 
         c = CounterMetricFamily(
             "driftline_predictions",
@@ -280,6 +359,16 @@ class DriftlineCollector:
         for key2, v in sorted(burn.items()):
             br.add_metric(list(key2), v)
         yield br
+
+        cl = CounterMetricFamily(
+            "driftline_cardinality_limited",
+            "Model versions (kind=version) pushed off /metrics by newer ones, beyond the versions exported per "
+            "model, and slice values (kind=slice) not exported, beyond the slice values per model.",
+            labels=["model", "kind"],
+        )
+        for key2, n in sorted(limited.items()):
+            cl.add_metric(list(key2), n)
+        yield cl
 
         with s.lock:
             failures = dict(s.evaluation_failures)
