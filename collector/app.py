@@ -69,9 +69,11 @@ def build_context(
     sessions = sessionmaker(engine, expire_on_commit=False)
     with sessions.begin() as s:
         if spec is not None:
-            repository.register_models(s, names=[m.name for m in spec.models], source="spec")
-        known = set(repository.model_names(s))
-    state = MetricsState()
+            repository.set_model_projects(s, projects={m.name: m.project for m in spec.models}, source="spec")
+        projects = repository.model_projects(s)
+    state = MetricsState(
+        max_versions=settings.max_versions_per_model, max_slices=settings.max_slices_per_model
+    )
     ctx = AppContext(
         settings=settings,
         spec=spec,
@@ -87,7 +89,8 @@ def build_context(
             bootstrap_resamples=settings.bootstrap_resamples,
             max_future_skew=settings.max_future_skew_seconds,
         ),
-        known_models=known,
+        known_models=set(projects),
+        model_projects=projects,
         on_deploy=in_background(on_deploy) if on_deploy else None,
     )
     redaction.of(ctx)  # reads the salt file and warns about a default salt now, not at the first batch

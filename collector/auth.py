@@ -1,9 +1,16 @@
-"""Bearer tokens with scopes: `dl_<id>_<secret>`, stored as SHA-256 of the secret, compared in constant time."""
+"""Bearer tokens with scopes and projects: `dl_<id>_<secret>`, stored as SHA-256 of the secret, compared in
+constant time.
+
+A token belongs to one project (a set of models) and may touch only that project's models; a token
+with no project (the bootstrap admin, or `--project '*'`) is global. Tokens are looked up on every
+request, nothing is cached, so a revoked token is refused from the next request on.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Literal
@@ -11,6 +18,7 @@ from typing import Literal
 from sqlalchemy.orm import Session
 
 from collector import repository
+from collector.db import DEFAULT_PROJECT
 
 Scope = Literal["ingest", "read", "admin"]
 SCOPES: tuple[Scope, ...] = ("ingest", "read", "admin")
@@ -23,26 +31,56 @@ GRANTS: dict[str, frozenset[str]] = {
 }
 
 
+#: What `driftline token create --project` takes for a global token, and `token list` shows for one.
+ALL_PROJECTS = "*"
+
+
 @dataclass(frozen=True)
 class Principal:
+    """Who sent a request: the token's id, scope and project (None: every project)."""
+
     token_id: str
     scope: str
+    project: str | None = None
 
     def may(self, needed: str) -> bool:
         return needed in GRANTS.get(self.scope, frozenset())
+
+    def owns(self, project: str) -> bool:
+        """Whether this token may touch the models of `project`."""
+        return self.project is None or self.project == project
+
+    @property
+    def project_label(self) -> str:
+        """The token's project as messages name it."""
+        return ALL_PROJECTS if self.project is None else self.project
 
 
 def _sha256(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_token(session: Session, *, scope: str, name: str = "") -> str:
-    """Store a new token and return its only plain-text copy."""
+PROJECT_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$")
+
+
+def create_token(
+    session: Session, *, scope: str, name: str = "", project: str | None = DEFAULT_PROJECT
+) -> str:
+    """Store a new token of `project` (None or "*": every project) and return its only plain-text copy."""
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}: use one of {', '.join(SCOPES)}")
+    if project == ALL_PROJECTS:
+        project = None
+    if project is not None and not PROJECT_RE.match(project):
+        raise ValueError(
+            f"project {project!r} is not a valid name: start with a letter, then letters, digits, _ . or -"
+            f" (at most 64), or use {ALL_PROJECTS!r} for every project"
+        )
     token_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    repository.add_token(session, token_id=token_id, name=name, scope=scope, secret_sha256=_sha256(secret))
+    repository.add_token(
+        session, token_id=token_id, name=name, scope=scope, secret_sha256=_sha256(secret), project=project
+    )
     return f"dl_{token_id}_{secret}"
 
 
@@ -56,4 +94,4 @@ def verify(session: Session, token: str) -> Principal | None:
     ok = hmac.compare_digest(_sha256(parts[2]), expected)
     if row is None or row.revoked or not ok:
         return None
-    return Principal(token_id=row.id, scope=row.scope)
+    return Principal(token_id=row.id, scope=row.scope, project=row.project)

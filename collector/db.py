@@ -71,6 +71,10 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+#: The project of models declared without one and of tokens created without `--project`.
+DEFAULT_PROJECT = "default"
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -94,6 +98,8 @@ class Token(Base):
     secret_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # migration 7: the project whose models the token may touch; NULL for a global (all-projects) admin
+    project: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RegisteredModel(Base):
@@ -103,19 +109,27 @@ class RegisteredModel(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     source: Mapped[str] = mapped_column(String(16), default="api")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # migration 7: the project the model belongs to; tokens of other projects cannot touch it
+    project: Mapped[str] = mapped_column(String(64), default=DEFAULT_PROJECT, server_default=DEFAULT_PROJECT)
 
 
 class Batch(Base):
-    """Every accepted batch id, so a retried batch is stored once."""
+    """Every accepted batch id per model, so a retried batch is stored once.
+
+    Keyed by (model, batch_id) since migration 7: one model's client cannot claim another model's batch
+    id first. `digest` (SHA-256 of the validated batch) tells a retry (same content) from a reuse of
+    the id for other content, which is refused; rows stored before migration 7 have none.
+    """
 
     __tablename__ = "batches"
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
     batch_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
-    model: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     version: Mapped[str | None] = mapped_column(String(64), nullable=True)  # migration 4
     invalid: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # migration 4: bad records
+    digest: Mapped[str | None] = mapped_column(String(64), nullable=True)  # migration 7
 
 
 class Record(Base):
@@ -156,7 +170,12 @@ class Label(Base):
 
 
 class Stats(Base):
-    """One SDK stats delta: exact call counters and latency histogram over [start, end)."""
+    """One SDK stats delta: exact call counters and latency histogram over [start, end).
+
+    Since migration 7, `batch_id` holds `scoped_batch_key(model, batch_id)`, unique across models, so
+    two models' stats batches with the same client id and start never collide on this key (a stats
+    hypertable's key cannot be altered once TimescaleDB compresses it, so the value is scoped instead).
+    """
 
     __tablename__ = "stats"
     batch_id: Mapped[str] = mapped_column(String(128), primary_key=True)

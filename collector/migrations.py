@@ -73,6 +73,40 @@ def _quality_and_columns(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_labels_received_at ON labels (received_at)"))
 
 
+def _projects_and_scoped_batches(conn: Connection) -> None:
+    """Projects on models and tokens; batch ids keyed per model, with a digest of their content.
+
+    Existing models join the default project; existing ingest and read tokens are bound to it, existing
+    admin tokens stay global, so nothing that worked stops working. Existing batch rows keep their ids
+    (now under their model) and have no digest: a retry of one is still answered as a duplicate.
+    A database whose migration 1 already created these shapes is left as it is.
+    """
+    inspector = inspect(conn)
+    have = {c["name"] for c in inspector.get_columns("models")}
+    if "project" not in have:
+        conn.execute(
+            text(f"ALTER TABLE models ADD COLUMN project VARCHAR(64) NOT NULL DEFAULT '{db.DEFAULT_PROJECT}'")
+        )
+    have = {c["name"] for c in inspector.get_columns("tokens")}
+    if "project" not in have:
+        conn.execute(text("ALTER TABLE tokens ADD COLUMN project VARCHAR(64)"))
+        conn.execute(text("UPDATE tokens SET project = :p WHERE scope <> 'admin'"), {"p": db.DEFAULT_PROJECT})
+    if inspector.get_pk_constraint("batches")["constrained_columns"] == ["model", "batch_id"]:
+        return
+    if conn.dialect.name == "postgresql":
+        name = inspector.get_pk_constraint("batches")["name"]
+        conn.execute(text("ALTER TABLE batches ADD COLUMN IF NOT EXISTS digest VARCHAR(64)"))
+        conn.execute(text(f'ALTER TABLE batches DROP CONSTRAINT "{name}", ADD PRIMARY KEY (model, batch_id)'))
+        return
+    # SQLite cannot change a primary key in place: copy the rows into the table as now defined
+    old = [c["name"] for c in inspector.get_columns("batches")]
+    conn.execute(text("ALTER TABLE batches RENAME TO batches_before_7"))
+    db.table(db.Batch).create(conn)
+    cols = ", ".join(f'"{c}"' for c in old)
+    conn.execute(text(f"INSERT INTO batches ({cols}) SELECT {cols} FROM batches_before_7"))
+    conn.execute(text("DROP TABLE batches_before_7"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -87,6 +121,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "drift p-values, raw and corrected across features", _drift_p_values),
     Migration(
         6, "SHAP attributions per record and window; reference sample for multivariate drift", _explanations
+    ),
+    Migration(
+        7,
+        "projects on models and tokens; batch ids per model with a content digest",
+        _projects_and_scoped_batches,
     ),
 )
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Literal, Protocol, cast
 
 from sqlalchemy import CursorResult, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -38,8 +39,11 @@ def claim_batch(
     size: int,
     version: str | None = None,
     invalid: int = 0,
-) -> bool:
-    """Record a batch id; False if it was stored before (the caller then stores nothing)."""
+    digest: str | None = None,
+) -> Claim:
+    """Record a model's batch id: "new" the first time; "duplicate" when this model stored the same
+    content under it before (the caller then stores nothing); "conflict" when it stored other content
+    (or another kind) under it. Rows from before migration 7 have no digest and count as the same."""
     stmt = (
         _insert(conn, db.Batch)
         .values(
@@ -50,11 +54,28 @@ def claim_batch(
             received_at=db.utcnow(),
             version=version,
             invalid=invalid,
+            digest=digest,
         )
-        .on_conflict_do_nothing(index_elements=["batch_id"])
+        .on_conflict_do_nothing(index_elements=["model", "batch_id"])
         .returning(db.table(db.Batch).c.batch_id)
     )
-    return conn.execute(stmt).first() is not None
+    if conn.execute(stmt).first() is not None:
+        return "new"
+    stored = conn.execute(
+        select(db.Batch.kind, db.Batch.digest).where(db.Batch.model == model, db.Batch.batch_id == batch_id)
+    ).first()
+    if stored is None:  # pragma: no cover - the row that conflicted cannot vanish inside this transaction
+        return "conflict"
+    same = stored.kind == kind and (stored.digest is None or digest is None or stored.digest == digest)
+    return "duplicate" if same else "conflict"
+
+
+Claim = Literal["new", "duplicate", "conflict"]
+
+
+def scoped_batch_key(model: str, batch_id: str) -> str:
+    """A key unique to (model, batch id), for tables keyed by batch id across models (stats)."""
+    return hashlib.sha256(f"{model}\x00{batch_id}".encode()).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------- records
@@ -142,11 +163,13 @@ def window_labelled(
 
 
 def record_counts(conn: Session) -> dict[tuple[str, str], tuple[int, int]]:
-    """(model, version) -> (records, invalid records) over every records batch ever accepted."""
+    """(model, version) -> (records, invalid records) over every records batch ever accepted, the
+    versions that received records least recently first (the order /metrics ranks versions in)."""
     stmt = (
         select(db.Batch.model, db.Batch.version, func.sum(db.Batch.size), func.sum(db.Batch.invalid))
         .where(db.Batch.kind == "records")
         .group_by(db.Batch.model, db.Batch.version)
+        .order_by(func.max(db.Batch.received_at))
     )
     return {(m, v or "unknown"): (int(n or 0), int(bad or 0)) for m, v, n, bad in conn.execute(stmt)}
 
@@ -266,6 +289,8 @@ def count_labels(conn: Session) -> dict[str, int]:
 
 
 def insert_stats(conn: Session, *, row: dict[str, Any]) -> None:
+    """Store one stats delta; its batch id is stored scoped to its model (see db.Stats)."""
+    row = {**row, "batch_id": scoped_batch_key(row["model"], row["batch_id"])}
     conn.execute(db.table(db.Stats).insert().values(**row))
 
 
@@ -388,14 +413,36 @@ def deploys(conn: Session, *, model: str) -> list[db.Deploy]:
 # ----------------------------------------------------------------------------------------------- models
 
 
-def register_models(conn: Session, *, names: Iterable[str], source: str) -> None:
-    rows = [{"name": n, "source": source, "created_at": db.utcnow()} for n in names]
+def register_models(
+    conn: Session, *, names: Iterable[str], source: str, project: str = db.DEFAULT_PROJECT
+) -> None:
+    """Register models in a project; one already registered keeps its project (see `set_model_projects`)."""
+    rows = [{"name": n, "source": source, "created_at": db.utcnow(), "project": project} for n in names]
     if rows:
         conn.execute(_insert(conn, db.RegisteredModel).on_conflict_do_nothing(), rows)
 
 
+def set_model_projects(conn: Session, *, projects: Mapping[str, str], source: str) -> None:
+    """Register models with their projects, moving any already registered into the project given (the
+    spec is the authority on the projects of the models it declares)."""
+    for project in sorted(set(projects.values())):
+        names = [n for n, p in projects.items() if p == project]
+        register_models(conn, names=names, source=source, project=project)
+        conn.execute(
+            update(db.RegisteredModel)
+            .where(db.RegisteredModel.name.in_(names), db.RegisteredModel.project != project)
+            .values(project=project)
+        )
+
+
 def model_names(conn: Session) -> list[str]:
     return list(conn.scalars(select(db.RegisteredModel.name).order_by(db.RegisteredModel.name)))
+
+
+def model_projects(conn: Session) -> dict[str, str]:
+    """Every registered model's project, by model name."""
+    stmt = select(db.RegisteredModel.name, db.RegisteredModel.project).order_by(db.RegisteredModel.name)
+    return {name: project for name, project in conn.execute(stmt)}
 
 
 def model_versions(conn: Session) -> dict[str, list[str]]:
@@ -560,7 +607,10 @@ def latest_quality(conn: Session, *, complete_before: dt.datetime) -> list[db.Qu
 # ------------------------------------------------------------------------------------------------ tokens
 
 
-def add_token(conn: Session, *, token_id: str, name: str, scope: str, secret_sha256: str) -> None:
+def add_token(
+    conn: Session, *, token_id: str, name: str, scope: str, secret_sha256: str, project: str | None
+) -> None:
+    """Store a token's id, scope, project (None: every project) and the SHA-256 of its secret."""
     conn.execute(
         db.table(db.Token)
         .insert()
@@ -571,6 +621,7 @@ def add_token(conn: Session, *, token_id: str, name: str, scope: str, secret_sha
             secret_sha256=secret_sha256,
             created_at=db.utcnow(),
             revoked=False,
+            project=project,
         )
     )
 
@@ -579,11 +630,17 @@ def get_token(conn: Session, *, token_id: str) -> db.Token | None:
     return conn.execute(select(db.Token).where(db.Token.id == token_id)).scalars().first()
 
 
+def list_tokens(conn: Session) -> list[db.Token]:
+    """Every token, oldest first (the rows hold only the SHA-256 of each secret)."""
+    return list(conn.execute(select(db.Token).order_by(db.Token.created_at, db.Token.id)).scalars())
+
+
 def count_tokens(conn: Session) -> int:
     return int(conn.scalar(select(func.count()).select_from(db.Token)) or 0)
 
 
 def revoke_token(conn: Session, *, token_id: str) -> bool:
+    """Mark a token revoked; False when no token has this id."""
     result = cast(
         CursorResult[Any], conn.execute(update(db.Token).where(db.Token.id == token_id).values(revoked=True))
     )

@@ -303,6 +303,9 @@ class ReferenceIn(_In):
 
 class ModelIn(_In):
     name: ModelName
+    project: ModelName | None = Field(
+        None, description="The project the model joins; default the token's own (a global token's: default)."
+    )
 
 
 class Accepted(BaseModel):

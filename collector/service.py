@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
+
+from pydantic import BaseModel
 
 from analyzers.binning import fit_reference
 from analyzers.estimation import fit_calibration
 from analyzers.performance import same_class
 from analyzers.quality import schema_checker
 from collector import attributions, canonical, db, multivariate, redaction, repository
+from collector.auth import Principal
 from collector.context import AppContext
 from collector.schemas import Accepted, LabelBatch, RecordBatch, ReferenceIn, ReferenceOut, StatsBatch
 
@@ -23,6 +27,47 @@ class InputError(ValueError):
 
     def detail(self) -> list[dict[str, Any]]:
         return [{"loc": self.loc, "msg": self.msg, "type": "value_error"}]
+
+
+def authorize(
+    ctx: AppContext, principal: Principal, model: str, loc: list[str | int], *, missing: int = 422
+) -> None:
+    """Refuse a model outside the token's project (403) or not registered in it (`missing`: 422 for a
+    body, 404 for a path), naming only the models the token may see."""
+    if model in ctx.known_models and not principal.owns(ctx.project_of(model)):
+        raise InputError(
+            403,
+            loc,
+            f"model {model!r} is not in project {principal.project_label!r} of this token: "
+            "use a token of the model's project",
+        )
+    if model not in ctx.known_models:
+        known = ", ".join(ctx.models_of(principal)) or "none yet"
+        raise InputError(
+            missing,
+            loc,
+            f"model {model!r} is not registered (known in project {principal.project_label!r}: {known}): "
+            "declare it under `models:` in the spec or POST /v1/models",
+        )
+
+
+def batch_digest(batch: BaseModel) -> str:
+    """SHA-256 of the validated batch as pydantic serializes it (times as ISO-8601, NaN as null, keys in
+    the order sent): a retry of the same batch has the same digest, other content under the id does not."""
+    return hashlib.sha256(batch.model_dump_json().encode()).hexdigest()
+
+
+def _new_batch(claim: repository.Claim, batch_id: str, model: str) -> bool:
+    """True for a batch id this model has not used; False for a retry of a stored batch (store nothing);
+    409 for an id this model already used for other content, which is never stored over."""
+    if claim == "conflict":
+        raise InputError(
+            409,
+            ["body", "batch_id"],
+            f"batch id {batch_id!r} of model {model!r} was stored before with different content: a retry "
+            "must resend the same batch unchanged; send new data under a new batch id",
+        )
+    return claim == "new"
 
 
 def known_model(ctx: AppContext, model: str, loc: list[str | int]) -> None:
@@ -41,6 +86,7 @@ def store_records(ctx: AppContext, batch: RecordBatch) -> Accepted:
     """Store a validated batch once: a batch id seen before changes nothing."""
     known_model(ctx, batch.model, ["body", "model"])
     redaction.records(ctx, batch)
+    digest = batch_digest(batch)
     canonical.canonical_records(ctx.spec.model(batch.model) if ctx.spec else None, batch.records)
     n = len(batch.records)
     now = db.utcnow()
@@ -54,8 +100,9 @@ def store_records(ctx: AppContext, batch: RecordBatch) -> Accepted:
             size=n,
             version=batch.version,
             invalid=invalid,
+            digest=digest,
         )
-        if not claimed:
+        if not _new_batch(claimed, batch.batch_id, batch.model):
             return Accepted(accepted=0, duplicate=True)
         stored = repository.insert_records(
             s,
@@ -90,6 +137,7 @@ def store_labels(ctx: AppContext, batch: LabelBatch) -> Accepted:
     """Store ground truth by record id, once per batch id; the last label for an id in a batch wins."""
     known_model(ctx, batch.model, ["body", "model"])
     redaction.labels(ctx, batch)
+    digest = batch_digest(batch)
     now = db.utcnow()
     latest = {lab.id: lab for lab in batch.labels}
     rows = [
@@ -97,9 +145,10 @@ def store_labels(ctx: AppContext, batch: LabelBatch) -> Accepted:
         for i, lab in latest.items()
     ]
     with ctx.sessions.begin() as s:
-        if not repository.claim_batch(
-            s, batch_id=batch.batch_id, kind="labels", model=batch.model, size=len(rows)
-        ):
+        claim = repository.claim_batch(
+            s, batch_id=batch.batch_id, kind="labels", model=batch.model, size=len(rows), digest=digest
+        )
+        if not _new_batch(claim, batch.batch_id, batch.model):
             return Accepted(accepted=0, duplicate=True)
         n = repository.upsert_labels(s, rows=rows)
         found = repository.predictions_by_id(s, model=batch.model, ids=list(latest))
@@ -229,7 +278,10 @@ def store_stats(ctx: AppContext, batch: StatsBatch) -> Accepted:
     row = batch.model_dump()
     row["received_at"] = db.utcnow()
     with ctx.sessions.begin() as s:
-        if not repository.claim_batch(s, batch_id=batch.batch_id, kind="stats", model=batch.model, size=1):
+        claim = repository.claim_batch(
+            s, batch_id=batch.batch_id, kind="stats", model=batch.model, size=1, digest=batch_digest(batch)
+        )
+        if not _new_batch(claim, batch.batch_id, batch.model):
             return Accepted(accepted=0, duplicate=True)
         repository.insert_stats(s, row=row)
         deployed = repository.record_deploy(

@@ -1,4 +1,4 @@
-"""The `driftline` command: serve, token create, check, demo."""
+"""The `driftline` command: serve, token create|list|revoke, check, demo."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ctx = app.state.ctx
     with ctx.sessions.begin() as s:
         if repository.count_tokens(s) == 0:
-            admin = auth.create_token(s, scope="admin", name="bootstrap admin")
-            ingest = auth.create_token(s, scope="ingest", name="bootstrap ingest")
+            admin = auth.create_token(s, scope="admin", name="bootstrap admin", project=None)  # global
+            ingest = auth.create_token(s, scope="ingest", name="bootstrap ingest")  # project default
             print(
                 "No API tokens existed, so two were created. They are shown this once; store them now.\n"
                 f"  admin token:  {admin}\n  ingest token: {ingest}",
@@ -79,17 +79,67 @@ def _redact_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def cmd_token_create(args: argparse.Namespace) -> int:
+def _token_sessions(args: argparse.Namespace) -> Any:
+    """A session factory on the migrated database that `--database-url` (or the environment) names."""
     from sqlalchemy.orm import sessionmaker
 
-    from collector import auth, db, migrations
+    from collector import db, migrations
 
-    settings = _settings(args, "database_url")
-    engine = db.make_engine(settings.database_url)
+    engine = db.make_engine(_settings(args, "database_url").database_url)
     migrations.migrate(engine)
-    with sessionmaker(engine).begin() as s:
-        token = auth.create_token(s, scope=args.scope, name=args.name or "")
+    return sessionmaker(engine)
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from collector import auth
+
+    try:
+        with _token_sessions(args).begin() as s:
+            token = auth.create_token(s, scope=args.scope, name=args.name or "", project=args.project)
+    except ValueError as exc:
+        print(f"--project: {exc}", file=sys.stderr)
+        return 2
     print(token)
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    """Every token's id, name, scope, project, creation time and state; never a secret (none is stored)."""
+    from collector import auth, repository
+
+    with _token_sessions(args)() as s:
+        rows = [
+            (
+                t.id,
+                t.name or "-",
+                t.scope,
+                t.project or auth.ALL_PROJECTS,
+                t.created_at.strftime("%Y-%m-%d %H:%M:%SZ"),
+                "revoked" if t.revoked else "active",
+            )
+            for t in repository.list_tokens(s)
+        ]
+    header = ("ID", "NAME", "SCOPE", "PROJECT", "CREATED", "STATE")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    """Revoke a token by id: the collector refuses it from its next request on (tokens are not cached)."""
+    from collector import repository
+
+    token_id = args.id.split("_")[1] if args.id.startswith("dl_") and args.id.count("_") >= 2 else args.id
+    with _token_sessions(args).begin() as s:
+        row = repository.get_token(s, token_id=token_id)
+        if row is None:
+            print(f"no token has id {token_id!r}: `driftline token list` shows the ids", file=sys.stderr)
+            return 1
+        was, what = row.revoked, f"{row.name or 'no name'}, scope {row.scope}"
+        repository.revoke_token(s, token_id=token_id)
+    state = "was already revoked" if was else "revoked: the collector refuses it from the next request on"
+    print(f"token {token_id} ({what}) {state}")
     return 0
 
 
@@ -292,8 +342,20 @@ def build_parser() -> argparse.ArgumentParser:
     tc = tsub.add_parser("create", help="create a token and print it once")
     tc.add_argument("--scope", required=True, choices=["ingest", "read", "admin"])
     tc.add_argument("--name", help="what the token is for")
+    tc.add_argument(
+        "--project",
+        default="default",
+        help="the project whose models the token may touch (default: default); '*' for every project",
+    )
     tc.add_argument("--database-url", help="SQLAlchemy URL (default sqlite:///driftline.db)")
     tc.set_defaults(func=cmd_token_create)
+    tl = tsub.add_parser("list", help="list tokens: id, name, scope, project, created, state (never secrets)")
+    tl.add_argument("--database-url", help="SQLAlchemy URL (default sqlite:///driftline.db)")
+    tl.set_defaults(func=cmd_token_list)
+    tr = tsub.add_parser("revoke", help="revoke a token by id; refused from the collector's next request on")
+    tr.add_argument("id", help="the token's id, as `token list` shows it")
+    tr.add_argument("--database-url", help="SQLAlchemy URL (default sqlite:///driftline.db)")
+    tr.set_defaults(func=cmd_token_revoke)
 
     c = sub.add_parser("check", help="validate a spec file")
     c.add_argument("config")

@@ -31,6 +31,26 @@ class Settings(BaseSettings):
     bootstrap_resamples: int = Field(
         1000, ge=0, description="Bootstrap resamples behind each F1/AUC/log-loss/ECE/MAE/RMSE/MAPE interval (0: none)."
     )
+    rate_limit_per_token: float = Field(
+        50.0,
+        ge=0,
+        description="Requests per second one API token may make, sustained (0: no limit); then 429.",
+    )
+    rate_limit_burst: float = Field(500.0, ge=1, description="Requests one API token may make at once.")
+    auth_failures_per_minute: float = Field(
+        20.0,
+        ge=0,
+        description="Requests with an invalid token one client address may make per minute (0: no limit); "
+        "beyond it the address gets 429 until its allowance refills.",
+    )
+    max_versions_per_model: int = Field(
+        20, ge=1, description="Versions per model exported on /metrics (the most recently active ones)."
+    )
+    max_slices_per_model: int = Field(
+        100,
+        ge=1,
+        description="Slice values per model exported on /metrics (the first seen); more are counted.",
+    )
     salt: str | None = Field(
         None,
         description="HMAC key for pii: true values and hashed record ids, the same DRIFTLINE_SALT the SDKs use "

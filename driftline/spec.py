@@ -223,6 +223,11 @@ class ModelSpec(_Strict):
     version: str | None = Field(None, description="The version expected in production, if pinned.")
     runbook_url: str | None = Field(None, description="Link put on this model's alerts.")
     explain: ExplainSpec | None = Field(None, description="SHAP attributions computed by the collector.")
+    project: str = Field(
+        "default",
+        pattern=NAME_RE,
+        description="The project the model belongs to: only its tokens may touch it.",
+    )
 
     @model_validator(mode="after")
     def _check_features(self) -> ModelSpec:
@@ -542,6 +547,7 @@ class Model:
     explain: ExplainSpec | None = None
     multivariate: MultivariateSpec | None = None
     decision_threshold: float = 0.5
+    project: str = "default"
 
     @property
     def explain_features(self) -> tuple[str, ...]:
@@ -706,6 +712,7 @@ def resolve(spec: SpecFile, base: Path | None = None) -> ResolvedSpec:
             explain=_explain_at(m.explain, base),
             multivariate=m.drift.multivariate,
             decision_threshold=m.prediction.decision_threshold,
+            project=m.project,
         )
         for m in spec.models
     )

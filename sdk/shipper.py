@@ -3,8 +3,9 @@
 Every batch gets a uuid4 ``batch_id`` once and keeps it across retries, so the collector stores it
 exactly once. Connection errors, timeouts, 408, 429 and 5xx are retried with exponential backoff
 and full jitter (capped at ``max_backoff``, at least ``Retry-After``); any other 4xx drops the batch,
-counts its rows in ``dropped`` and logs the collector's message. At most one batch per kind is in
-flight, so memory stays bounded by the queues plus one batch each.
+counts its rows in ``dropped`` and logs the collector's message. That includes 409: the model already
+stored other content under the batch id, so resending can never succeed and the rows are not delivered.
+At most one batch per kind is in flight, so memory stays bounded by the queues plus one batch each.
 """
 
 from __future__ import annotations

@@ -184,16 +184,89 @@ def test_an_oversized_body_gets_413_and_smaller_batches_still_go_through(
         c.stop()
 
 
-def test_scopes_admin_does_everything_ingest_only_writes_read_only_reads(collector: Collector) -> None:
-    assert collector.get("/v1/models", token=collector.read)[0] == 200
-    assert collector.get("/v1/models", token=collector.admin)[0] == 200
-    status, body = collector.get("/v1/models", token=collector.ingest)
-    assert status == 403 and "needs scope 'read'" in body["detail"]
-    status, body = collector.post("/v1/models", {"name": "fraud"}, token=collector.ingest)
-    assert status == 403
-    assert collector.post("/v1/models", {"name": "fraud"}, token=collector.admin)[0] == 200
+def project_tokens(database_url: str, project: str) -> dict[str, str]:
+    """An admin, an ingest and a read token of `project`, made straight in the collector's database."""
+    from sqlalchemy.orm import sessionmaker
+
+    from collector import auth, db
+
+    engine = db.make_engine(database_url)
+    try:
+        with sessionmaker(engine).begin() as s:
+            return {scope: auth.create_token(s, scope=scope, project=project) for scope in auth.SCOPES}
+    finally:
+        engine.dispose()
+
+
+#: Columns of the scope matrix: a token by scope, "other ..." of another project, "none" for no token.
+TOKEN_COLUMNS = ("admin", "ingest", "read", "other admin", "other ingest", "other read", "none")
+
+
+def _scope_matrix(c: Collector) -> list[tuple[str, str, Any, tuple[int, ...]]]:
+    """(method, path, body, expected status per TOKEN_COLUMNS) for every operation that needs a token.
+
+    The credit model is the default project's; the "other" tokens belong to project other, which owns
+    the fraud model. A scope check comes before the project check, so an other-project token of the wrong
+    scope gets the scope's 403 and one of the right scope the project's 403.
+    """
+    now = time.time()
+    rec = records(2, now, np.random.default_rng(61))
+    lab = [{"id": "r0", "label": 1}]
+    ref = {"model": "credit", "columns": {"income": [1.0, 2.0, 3.0, 4.0], "region": ["EU", "US", "EU", "US"]}}
+    write, read_ = (200, 200, 403, 403, 403, 403, 401), (200, 403, 200, 403, 403, 403, 401)
+    rows: list[tuple[str, str, Any, tuple[int, ...]]] = [
+        ("POST", "/v1/records", lambda: batch(rec), write),
+        (
+            "POST",
+            "/v1/labels",
+            lambda: {"batch_id": uuid.uuid4().hex, "model": "credit", "labels": lab},
+            write,
+        ),
+        ("POST", "/v1/stats", lambda: stats(1, 0, [1, 0, 0, 0]), write),
+        ("POST", "/v1/references", lambda: ref, write),
+        ("GET", "/v1/models", None, (200, 403, 200, 200, 403, 200, 401)),  # each project sees its own
+        ("POST", "/v1/models", lambda: {"name": "credit"}, (200, 403, 403, 409, 403, 403, 401)),
+        ("POST", "/v1/evaluate", None, (200, 403, 403, 200, 403, 403, 401)),
+        ("GET", "/v1/slos", None, (200, 403, 200, 200, 403, 200, 401)),  # each project sees its own
+        ("GET", "/v1/slos/credit-availability", None, read_),
+    ]
+    for part in ("drift", "performance", "attributions", "records", "deploys", "quality", "slices/worst"):
+        rows.append(("GET", f"/v1/models/credit/{part}", None, read_))
+    return rows
+
+
+def test_scopes_and_projects_every_operation_by_every_kind_of_token(collector: Collector) -> None:
+    """admin does everything in its project, ingest only writes, read only reads; a token of another
+    project touches none of the project's models, and its lists show only its own project's."""
+    other = project_tokens(collector.database_url, "other")
+    assert collector.post("/v1/models", {"name": "fraud"}, token=other["admin"]) == (
+        200,
+        {"accepted": 1, "duplicate": False},
+    )
+    mine = (collector.admin, collector.ingest, collector.read)
+    tokens = dict(
+        zip(TOKEN_COLUMNS, (*mine, other["admin"], other["ingest"], other["read"], ""), strict=True)
+    )
+    for method, path, body, expected in _scope_matrix(collector):
+        for (column, token), want in zip(tokens.items(), expected, strict=True):
+            status, out = http(method, collector.url + path, body() if body else None, token=token or None)
+            assert status == want, (method, path, column, status, out)
+            said = json.dumps(out)
+            if status == 403 and "needs scope" not in said:  # the project's 403 names it and the token's
+                assert column.startswith("other") and "project 'other'" in said, (method, path, column, out)
+                assert "credit" in said, out
+    # lists show each project only its own models and SLOs
+    assert [m["name"] for m in collector.get("/v1/models", token=other["read"])[1]] == ["fraud"]
+    assert [m["name"] for m in collector.get("/v1/models", token=collector.read)[1]] == ["credit"]
+    assert collector.get("/v1/slos", token=other["read"])[1] == []
+    # an unknown model's 404 names only the token's own project's models
+    status, out = collector.get("/v1/models/nope/drift", token=other["read"])
+    assert status == 404 and "fraud" in json.dumps(out) and "credit" not in json.dumps(out)
+    # a project's own tokens work on its own model, ingest included
     rng = np.random.default_rng(6)
-    assert collector.post("/v1/records", batch(records(3, time.time(), rng), model="fraud"))[0] == 200
+    fraud = batch(records(3, time.time(), rng), model="fraud")
+    assert collector.post("/v1/records", fraud, token=other["ingest"])[0] == 200
+    assert collector.post("/v1/records", {**fraud, "batch_id": "x"})[0] == 403
 
 
 def stats(
@@ -225,8 +298,9 @@ def sample(text_: str, name: str, labels: str) -> float:
 def test_sdk_stats_become_exact_counters_and_a_histogram_that_survive_a_restart(
     collector: Collector, tmp_path: Path
 ) -> None:
-    assert collector.post("/v1/stats", stats(90, 10, [60, 30, 8, 2], batch_id="s-1"))[0] == 200
-    assert collector.post("/v1/stats", stats(90, 10, [60, 30, 8, 2], batch_id="s-1"))[1]["duplicate"] is True
+    first = stats(90, 10, [60, 30, 8, 2], batch_id="s-1")
+    assert collector.post("/v1/stats", first)[0] == 200
+    assert collector.post("/v1/stats", first)[1]["duplicate"] is True  # a retry resends the same batch
     assert collector.post("/v1/stats", stats(5, 0, [5, 0, 0, 0]))[0] == 200
     status, body = collector.post("/v1/stats", stats(5, 0, [1, 1, 1, 1]))
     assert status == 422 and "ok + error" in json.dumps(body)

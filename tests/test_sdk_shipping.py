@@ -126,7 +126,7 @@ def test_retryable_statuses_are_retried(make, status):
     assert len([r for r in t.requests if r.path == wire.RECORDS_PATH]) == 2
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 413, 422])
+@pytest.mark.parametrize("status", [400, 401, 403, 409, 413, 422])  # 409: the batch id holds other content
 def test_a_rejected_batch_is_dropped_counted_and_logged_with_the_collectors_message(make, caplog, status):
     handler = Scripted({wire.RECORDS_PATH: [status]})
     t = MockTransport(handler)

@@ -1,4 +1,5 @@
-"""POST /v1/records, /v1/labels and /v1/stats: validated, authenticated, idempotent by batch id."""
+"""POST /v1/records, /v1/labels and /v1/stats: validated, authenticated, limited to the token's project,
+idempotent by (model, batch id)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,10 @@ def router(route_class: type) -> APIRouter:
         summary="Store a batch of sampled prediction records",
         openapi_extra=body_schema(RecordBatch),
     )
-    def post_records(raw: RawBody, ctx: Ctx, _: Ingest) -> Accepted:
-        return service.store_records(ctx, parse(RecordBatch, raw))
+    def post_records(principal: Ingest, raw: RawBody, ctx: Ctx) -> Accepted:
+        batch = parse(RecordBatch, raw)
+        service.authorize(ctx, principal, batch.model, ["body", "model"])
+        return service.store_records(ctx, batch)
 
     @r.post(
         "/labels",
@@ -36,8 +39,10 @@ def router(route_class: type) -> APIRouter:
         summary="Store ground truth by record id",
         openapi_extra=body_schema(LabelBatch),
     )
-    def post_labels(raw: RawBody, ctx: Ctx, _: Ingest) -> Accepted:
-        return service.store_labels(ctx, parse(LabelBatch, raw))
+    def post_labels(principal: Ingest, raw: RawBody, ctx: Ctx) -> Accepted:
+        batch = parse(LabelBatch, raw)
+        service.authorize(ctx, principal, batch.model, ["body", "model"])
+        return service.store_labels(ctx, batch)
 
     @r.post(
         "/stats",
@@ -46,7 +51,9 @@ def router(route_class: type) -> APIRouter:
         summary="Store the SDK's exact counters",
         openapi_extra=body_schema(StatsBatch),
     )
-    def post_stats(raw: RawBody, ctx: Ctx, _: Ingest) -> Accepted:
-        return service.store_stats(ctx, parse(StatsBatch, raw))
+    def post_stats(principal: Ingest, raw: RawBody, ctx: Ctx) -> Accepted:
+        batch = parse(StatsBatch, raw)
+        service.authorize(ctx, principal, batch.model, ["body", "model"])
+        return service.store_stats(ctx, batch)
 
     return r

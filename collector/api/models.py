@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, Query
 from analyzers.explain import top_features
 from analyzers.performance import LabelledRow
 from analyzers.slices import worst_slices
-from collector import db, repository
+from collector import db, repository, service
 from collector.auth import Principal
+from collector.body import RawBody, body_schema, parse
 from collector.context import AppContext, Ctx, require
 from collector.schemas import (
     Accepted,
@@ -29,13 +30,12 @@ from collector.service import InputError
 from sdk import wire
 
 Read = Annotated[Principal, Depends(require("read"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
 
 
-def _registered(ctx: AppContext, model: str) -> None:
-    """404 for a model the collector does not know, naming the ones it does."""
-    if model not in ctx.known_models:
-        known = ", ".join(sorted(ctx.known_models)) or "none"
-        raise InputError(404, ["path", "model"], f"model {model!r} is not registered (known: {known})")
+def _registered(ctx: AppContext, principal: Principal, model: str) -> None:
+    """403 for another project's model; 404 for one the collector does not know, naming the token's."""
+    service.authorize(ctx, principal, model, ["path", "model"], missing=404)
 
 
 def router(route_class: type) -> APIRouter:
@@ -47,7 +47,8 @@ def router(route_class: type) -> APIRouter:
         operation_id="listModels",
         summary="Models and their versions",
     )
-    def list_models(ctx: Ctx, _: Read) -> list[ModelOut]:
+    def list_models(principal: Read, ctx: Ctx) -> list[ModelOut]:
+        """Only the models of the token's project (every model for a global token)."""
         declared = {m.name for m in ctx.spec.models} if ctx.spec else set()
         with ctx.sessions() as s:
             versions = repository.model_versions(s)
@@ -57,19 +58,38 @@ def router(route_class: type) -> APIRouter:
                     versions=versions.get(name, []),
                     records=repository.count_records(s, model=name),
                     declared=name in declared,
+                    project=ctx.project_of(name),
                 )
-                for name in sorted(ctx.known_models)
+                for name in ctx.models_of(principal)
             ]
 
     @r.post(
-        "/models", response_model=Accepted, operation_id="registerModel", summary="Accept data for a model"
+        "/models",
+        response_model=Accepted,
+        operation_id="registerModel",
+        summary="Accept data for a model, in the token's project",
+        openapi_extra=body_schema(ModelIn),
     )
-    def register_model(
-        body: ModelIn, ctx: Ctx, _: Annotated[Principal, Depends(require("admin"))]
-    ) -> Accepted:
+    def register_model(principal: Admin, raw: RawBody, ctx: Ctx) -> Accepted:
+        # the token is checked before the body is read or parsed: a bad token is a 401 whatever the body
+        body = parse(ModelIn, raw)
+        project = body.project or principal.project or db.DEFAULT_PROJECT
+        if not principal.owns(project):
+            raise InputError(
+                403,
+                ["body", "project"],
+                f"this token belongs to project {principal.project_label!r}: leave `project` out or name it",
+            )
+        if body.name in ctx.known_models and ctx.project_of(body.name) != project:
+            raise InputError(
+                409,
+                ["body", "name"],
+                f"model name {body.name!r} is taken by another project: choose another name",
+            )
         with ctx.sessions.begin() as s:
-            repository.register_models(s, names=[body.name], source="api")
+            repository.register_models(s, names=[body.name], source="api", project=project)
         new = body.name not in ctx.known_models
+        ctx.model_projects[body.name] = project
         ctx.known_models.add(body.name)
         return Accepted(accepted=int(new), duplicate=not new)
 
@@ -82,12 +102,12 @@ def router(route_class: type) -> APIRouter:
     def get_drift(
         model: str,
         ctx: Ctx,
-        _: Read,
+        principal: Read,
         version: str | None = None,
         feature: str | None = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     ) -> list[DriftPointOut]:
-        _registered(ctx, model)
+        _registered(ctx, principal, model)
         with ctx.sessions() as s:
             points = repository.drift_series(s, model=model, version=version, feature=feature, limit=limit)
             return [DriftPointOut.model_validate(p, from_attributes=True) for p in points]
@@ -101,7 +121,7 @@ def router(route_class: type) -> APIRouter:
     def get_performance(
         model: str,
         ctx: Ctx,
-        _: Read,
+        principal: Read,
         version: str | None = None,
         slice: str | None = None,
         metric: Annotated[
@@ -113,7 +133,7 @@ def router(route_class: type) -> APIRouter:
         ] = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     ) -> list[PerformancePointOut]:
-        _registered(ctx, model)
+        _registered(ctx, principal, model)
         with ctx.sessions() as s:
             points = repository.performance_series(
                 s, model=model, version=version, slice_=slice, metric=metric, limit=limit
@@ -129,12 +149,12 @@ def router(route_class: type) -> APIRouter:
     def get_attributions(
         model: str,
         ctx: Ctx,
-        _: Read,
+        principal: Read,
         version: str | None = None,
         kind: Annotated[str | None, Query(pattern="^(prediction|loss)$")] = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     ) -> list[AttributionPointOut]:
-        _registered(ctx, model)
+        _registered(ctx, principal, model)
         with ctx.sessions() as s:
             points = repository.attribution_series(s, model=model, version=version, kind=kind, limit=limit)
             return [AttributionPointOut.model_validate(p, from_attributes=True) for p in points]
@@ -148,12 +168,12 @@ def router(route_class: type) -> APIRouter:
     def get_records(
         model: str,
         ctx: Ctx,
-        _: Read,
+        principal: Read,
         version: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         top: Annotated[int, Query(ge=1, le=50)] = 3,
     ) -> list[RecordOut]:
-        _registered(ctx, model)
+        _registered(ctx, principal, model)
         with ctx.sessions() as s:
             rows = repository.recent_records(s, model=model, version=version, limit=limit)
         out = []
@@ -182,8 +202,8 @@ def router(route_class: type) -> APIRouter:
         operation_id="getDeploys",
         summary="When each version of the model was first seen serving",
     )
-    def get_deploys(model: str, ctx: Ctx, _: Read) -> list[DeployOut]:
-        _registered(ctx, model)
+    def get_deploys(model: str, ctx: Ctx, principal: Read) -> list[DeployOut]:
+        _registered(ctx, principal, model)
         with ctx.sessions() as s:
             return [
                 DeployOut.model_validate(d, from_attributes=True) for d in repository.deploys(s, model=model)
@@ -196,9 +216,9 @@ def router(route_class: type) -> APIRouter:
         summary="Data-quality checks per feature and event-time window, newest first",
     )
     def get_quality(
-        model: str, ctx: Ctx, _: Read, limit: Annotated[int, Query(ge=1, le=10000)] = 1000
+        model: str, ctx: Ctx, principal: Read, limit: Annotated[int, Query(ge=1, le=10000)] = 1000
     ) -> list[QualityPointOut]:
-        _registered(ctx, model)
+        _registered(ctx, principal, model)
         with ctx.sessions() as s:
             return [
                 QualityPointOut.model_validate(q, from_attributes=True)
@@ -211,8 +231,9 @@ def router(route_class: type) -> APIRouter:
         summary="Slices (and pairs of slice columns) significantly worse than the whole, in one window",
     )
     def get_worst_slices(
-        model: str, ctx: Ctx, _: Read, window_start: dt.datetime | None = None, min_support: int = 30
+        model: str, ctx: Ctx, principal: Read, window_start: dt.datetime | None = None, min_support: int = 30
     ) -> dict[str, Any]:
+        _registered(ctx, principal, model)
         m = ctx.spec.model(model) if ctx.spec else None
         if m is None:
             raise InputError(404, ["path", "model"], f"model {model!r} is not declared in the spec")
@@ -244,7 +265,9 @@ def router(route_class: type) -> APIRouter:
         }
 
     @r.post("/evaluate", operation_id="evaluateNow", summary="Evaluate every window that received data, now")
-    def evaluate_now(ctx: Ctx, _: Annotated[Principal, Depends(require("admin"))]) -> dict[str, int]:
-        return {"windows": len(ctx.evaluator.tick())}
+    def evaluate_now(ctx: Ctx, principal: Admin) -> dict[str, int]:
+        """Evaluates every project's pending windows (one pass serves all); counts only the token's."""
+        keys = ctx.evaluator.tick()
+        return {"windows": sum(principal.owns(ctx.project_of(k.model)) for k in keys)}
 
     return r

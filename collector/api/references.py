@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 
 from collector import service
 from collector.auth import Principal
+from collector.body import RawBody, body_schema, parse
 from collector.context import Ctx, require
 from collector.schemas import ReferenceIn, ReferenceOut
 from sdk import wire
@@ -21,10 +22,14 @@ def router(route_class: type) -> APIRouter:
         response_model=ReferenceOut,
         operation_id="postReference",
         summary="Fit and store a reference (baseline) for drift",
+        openapi_extra=body_schema(ReferenceIn),
     )
     def post_reference(
-        body: ReferenceIn, ctx: Ctx, _: Annotated[Principal, Depends(require("ingest"))]
+        principal: Annotated[Principal, Depends(require("ingest"))], raw: RawBody, ctx: Ctx
     ) -> ReferenceOut:
+        # the token is checked before the body is read: a bad token is a 401 whatever the body
+        body = parse(ReferenceIn, raw)
+        service.authorize(ctx, principal, body.model, ["body", "model"])
         return service.store_reference(ctx, body)
 
     return r
