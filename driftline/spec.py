@@ -741,6 +741,7 @@ def _resolve_slo(s: SLOSpec, model: Model) -> SLO:
         freshness_source=s.source or "records",
         version=model.version,
         runbook_url=model.runbook_url,
+        evaluation_seconds=model.drift.window_seconds if s.sli in ("accuracy", "drift") else None,
     )
 
 
