@@ -626,9 +626,12 @@ class EmbeddedSink:
         from collector.schemas import RecordBatch
 
         # the same bytes an HTTP client would send, validated the way the collector validates them
-        out = service.store_records(
-            self.ctx, RecordBatch.model_validate_json(to_json(body, inf_nan_mode="null"))
-        )
+        try:
+            out = service.store_records(
+                self.ctx, RecordBatch.model_validate_json(to_json(body, inf_nan_mode="null"))
+            )
+        except service.InputError as exc:  # e.g. 409: this batch id holds other content already
+            raise ReplayError(f"the collector refused a records batch with {exc.status}: {exc.msg}") from None
         self._batches += 1
         if self._batches >= 4 and self._batches & (self._batches - 1) == 0:
             # a bulk load outruns autovacuum: refresh statistics each time the table doubles (4, 8, 16, ...
@@ -643,7 +646,10 @@ class EmbeddedSink:
         from collector import service
         from collector.schemas import LabelBatch
 
-        return service.store_labels(self.ctx, LabelBatch.model_validate_json(to_json(body))).accepted
+        try:
+            return service.store_labels(self.ctx, LabelBatch.model_validate_json(to_json(body))).accepted
+        except service.InputError as exc:
+            raise ReplayError(f"the collector refused a labels batch with {exc.status}: {exc.msg}") from None
 
     def reference(self, body: dict[str, Any]) -> None:
         from collector import service

@@ -339,3 +339,18 @@ def test_a_nan_label_is_skipped_not_sent_to_be_refused_with_its_batch(tmp_path: 
     assert [str(p) for p in result.problems if p.column == "label"] == [
         "row 1, column 'label': empty: label skipped"
     ]
+
+
+def test_a_replayed_batch_that_meets_other_content_under_its_id_is_one_clear_error(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The embedded sink turns the collector's 409 (this batch id holds other content) into a ReplayError
+    naming it, so `driftline replay` prints one line instead of a traceback."""
+    sink = rp.EmbeddedSink(db_url, SPEC)
+    ts = START.timestamp()
+    body = {"batch_id": "replay-x", "model": "credit", "version": "v1",
+            "records": [{"id": "a", "ts": ts, "features": {"income": 1.0}}]}
+    assert sink.records(body) == (1, False)
+    body["records"][0]["features"] = {"income": 2.0}
+    with pytest.raises(rp.ReplayError, match="409"):
+        sink.records(body)
