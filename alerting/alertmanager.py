@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from driftline.spec_alerting import (
+from spec.alerting import (
     Alerting,
     EmailSpec,
     MuteWindow,

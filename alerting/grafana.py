@@ -49,8 +49,10 @@ from urllib.parse import quote
 
 from alerting.alertmanager import _SUMMARY, _TEXT, NULL_RECEIVER, Timing, build_config
 from alerting.rules import RuleOptions, generate_model_rules
-from driftline.spec import ResolvedSpec, parse_duration
-from driftline.spec_alerting import (
+from slo.rules import DEFAULT_DASHBOARD_URL, AlertingRule, RuleGroup, generate_rules
+from slo.writer import dump_yaml
+from spec import ResolvedSpec, parse_duration
+from spec.alerting import (
     Alerting,
     EmailSpec,
     OpsgenieSpec,
@@ -59,8 +61,6 @@ from driftline.spec_alerting import (
     SlackSpec,
     WebhookSpec,
 )
-from slo.rules import DEFAULT_DASHBOARD_URL, AlertingRule, RuleGroup, generate_rules
-from slo.writer import dump_yaml
 
 if TYPE_CHECKING:
     from grafana_client import GrafanaApi

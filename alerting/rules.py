@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from driftline.spec import Model, ResolvedSpec
 from slo.rules import DEFAULT_DASHBOARD_URL, AlertingRule, RuleGroup
+from spec import Model, ResolvedSpec
 
 COLLECTOR_JOB = "driftline-collector"
 #: Every alert this module generates; docs/runbooks/<name>.md exists for each (a test holds this).

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from collector import db, migrations
 from collector.dialects import postgres
 from driftline import replay as rp
-from driftline.spec import load_spec
+from spec import load_spec
 from tests.replay_data import prediction_log, write_parquet
 
 ROOT = Path(__file__).resolve().parent.parent

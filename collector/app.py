@@ -25,8 +25,8 @@ from collector.evaluation import EvaluationLoop, Evaluator
 from collector.metrics import MetricsState
 from collector.schemas import PATTERN_HINTS
 from collector.service import InputError
-from driftline.settings import Settings
-from driftline.spec import ResolvedSpec
+from collector.settings import Settings
+from spec import ResolvedSpec
 
 log = logging.getLogger("driftline.collector")
 

@@ -19,7 +19,7 @@ from analyzers._values import spread
 from analyzers.explain import AttributionDrift, Attributions, attribution_drift
 from collector import db, repository
 from collector.explainers import Explainers, loss_labels, matrix
-from driftline.spec import Model
+from spec import Model
 
 log = logging.getLogger("driftline.attributions")
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from analyzers.categories import canonical_category
-from driftline.spec import Model
+from spec import Model
 
 
 class _Record(Protocol):

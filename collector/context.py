@@ -17,8 +17,8 @@ from collector.db import DEFAULT_PROJECT
 from collector.evaluation import Evaluator
 from collector.metrics import MetricsState
 from collector.ratelimit import Limited, RateLimiter
-from driftline.settings import Settings
-from driftline.spec import ResolvedSpec
+from collector.settings import Settings
+from spec import ResolvedSpec
 
 
 @dataclass

@@ -31,8 +31,8 @@ from collector import attributions, db, event_time, multivariate, repository
 from collector.explainers import Explainers
 from collector.metrics import MetricsState
 from collector.slos import SLOReport, gauges, slo_reports
-from driftline.spec import Drift, ResolvedSpec
 from sdk.wire import DEFAULT_MAX_FUTURE_SKEW_SECONDS
+from spec import Drift, ResolvedSpec
 
 log = logging.getLogger("driftline.evaluation")
 

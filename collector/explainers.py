@@ -20,7 +20,7 @@ import numpy as np
 
 from analyzers.explain import Attributions
 from analyzers.performance import same_class
-from driftline.spec import Model
+from spec import Model
 
 log = logging.getLogger("driftline.explain")
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from analyzers._values import spread
 from analyzers.multivariate import DetectorCache, MultivariateDetector, encode, fit_schema
 from collector import db, repository
-from driftline.spec import Model
+from spec import Model
 
 log = logging.getLogger("driftline.multivariate")
 #: The drift point's feature for the joint test of the tabular features.

@@ -31,8 +31,8 @@ from sdk.redact import Redactor, mask_text, mask_value, version_problem
 if TYPE_CHECKING:
     from collector.context import AppContext
     from collector.schemas import LabelBatch, RecordBatch, ReferenceIn
-    from driftline.settings import Settings
-    from driftline.spec import ResolvedSpec
+    from collector.settings import Settings
+    from spec import ResolvedSpec
 
 log = logging.getLogger("driftline.collector")
 

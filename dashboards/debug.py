@@ -25,7 +25,7 @@ from dashboards.board import (
 )
 from dashboards.options import GrafanaOptions
 from dashboards.targets import prom, sql, sql_identifier, sql_string
-from driftline.spec import Model
+from spec import Model
 
 SELECTOR = 'model="$model",version=~"$version"'
 IN_MODEL = "model = ${model:sqlstring} AND version IN (${version:sqlstring})"

@@ -11,7 +11,7 @@ from dashboards import uids
 from dashboards.board import Board, custom_variable, thresholds
 from dashboards.options import GrafanaOptions
 from dashboards.targets import prom, sql, sql_string
-from driftline.spec import ResolvedSpec
+from spec import ResolvedSpec
 
 CALLS = 'driftline_predictions_total{model=~"$model"%s}'
 #: A literal dot in a regular expression, written inside a PromQL string.

@@ -10,7 +10,7 @@ from dashboards.executive import executive
 from dashboards.oncall import oncall
 from dashboards.options import GrafanaOptions
 from dashboards.slos import slos
-from driftline.spec import ResolvedSpec
+from spec import ResolvedSpec
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from dashboards import uids
 from dashboards.board import Board, custom_variable, override, query_variable, threshold_lines, thresholds
 from dashboards.options import GrafanaOptions
 from dashboards.targets import prom, sql
-from driftline.spec import ResolvedSpec
 from slo.definition import SLO
 from slo.sli import ratio_record
 from slo.windows import format_duration
+from spec import ResolvedSpec
 
 SELECTOR = 'model=~"$model",version=~"$version"'
 

@@ -18,7 +18,7 @@ from dashboards.board import GENERATED_TAG, deploy_tags
 from dashboards.datasources import Datasource, MissingSecretError, datasources
 from dashboards.generate import GeneratedDashboard, generate_dashboards
 from dashboards.options import GrafanaOptions
-from driftline.spec import ResolvedSpec, load_spec
+from spec import ResolvedSpec, load_spec
 
 if TYPE_CHECKING:
     from grafana_client import GrafanaApi

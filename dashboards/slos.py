@@ -16,7 +16,7 @@ from dashboards import uids
 from dashboards.board import Board, custom_variable, query_variable, threshold_lines, thresholds
 from dashboards.options import GrafanaOptions
 from dashboards.targets import prom
-from driftline.spec import ResolvedSpec
+from spec import ResolvedSpec
 
 SLO = '{slo="$slo"}'
 #: Every recorded error ratio of the SLO, with its window taken from the record name as a `window` label.

@@ -10,8 +10,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from driftline.settings import Settings
-from driftline.spec import ResolvedSpec, SpecError, load_spec
+from collector.settings import Settings
+from spec import ResolvedSpec, SpecError, load_spec
 
 
 def _settings(args: argparse.Namespace, *names: str) -> Settings:
@@ -276,7 +276,7 @@ def cmd_silence_create(args: argparse.Namespace) -> int:
     import getpass
 
     from alerting.silence import SilenceError, create_silence, silence_body
-    from driftline.spec import parse_duration
+    from spec import parse_duration
 
     try:
         duration = dt.timedelta(seconds=parse_duration(args.duration))

@@ -428,8 +428,8 @@ def _metric(text: str, name: str, **labels: str) -> float:
 
 def run_demo(out_dir: str = "driftline-out", duration: float = 40.0, keep: bool = False) -> int:
     """Run the whole demo; returns the process exit code."""
-    from driftline.spec import load_spec
     from sdk import Monitor
+    from spec import load_spec
 
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from alerting.alertmanager import Timing, build_config
 from alerting.rules import RuleOptions, generate_model_rules
-from driftline.spec import ResolvedSpec
 from slo.rules import DEFAULT_DASHBOARD_URL, generate_rules
 from slo.writer import RULES_PATH, dump_yaml, write_rules
+from spec import ResolvedSpec
 
 ALERT_RULES_PATH = Path("prometheus") / "driftline-alerts.rules.yaml"
 ALERTMANAGER_PATH = Path("alertmanager") / "alertmanager.yml"

@@ -24,8 +24,8 @@ from pydantic_core import to_json
 
 from collector import event_time
 from driftline.progress import Progress
-from driftline.spec import Model
 from sdk.redact import Redactor, has_pii, mask_text
+from spec import Model
 
 MAX_REFERENCE_ROWS = 100_000
 
@@ -616,7 +616,7 @@ class EmbeddedSink:
 
     def __init__(self, database_url: str, spec: Any) -> None:
         from collector.app import build_context
-        from driftline.settings import Settings
+        from collector.settings import Settings
 
         self.ctx = build_context(Settings(database_url=database_url), spec)
         self._batches = 0

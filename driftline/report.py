@@ -25,8 +25,8 @@ from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from driftline.spec import Drift, ResolvedSpec
 from slo.definition import SLO
+from spec import Drift, ResolvedSpec
 
 MAX_WINDOWS = 500  # newest windows shown; older ones are left out (the header says so)
 MAX_BARS = 24  # categories shown per distribution; the rest are folded into one bar

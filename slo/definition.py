@@ -1,4 +1,4 @@
-"""The resolved SLO: what `driftline.spec.resolve` hands to the rule generator and the budget status.
+"""The resolved SLO: what `spec.resolve` hands to the rule generator and the budget status.
 
 Frozen and self-contained (the model's runbook, pinned version and drift threshold are copied in),
 so nothing in `slo` needs the spec file's wire model.
@@ -90,7 +90,7 @@ class SLO:
 
 
 class HasSLOs(Protocol):
-    """Anything carrying resolved SLOs, such as `driftline.spec.ResolvedSpec`."""
+    """Anything carrying resolved SLOs, such as `spec.ResolvedSpec`."""
 
     @property
     def slos(self) -> tuple[SLO, ...]: ...

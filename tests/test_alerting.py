@@ -20,8 +20,8 @@ from alerting.alertmanager import Timing, build_config
 from alerting.rules import ALERTS
 from alerting.silence import create_silence, silence_body
 from driftline.generate import generate
-from driftline.spec import load_spec, load_spec_text
 from slo.writer import dump_yaml
+from spec import load_spec, load_spec_text
 from tests.conftest import EXAMPLES, ROOT, Capture, cli, free_port, missing
 
 

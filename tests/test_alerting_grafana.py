@@ -30,8 +30,8 @@ from alerting.grafana import (
     write_grafana_alerting,
 )
 from dashboards import GrafanaOptions, PrometheusSource
-from driftline.spec import ResolvedSpec, load_spec, load_spec_text, parse_duration
 from slo.rules import AlertingRule
+from spec import ResolvedSpec, load_spec, load_spec_text, parse_duration
 from tests.conftest import EXAMPLES, missing
 from tests.fake_grafana import SPEC, FakeGrafana, OpenAPI
 

@@ -10,17 +10,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("sdk", "collector", "analyzers", "slo", "alerting", "dashboards", "driftline")
+PACKAGES = ("contract", "sdk", "analyzers", "slo", "spec", "collector", "alerting", "dashboards", "driftline")
 
 #: What each package may import from the others (sdk -> collector -> analyzers -> slo -> ...).
 ALLOWED = {
+    "contract": set(),
     "sdk": set(),
     "analyzers": set(),
     "slo": {"analyzers"},
-    "collector": {"sdk", "analyzers", "slo", "driftline"},
-    "alerting": {"slo", "driftline"},
-    "dashboards": {"slo", "alerting", "driftline"},
-    "driftline": {"sdk", "collector", "analyzers", "slo", "alerting", "dashboards"},
+    "spec": {"sdk", "analyzers", "slo"},
+    "collector": {"sdk", "analyzers", "slo", "spec"},
+    "alerting": {"slo", "spec"},
+    "dashboards": {"slo", "alerting", "spec"},
+    "driftline": {"sdk", "collector", "analyzers", "slo", "spec", "alerting", "dashboards"},
 }
 #: Third-party modules the pure packages must never reach for.
 IO_MODULES = {"sqlalchemy", "fastapi", "psycopg", "httpx", "requests", "urllib", "socket", "uvicorn", "time"}

@@ -15,7 +15,7 @@ from analyzers.binning import FeatureReference, fit_reference
 from analyzers.categories import canonical_category
 from analyzers.drift import feature_drift
 from driftline import replay as rp
-from driftline.spec import load_spec_text
+from spec import load_spec_text
 
 SPELLINGS = [
     (True, "true"), (False, "false"), ("TRUE", "true"), ("False", "false"), (np.bool_(True), "true"),

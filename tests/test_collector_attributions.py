@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from sklearn.ensemble import GradientBoostingClassifier
 
-from driftline.spec import sha256_of
+from spec import sha256_of
 from tests.conftest import Collector, start_collector
 from tests.test_collector_api import sample
 

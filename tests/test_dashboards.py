@@ -30,8 +30,8 @@ from dashboards import (
 from dashboards.datasources import MissingSecretError
 from dashboards.targets import SQLQuery
 from dashboards.uids import model_uid
-from driftline.spec import load_spec, load_spec_text
 from slo.rules import DEFAULT_DASHBOARD_URL
+from spec import load_spec, load_spec_text
 
 ROOT = Path(__file__).resolve().parent.parent
 CREDIT = ROOT / "examples" / "credit.yaml"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dashboards import generate_dashboards
-from driftline.spec import load_spec_text
+from spec import load_spec_text
 
 SPEC = """\
 version: 1

@@ -35,8 +35,8 @@ from collector import db
 from collector.migrations import migrate
 from dashboards import READABLE_TABLES, create_readonly_role, generate_dashboards
 from dashboards.promql import label_values, legend_labels, parse
-from driftline.spec import ResolvedSpec, load_spec
 from slo import AlertingRule, RecordingRule, generate_rules
+from spec import ResolvedSpec, load_spec
 from tests.conftest import EXAMPLES, Collector, start_collector
 from tests.test_collector_api import batch, records, stats
 

@@ -22,7 +22,7 @@ from dashboards import (
     provision,
     provision_grafana,
 )
-from driftline.spec import ResolvedSpec, load_spec_text
+from spec import ResolvedSpec, load_spec_text
 from tests.conftest import free_port, missing
 from tests.fake_grafana import SPEC, FakeGrafana
 

@@ -18,9 +18,9 @@ import pytest
 
 from alerting.alertmanager import Timing, build_config
 from driftline.generate import generate
-from driftline.spec import load_spec_text
 from sdk import Monitor
 from slo.writer import dump_yaml
+from spec import load_spec_text
 from tests.conftest import Capture, free_port, missing, start_collector
 
 SPEC = """\

@@ -23,8 +23,8 @@ from collector.app import build_context
 from collector.context import AppContext
 from collector.metrics import make_registry
 from collector.schemas import RecordBatch, ReferenceIn
-from driftline.settings import Settings
-from driftline.spec import load_spec
+from collector.settings import Settings
+from spec import load_spec
 from tests.conftest import Collector, http, start_collector
 
 SPEC_YAML = """\

@@ -26,8 +26,8 @@ from sqlalchemy import create_engine, text
 
 from analyzers.binning import fit_reference
 from driftline.replay import HTTPSink, replay
-from driftline.spec import load_spec
 from sdk import Monitor
+from spec import load_spec
 from tests.conftest import Collector, start_collector
 
 SPEC = """

@@ -434,8 +434,8 @@ def test_no_corpus_value_reaches_storage_logs_responses_metrics_or_the_report(
 def test_the_collector_pass_hashes_like_the_sdk_is_idempotent_and_keeps_joins(tmp_path: Path) -> None:
     from collector.redaction import Redaction
     from collector.schemas import LabelBatch, RecordBatch
-    from driftline.spec import load_spec
     from sdk.redact import Redactor
+    from spec import load_spec
 
     spec_path = tmp_path / "pii.yaml"
     spec_path.write_text(SPEC)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from driftline import replay as rp
-from driftline.spec import load_spec
+from spec import load_spec
 from tests.conftest import EXAMPLES, cli
 from tests.replay_data import START, prediction_log, write_parquet
 

@@ -42,7 +42,7 @@ from driftline.report import (
     time_ticks,
     write_report,
 )
-from driftline.spec import Model, load_spec
+from spec import Model, load_spec
 from tests.conftest import EXAMPLES, missing
 from tests.replay_data import START, prediction_log, write_parquet
 

@@ -58,9 +58,9 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from driftline.spec import load_spec, parse_duration
 from sdk.wire import DEFAULT_LATENCY_BOUNDS
 from slo.writer import write_rule_file
+from spec import load_spec, parse_duration
 from tests.conftest import EXAMPLES, Collector, free_port, http, missing, start_collector
 
 SPEC = EXAMPLES / "credit.yaml"

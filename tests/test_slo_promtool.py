@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from driftline.spec import load_spec
 from slo.rules import generate_rules
 from slo.writer import write_rule_file, write_rules
+from spec import load_spec
 from tests.conftest import EXAMPLES, missing
 
 SUITES = Path(__file__).parent / "promtool"

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from driftline.spec import load_spec, load_spec_text
 from slo.definition import SLO
 from slo.rules import AlertingRule, RecordingRule, generate_rules, slo_rule_group
 from slo.sli import ratio_record
 from slo.windows import format_duration
 from slo.writer import HEADER, RULES_PATH, EmptyRuleSetError, render_rules, write_rule_file
+from spec import load_spec, load_spec_text
 from tests.conftest import EXAMPLES
 
 GOLDEN = Path(__file__).parent / "promtool" / "golden"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from driftline.spec import SpecError, load_spec, load_spec_text
 from sdk.wire import DEFAULT_LATENCY_BOUNDS
 from slo.windows import format_duration
+from spec import SpecError, load_spec, load_spec_text
 from tests.conftest import EXAMPLES
 
 BASE = """\

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from driftline.spec import SpecError, load_spec, load_spec_text, parse_duration
+from spec import SpecError, load_spec, load_spec_text, parse_duration
 from tests.conftest import EXAMPLES, cli
 
 BASE = """\

@@ -17,7 +17,7 @@ import pytest
 from sklearn.ensemble import GradientBoostingClassifier
 
 from analyzers.explain import load_model
-from driftline.spec import SpecError, load_spec, sha256_of
+from spec import SpecError, load_spec, sha256_of
 from tests.conftest import free_port, missing, start_collector
 
 DRIFTLINE = Path(sys.executable).parent / "driftline"

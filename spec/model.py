@@ -28,11 +28,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from driftline.spec_alerting import Alerting, AlertingSpec, resolve_alerting
 from sdk.wire import DEFAULT_LATENCY_BOUNDS
 from slo import definition as slo_definition
 from slo import windows as slo_windows
 from slo.definition import SLO
+from spec.alerting import Alerting, AlertingSpec, resolve_alerting
 
 NAME_RE = r"^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$"
 #: Largest spec file read: a spec is a few kilobytes, and the parse should stay bounded.
