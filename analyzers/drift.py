@@ -27,7 +27,7 @@ from analyzers.divergence import (
     proportions,
     psi,
 )
-from analyzers.registry import STATISTICS, Statistic, check_thresholds, get_statistic
+from analyzers.registry import DEFAULT_METRICS, STATISTICS, Statistic, check_thresholds, get_statistic
 from analyzers.twosample import Samples, Score
 
 __all__ = [
@@ -36,7 +36,6 @@ __all__ = [
     "jeffreys", "js", "kl", "kl_reverse", "proportions", "psi",
 ]
 
-DEFAULT_METRICS = ("psi", "kl", "js")
 
 Status = Literal["ok", "warn", "alert", "insufficient_data"]
 Thresholds = Mapping[str, tuple[float, float]]

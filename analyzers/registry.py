@@ -34,6 +34,12 @@ class Statistic:
     input: Input = "proportions"
     test: bool = False  # a hypothesis test: value plus p-value; thresholds are p-value levels
     kinds: tuple[str, ...] = ("numeric", "categorical")  # feature kinds it applies to
+    label: str = ""  # how people read its name in a report or a panel; the name upper-cased when empty
+
+    @property
+    def display_name(self) -> str:
+        """The statistic's name as a person reads it, for reports and panels."""
+        return self.label or self.name.upper()
 
     def __post_init__(self) -> None:
         check_thresholds(self, self.warn, self.alert)
@@ -64,19 +70,35 @@ def _psi_equivalent_hellinger(psi_value: float) -> float:
 # shifted by d standard deviations has PSI ~ d^2 and normalised Wasserstein d: 0.3 / 0.5 match 0.1 / 0.25.
 # Tests flag at corrected p <= 0.05 (warn) and <= 0.01 (alert).
 STATISTICS: Mapping[str, Statistic] = MappingProxyType({s.name: s for s in (
-    Statistic("psi", _psi, 0.1, 0.25, "population stability index, KL(cur||ref) + KL(ref||cur)"),
-    Statistic("kl", _kl, 0.05, 0.125, "KL(current||reference), nats"),
-    Statistic("kl_reverse", _kl_reverse, 0.05, 0.125, "KL(reference||current), nats"),
-    Statistic("js", _js, _psi_equivalent_js(0.1), _psi_equivalent_js(0.25), "Jensen-Shannon distance, bits"),
+    Statistic("psi", _psi, 0.1, 0.25, "population stability index, KL(cur||ref) + KL(ref||cur)", label="PSI"),
+    Statistic("kl", _kl, 0.05, 0.125, "KL(current||reference), nats", label="KL divergence"),
+    Statistic("kl_reverse", _kl_reverse, 0.05, 0.125, "KL(reference||current), nats",
+              label="reverse KL divergence"),
+    Statistic("js", _js, _psi_equivalent_js(0.1), _psi_equivalent_js(0.25), "Jensen-Shannon distance, bits",
+              label="JS distance"),
     Statistic("jeffreys", _jeffreys, 0.1, 0.25, "Jeffreys divergence (symmetric KL, = PSI), nats"),
     Statistic("hellinger", _hellinger, _psi_equivalent_hellinger(0.1), _psi_equivalent_hellinger(0.25),
               "Hellinger distance, in [0, 1]"),
-    Statistic("chi2", chi2, 0.05, 0.01, "Pearson chi-squared test on the bin counts", "counts", test=True),
+    Statistic("chi2", chi2, 0.05, 0.01, "Pearson chi-squared test on the bin counts", "counts", test=True,
+              label="chi-squared"),
     Statistic("ks", ks_test, 0.05, 0.01, "two-sample Kolmogorov-Smirnov test on raw values", "sample",
-              test=True, kinds=("numeric",)),
+              test=True, kinds=("numeric",), label="KS statistic"),
     Statistic("wasserstein", wasserstein_test, 0.3, 0.5, "Wasserstein distance / reference std", "sample",
-              kinds=("numeric",)),
+              kinds=("numeric",), label="Wasserstein distance"),
 )})
+
+
+#: Statistics computed on every window when a spec names none.
+DEFAULT_METRICS: tuple[str, ...] = ("psi", "kl", "js")
+#: How people read the names of realized-performance metrics that reports and panels show.
+PERFORMANCE_LABELS: Mapping[str, str] = MappingProxyType({"accuracy": "Accuracy", "mae": "Mean absolute error"})
+
+
+def display_name(metric: str) -> str:
+    """A drift statistic's or performance metric's name as a person reads it; unknown names upper-cased."""
+    if metric in STATISTICS:
+        return STATISTICS[metric].display_name
+    return PERFORMANCE_LABELS.get(metric, metric.upper())
 
 
 def get_statistic(name: str) -> Statistic:
