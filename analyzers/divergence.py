@@ -52,29 +52,38 @@ def proportions(
     return p / p.sum()
 
 
-def _psi(r: np.ndarray, c: np.ndarray) -> float:
+# Each divergence on a pair of smoothed proportions (reference `r`, current `c`): what the registry calls.
+
+
+def psi_proportions(r: np.ndarray, c: np.ndarray) -> float:
+    """PSI of two smoothed proportion vectors, sum((c - r) * ln(c / r))."""
     return float(np.sum((c - r) * np.log(c / r)))
 
 
-def _kl(r: np.ndarray, c: np.ndarray) -> float:
+def kl_proportions(r: np.ndarray, c: np.ndarray) -> float:
+    """KL(c || r) of two smoothed proportion vectors, in nats (never below 0 from rounding)."""
     return max(0.0, float(np.sum(c * np.log(c / r))))
 
 
-def _kl_reverse(r: np.ndarray, c: np.ndarray) -> float:
-    return _kl(c, r)
+def kl_reverse_proportions(r: np.ndarray, c: np.ndarray) -> float:
+    """KL(r || c) of two smoothed proportion vectors, in nats."""
+    return kl_proportions(c, r)
 
 
-def _js(r: np.ndarray, c: np.ndarray) -> float:
+def js_proportions(r: np.ndarray, c: np.ndarray) -> float:
+    """Jensen-Shannon distance (base 2) of two smoothed proportion vectors, in [0, 1]."""
     m = (r + c) / 2
     divergence = (np.sum(r * np.log2(r / m)) + np.sum(c * np.log2(c / m))) / 2
     return math.sqrt(max(0.0, float(divergence)))
 
 
-def _jeffreys(r: np.ndarray, c: np.ndarray) -> float:
-    return _kl(r, c) + _kl_reverse(r, c)
+def jeffreys_proportions(r: np.ndarray, c: np.ndarray) -> float:
+    """Jeffreys divergence KL(c||r) + KL(r||c) of two smoothed proportion vectors, in nats."""
+    return kl_proportions(r, c) + kl_reverse_proportions(r, c)
 
 
-def _hellinger(r: np.ndarray, c: np.ndarray) -> float:
+def hellinger_proportions(r: np.ndarray, c: np.ndarray) -> float:
+    """Hellinger distance of two smoothed proportion vectors, in [0, 1]."""
     # The norm form keeps precision for close histograms, where 1 - sum(sqrt(r * c)) cancels.
     return math.sqrt(float(np.sum((np.sqrt(r) - np.sqrt(c)) ** 2)) / 2)
 
@@ -92,34 +101,34 @@ def _pair(
 def psi(ref_counts: Counts, cur_counts: Counts, policy: EmptyBinPolicy | str = EmptyBinPolicy.EPSILON,
         *, eps: float = 1e-4, alpha: float = 0.5) -> float:
     """Population stability index, sum((c - r) * ln(c / r)) = KL(c||r) + KL(r||c)."""
-    return _psi(*_pair(ref_counts, cur_counts, policy, eps, alpha))
+    return psi_proportions(*_pair(ref_counts, cur_counts, policy, eps, alpha))
 
 
 def kl(ref_counts: Counts, cur_counts: Counts, policy: EmptyBinPolicy | str = EmptyBinPolicy.EPSILON,
        *, eps: float = 1e-4, alpha: float = 0.5) -> float:
     """KL(current || reference) in nats: information lost describing the current window by the reference."""
-    return _kl(*_pair(ref_counts, cur_counts, policy, eps, alpha))
+    return kl_proportions(*_pair(ref_counts, cur_counts, policy, eps, alpha))
 
 
 def kl_reverse(ref_counts: Counts, cur_counts: Counts, policy: EmptyBinPolicy | str = EmptyBinPolicy.EPSILON,
                *, eps: float = 1e-4, alpha: float = 0.5) -> float:
     """KL(reference || current) in nats."""
-    return _kl_reverse(*_pair(ref_counts, cur_counts, policy, eps, alpha))
+    return kl_reverse_proportions(*_pair(ref_counts, cur_counts, policy, eps, alpha))
 
 
 def js(ref_counts: Counts, cur_counts: Counts, policy: EmptyBinPolicy | str = EmptyBinPolicy.EPSILON,
        *, eps: float = 1e-4, alpha: float = 0.5) -> float:
     """Jensen-Shannon distance, base 2, in [0, 1]: scipy's jensenshannon(r, c, base=2) on the proportions."""
-    return _js(*_pair(ref_counts, cur_counts, policy, eps, alpha))
+    return js_proportions(*_pair(ref_counts, cur_counts, policy, eps, alpha))
 
 
 def jeffreys(ref_counts: Counts, cur_counts: Counts, policy: EmptyBinPolicy | str = EmptyBinPolicy.EPSILON,
              *, eps: float = 1e-4, alpha: float = 0.5) -> float:
     """Jeffreys divergence (symmetric KL), KL(c||r) + KL(r||c) in nats; on one histogram pair it is PSI."""
-    return _jeffreys(*_pair(ref_counts, cur_counts, policy, eps, alpha))
+    return jeffreys_proportions(*_pair(ref_counts, cur_counts, policy, eps, alpha))
 
 
 def hellinger(ref_counts: Counts, cur_counts: Counts, policy: EmptyBinPolicy | str = EmptyBinPolicy.EPSILON,
               *, eps: float = 1e-4, alpha: float = 0.5) -> float:
     """Hellinger distance sqrt(sum((sqrt(r) - sqrt(c))^2) / 2), in [0, 1]; bounded and symmetric."""
-    return _hellinger(*_pair(ref_counts, cur_counts, policy, eps, alpha))
+    return hellinger_proportions(*_pair(ref_counts, cur_counts, policy, eps, alpha))

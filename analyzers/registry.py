@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-from analyzers.divergence import _hellinger, _jeffreys, _js, _kl, _kl_reverse, _psi
+from analyzers.divergence import (
+    hellinger_proportions,
+    jeffreys_proportions,
+    js_proportions,
+    kl_proportions,
+    kl_reverse_proportions,
+    psi_proportions,
+)
 from analyzers.twosample import chi2, ks_test, wasserstein_test
 
 Input = Literal["proportions", "counts", "sample"]
@@ -70,15 +77,16 @@ def _psi_equivalent_hellinger(psi_value: float) -> float:
 # shifted by d standard deviations has PSI ~ d^2 and normalised Wasserstein d: 0.3 / 0.5 match 0.1 / 0.25.
 # Tests flag at corrected p <= 0.05 (warn) and <= 0.01 (alert).
 STATISTICS: Mapping[str, Statistic] = MappingProxyType({s.name: s for s in (
-    Statistic("psi", _psi, 0.1, 0.25, "population stability index, KL(cur||ref) + KL(ref||cur)", label="PSI"),
-    Statistic("kl", _kl, 0.05, 0.125, "KL(current||reference), nats", label="KL divergence"),
-    Statistic("kl_reverse", _kl_reverse, 0.05, 0.125, "KL(reference||current), nats",
+    Statistic("psi", psi_proportions, 0.1, 0.25, "population stability index, KL(cur||ref) + KL(ref||cur)",
+              label="PSI"),
+    Statistic("kl", kl_proportions, 0.05, 0.125, "KL(current||reference), nats", label="KL divergence"),
+    Statistic("kl_reverse", kl_reverse_proportions, 0.05, 0.125, "KL(reference||current), nats",
               label="reverse KL divergence"),
-    Statistic("js", _js, _psi_equivalent_js(0.1), _psi_equivalent_js(0.25), "Jensen-Shannon distance, bits",
-              label="JS distance"),
-    Statistic("jeffreys", _jeffreys, 0.1, 0.25, "Jeffreys divergence (symmetric KL, = PSI), nats"),
-    Statistic("hellinger", _hellinger, _psi_equivalent_hellinger(0.1), _psi_equivalent_hellinger(0.25),
-              "Hellinger distance, in [0, 1]"),
+    Statistic("js", js_proportions, _psi_equivalent_js(0.1), _psi_equivalent_js(0.25),
+              "Jensen-Shannon distance, bits", label="JS distance"),
+    Statistic("jeffreys", jeffreys_proportions, 0.1, 0.25, "Jeffreys divergence (symmetric KL, = PSI), nats"),
+    Statistic("hellinger", hellinger_proportions, _psi_equivalent_hellinger(0.1),
+              _psi_equivalent_hellinger(0.25), "Hellinger distance, in [0, 1]"),
     Statistic("chi2", chi2, 0.05, 0.01, "Pearson chi-squared test on the bin counts", "counts", test=True,
               label="chi-squared"),
     Statistic("ks", ks_test, 0.05, 0.01, "two-sample Kolmogorov-Smirnov test on raw values", "sample",
@@ -90,6 +98,8 @@ STATISTICS: Mapping[str, Statistic] = MappingProxyType({s.name: s for s in (
 
 #: Statistics computed on every window when a spec names none.
 DEFAULT_METRICS: tuple[str, ...] = ("psi", "kl", "js")
+#: Feature kinds some statistic applies to, in registration order: the features that get drift.
+FEATURE_KINDS: tuple[str, ...] = tuple(dict.fromkeys(k for s in STATISTICS.values() for k in s.kinds))
 #: How people read the names of realized-performance metrics that reports and panels show.
 PERFORMANCE_LABELS: Mapping[str, str] = MappingProxyType({"accuracy": "Accuracy", "mae": "Mean absolute error"})
 
