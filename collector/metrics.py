@@ -11,6 +11,28 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import CollectorRegistry
 
+from contract import (
+    ATTRIBUTION_DRIFT,
+    CARDINALITY_LIMITED,
+    DATA_QUALITY,
+    EVALUATION_FAILURES,
+    FEATURE_ATTRIBUTION,
+    FEATURE_DRIFT,
+    LABELLED_PREDICTIONS,
+    LABELS,
+    LAST_RECEIVED,
+    MODEL_PERFORMANCE,
+    MODEL_VERSION_INFO,
+    PREDICTION_LATENCY,
+    PREDICTIONS,
+    RECORDS,
+    SDK_DROPPED,
+    SERIES,
+    SLO_BURN_RATE,
+    SLO_ERROR_BUDGET_REMAINING,
+    Series,
+)
+
 
 @dataclass
 class _Histogram:
@@ -200,190 +222,80 @@ class MetricsState:
 
 
 class DriftlineCollector:
-    """A prometheus-client custom collector over a MetricsState (metric names from DESIGN.md)."""
+    """A prometheus-client custom collector over a MetricsState; names, help and labels from `contract`."""
 
     def __init__(self, state: MetricsState) -> None:
         self.state = state
 
     def collect(self) -> Iterator[Metric]:
-        s = self.state
-        with s.lock:
-            predictions = dict(s.predictions)
-            latency = {k: _Histogram(h.bounds, list(h.counts), h.total) for k, h in s.latency.items()}
-            dropped = dict(s.dropped)
-            labels = dict(s.labels)
-            versions = {m: v for m, (_, v) in s.current_version.items()}
-            drift = dict(s.drift)
-            performance = dict(s.performance)
-            labelled = dict(s.labelled)
-            records = dict(s.records)
-            quality = dict(s.quality)
-            attribution = dict(s.attribution)
-            last = dict(s.last_received)
-            remaining = dict(s.slo_remaining)
-            burn = dict(s.slo_burn)
-            limited = dict(s.limited)
+        """One family per series of `contract.SERIES`, in its order, from one consistent snapshot."""
+        rows = _snapshot(self.state)
+        for series in SERIES:
+            yield _family(series, sorted(rows[series].items()))
 
-        c = CounterMetricFamily(
-            "driftline_predictions",
-            "Model calls seen by the SDK, by outcome (ok or error).",
-            labels=["model", "version", "outcome"],
-        )
-        for key, n in sorted(predictions.items()):
-            c.add_metric(list(key), n)
-        yield c
 
-        h = HistogramMetricFamily(
-            "driftline_prediction_latency_seconds",
-            "Latency of model calls measured by the SDK.",
-            labels=["model", "version"],
-        )
-        for (model, version), hist in sorted(latency.items()):
-            cumulative, running = [], 0
-            for bound, n in zip([*hist.bounds, float("inf")], hist.counts, strict=True):
-                running += n
-                cumulative.append((_le(bound), running))
-            h.add_metric([model, version], cumulative, hist.total)
-        yield h
+#: The prometheus-client family class for each kind of series the collector exports.
+_FAMILIES: dict[str, type[CounterMetricFamily] | type[GaugeMetricFamily] | type[HistogramMetricFamily]] = {
+    "counter": CounterMetricFamily,
+    "gauge": GaugeMetricFamily,
+    "histogram": HistogramMetricFamily,
+}
 
-        d = CounterMetricFamily(
-            "driftline_sdk_dropped",
-            "Samples the SDK dropped (queue full or rejected batches).",
-            labels=["model", "version"],
-        )
-        for mv, n in sorted(dropped.items()):
-            d.add_metric(list(mv), n)
-        yield d
 
-        lab = CounterMetricFamily("driftline_labels", "Ground-truth labels received.", labels=["model"])
-        for model, n in sorted(labels.items()):
-            lab.add_metric([model], n)
-        yield lab
+def _snapshot(s: MetricsState) -> dict[Series, dict[Any, Any]]:
+    """Every exported series' samples by label values, copied under the lock so a scrape is consistent.
 
-        info = GaugeMetricFamily(
-            "driftline_model_version_info",
-            "1 for the version each model serves now (newest SDK stats).",
-            labels=["model", "version"],
-        )
-        for model, version in sorted(versions.items()):
-            info.add_metric([model, version], 1)
-        yield info
+    A histogram's value is a copy of its `_Histogram`; every other value is the sample's number.
+    """
+    with s.lock:
+        rows: dict[Series, dict[Any, Any]] = {  # keys: tuples of label values
+            PREDICTIONS: dict(s.predictions),
+            PREDICTION_LATENCY: {
+                k: _Histogram(h.bounds, list(h.counts), h.total) for k, h in s.latency.items()
+            },
+            SDK_DROPPED: dict(s.dropped),
+            LABELS: {(model,): n for model, n in s.labels.items()},
+            MODEL_VERSION_INFO: {(model, version): 1 for model, (_, version) in s.current_version.items()},
+            FEATURE_DRIFT: dict(s.drift),
+            MODEL_PERFORMANCE: dict(s.performance),
+            LABELLED_PREDICTIONS: dict(s.labelled),
+            RECORDS: dict(s.records),
+            FEATURE_ATTRIBUTION: {k: mean_abs for k, (mean_abs, _) in s.attribution.items()},
+            ATTRIBUTION_DRIFT: {k: 1.0 if drifted else 0.0 for k, (_, drifted) in s.attribution.items()},
+            DATA_QUALITY: dict(s.quality),
+            SLO_ERROR_BUDGET_REMAINING: {(slo,): v for slo, v in s.slo_remaining.items()},
+            SLO_BURN_RATE: dict(s.slo_burn),
+            CARDINALITY_LIMITED: dict(s.limited),
+            EVALUATION_FAILURES: dict(s.evaluation_failures),
+        }
+        for kind, series in LAST_RECEIVED.items():
+            rows[series] = {(model,): when for (model, k), when in s.last_received.items() if k == kind}
+    return rows
 
-        g = GaugeMetricFamily(
-            "driftline_feature_drift",
-            "Drift of a feature in the newest complete event-time window against the reference.",
-            labels=["model", "version", "feature", "metric"],
-        )
-        for series, v in sorted(drift.items()):
-            g.add_metric(list(series), v)
-        yield g
 
-        p = GaugeMetricFamily(
-            "driftline_model_performance",
-            "Realized performance (accuracy, precision, recall, f1, roc_auc, log_loss, ece; mae, rmse, mape) "
-            "in the newest complete window whose labels matured.",
-            labels=["model", "version", "slice", "metric"],
-        )
-        for series, v in sorted(performance.items()):
-            p.add_metric(list(series), v)
-        yield p
+def _family(series: Series, samples: list[tuple[tuple[str, ...], Any]]) -> Metric:
+    """The prometheus-client family of one series holding `samples` (label values, value), in order."""
+    family = _FAMILIES[series.kind](series.family, series.help, labels=list(series.labels))
+    for label_values, value in samples:
+        if isinstance(family, HistogramMetricFamily):
+            family.add_metric(list(label_values), _cumulative(value), value.total)
+        else:
+            family.add_metric(list(label_values), value)
+    return family
 
-        lp = CounterMetricFamily(
-            "driftline_labelled_predictions",
-            "Predictions whose label arrived, by whether the prediction was correct (accuracy SLIs).",
-            labels=["model", "version", "outcome"],
-        )
-        for key3, n in sorted(labelled.items()):
-            lp.add_metric(list(key3), n)
-        yield lp
 
-        for kind in ("record", "label"):
-            ts = GaugeMetricFamily(
-                f"driftline_last_{kind}_timestamp_seconds",
-                f"Unix time the collector last received a {kind} of the model (freshness SLIs).",
-                labels=["model"],
-            )
-            for (model, k), when in sorted(last.items()):
-                if k == kind + "s":
-                    ts.add_metric([model], when)
-            yield ts
-
-        rec = CounterMetricFamily(
-            "driftline_records",
-            "Sampled records received, valid or invalid against the declared schema (data-quality SLIs).",
-            labels=["model", "version", "outcome"],
-        )
-        for key3, n in sorted(records.items()):
-            rec.add_metric(list(key3), n)
-        yield rec
-
-        fa = GaugeMetricFamily(
-            "driftline_feature_attribution",
-            "Mean |SHAP| of a feature in the newest complete window (kind: prediction or loss).",
-            labels=["model", "version", "feature", "kind"],
-        )
-        fd = GaugeMetricFamily(
-            "driftline_attribution_drift",
-            "1 when a feature's attributions moved from the reference's in the newest complete window.",
-            labels=["model", "version", "feature", "kind"],
-        )
-        for key4, (mean_abs, drifted) in sorted(attribution.items()):
-            fa.add_metric(list(key4), mean_abs)
-            fd.add_metric(list(key4), 1.0 if drifted else 0.0)
-        yield fa
-        yield fd
-
-        dq = GaugeMetricFamily(
-            "driftline_data_quality",
-            "Share of values failing a data-quality check in the newest complete window (feature * = record).",
-            labels=["model", "version", "feature", "check"],
-        )
-        for key4, v in sorted(quality.items()):
-            dq.add_metric(list(key4), v)
-        yield dq
-
-        rem = GaugeMetricFamily(
-            "driftline_slo_error_budget_remaining",
-            "Share of the SLO's error budget left over its period (negative once broken).",
-            labels=["slo"],
-        )
-        for slo, v in sorted(remaining.items()):
-            rem.add_metric([slo], v)
-        yield rem
-
-        br = GaugeMetricFamily(
-            "driftline_slo_burn_rate",
-            "Error-budget burn rate of the SLO over a window.",
-            labels=["slo", "window"],
-        )
-        for key2, v in sorted(burn.items()):
-            br.add_metric(list(key2), v)
-        yield br
-
-        cl = CounterMetricFamily(
-            "driftline_cardinality_limited",
-            "Model versions (kind=version) pushed off /metrics by newer ones, beyond the versions exported per "
-            "model, and slice values (kind=slice) not exported, beyond the slice values per model.",
-            labels=["model", "kind"],
-        )
-        for key2, n in sorted(limited.items()):
-            cl.add_metric(list(key2), n)
-        yield cl
-
-        with s.lock:
-            failures = dict(s.evaluation_failures)
-        ef = CounterMetricFamily(
-            "driftline_evaluation_failures",
-            "Evaluation steps that failed and were skipped (logged once per distinct error), by model and "
-            "stage: window, drift, performance, quality, attributions, multivariate drift, export or slos.",
-            labels=["model", "stage"],
-        )
-        for key2, n in sorted(failures.items()):
-            ef.add_metric(list(key2), n)
-        yield ef
+def _cumulative(hist: _Histogram) -> list[tuple[str, float]]:
+    """A histogram's buckets as prometheus-client takes them: (upper bound, cumulative count), +Inf last."""
+    cumulative: list[tuple[str, float]] = []
+    running = 0
+    for bound, n in zip([*hist.bounds, float("inf")], hist.counts, strict=True):
+        running += n
+        cumulative.append((_le(bound), running))
+    return cumulative
 
 
 def _le(bound: float) -> str:
+    """A bucket bound as its `le` label value, written as it always has been (`repr`, `+Inf`)."""
     return "+Inf" if bound == float("inf") else repr(float(bound))
 
 
