@@ -7,31 +7,14 @@ Pure: returns plain data for a writer. Alert labels it relies on (set by the gen
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from spec.alerting import (
-    Alerting,
-    EmailSpec,
-    MuteWindow,
-    OpsgenieSpec,
-    PagerDutySpec,
-    Receiver,
-    SlackSpec,
-    WebhookSpec,
-)
+from spec.alerting import Alerting, MuteWindow, Receiver
 
 NULL_RECEIVER = "driftline-discard"
 COLLECTOR_DOWN = "DriftlineCollectorDown"
 GROUP_BY = ("alertname", "model", "slo")
-
-_SUMMARY = (
-    "{{ .CommonLabels.alertname }} {{ .CommonLabels.model }}"
-    "{{ if .CommonLabels.slo }} ({{ .CommonLabels.slo }}){{ end }}"
-)
-_TEXT = (
-    "{{ range .Alerts }}*{{ .Annotations.summary }}*\n{{ .Annotations.description }}\n"
-    "Runbook: {{ .Annotations.runbook_url }}\nDashboard: {{ .Annotations.dashboard_url }}\n{{ end }}"
-)
 
 
 @dataclass(frozen=True)
@@ -49,61 +32,15 @@ def _secret(alerting: Alerting, env: str) -> str:
 
 
 def receiver_config(alerting: Alerting, r: Receiver) -> dict[str, Any]:
-    """One Alertmanager receiver; every secret is a `*_file` path named after its environment variable."""
-    s = r.settings
-    if isinstance(s, PagerDutySpec):
-        pd: dict[str, Any] = {
-            "routing_key_file": _secret(alerting, s.routing_key_env),
-            "send_resolved": True,
-            "severity": '{{ if eq .CommonLabels.severity "page" }}critical{{ else }}warning{{ end }}',
-            "description": _SUMMARY,
-            "details": {
-                "summary": "{{ .CommonAnnotations.summary }}",
-                "runbook": "{{ .CommonAnnotations.runbook_url }}",
-                "dashboard": "{{ .CommonAnnotations.dashboard_url }}",
-                "firing": "{{ .Alerts.Firing | len }}",
-            },
-        }
-        if s.url:
-            pd["url"] = s.url
-        return {"name": r.name, "pagerduty_configs": [pd]}
-    if isinstance(s, OpsgenieSpec):
-        og: dict[str, Any] = {
-            "api_key_file": _secret(alerting, s.api_key_env),
-            "send_resolved": True,
-            "message": _SUMMARY,
-            "description": _TEXT,
-            "priority": '{{ if eq .CommonLabels.severity "page" }}P1{{ else }}P3{{ end }}',
-            "tags": "driftline,{{ .CommonLabels.model }}",
-        }
-        if s.api_url:
-            og["api_url"] = s.api_url
-        if s.responders:
-            og["responders"] = [{"name": t, "type": "team"} for t in s.responders]
-        return {"name": r.name, "opsgenie_configs": [og]}
-    if isinstance(s, SlackSpec):
-        sl: dict[str, Any] = {
-            "api_url_file": _secret(alerting, s.webhook_url_env),
-            "send_resolved": True,
-            "title": "[{{ .Status | toUpper }}] " + _SUMMARY,
-            "text": _TEXT,
-        }
-        if s.channel:
-            sl["channel"] = s.channel
-        return {"name": r.name, "slack_configs": [sl]}
-    if isinstance(s, EmailSpec):
-        em: dict[str, Any] = {"to": s.to, "from": s.sender, "smarthost": s.smarthost, "send_resolved": True}
-        if s.auth_username:
-            em["auth_username"] = s.auth_username
-        if s.auth_password_env:
-            em["auth_password_file"] = _secret(alerting, s.auth_password_env)
-        return {"name": r.name, "email_configs": [em]}
-    if isinstance(s, WebhookSpec):
-        wh: dict[str, Any] = {"url": s.url, "send_resolved": True}
-        if s.bearer_token_env:
-            wh["http_config"] = {"authorization": {"credentials_file": _secret(alerting, s.bearer_token_env)}}
-        return {"name": r.name, "webhook_configs": [wh]}
-    raise TypeError(f"unknown receiver settings {type(s).__name__}")
+    """One Alertmanager receiver; every secret is a `*_file` path named after its environment variable.
+
+    The receiver's kind module (`spec.receivers`) renders the integration's config.
+    """
+    kind = r.integration
+    return {
+        "name": r.name,
+        kind.alertmanager_key: [kind.alertmanager(r.settings, partial(_secret, alerting))],
+    }
 
 
 def _severity_route(severity: str, receiver: str, repeat: str, alerting: Alerting) -> dict[str, Any]:

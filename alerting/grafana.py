@@ -2,10 +2,11 @@
 rules, the spec's receivers as contact points, and the Alertmanager route tree as Grafana's notification
 policy tree, with the spec's maintenance windows as mute timings.
 
-`grafana_alerting` is pure (spec in, the provisioning API's payloads out); `alerting_files` renders the same
-objects as Grafana's alerting provisioning files and `write_grafana_alerting` writes them;
-`push_grafana_alerting` pushes them with grafana-client, reading each object first and writing only what
-differs, so a second run changes nothing.
+This module builds: `build_grafana_alerting` turns rule groups and the Alertmanager config that
+`driftline generate` already built into one `GrafanaAlerting` value (the provisioning API's payloads);
+`grafana_alerting` does the same from a spec. `alerting.grafana_files` renders that value as Grafana's
+alerting provisioning files and writes them; `alerting.grafana_push` pushes it through `clients.grafana`,
+reading each object first and writing only what differs, so a second run changes nothing.
 
 How a Prometheus rule becomes a Grafana rule (after Grafana's own Prometheus-rule converter): query A
 runs the rule's PromQL, unchanged, as an instant query on the Prometheus datasource; B reduces it to its
@@ -37,33 +38,17 @@ provisioning file; `push_grafana_alerting` replaces it with the variable's value
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
-from urllib.parse import quote
+from typing import Any, Protocol
 
-from alerting.alertmanager import _SUMMARY, _TEXT, NULL_RECEIVER, Timing, build_config
+from alerting.alertmanager import NULL_RECEIVER, Timing, build_config
 from alerting.rules import RuleOptions, generate_model_rules
 from slo.rules import DEFAULT_DASHBOARD_URL, AlertingRule, RuleGroup, generate_rules
-from slo.writer import dump_yaml
 from spec import ResolvedSpec, parse_duration
-from spec.alerting import (
-    Alerting,
-    EmailSpec,
-    OpsgenieSpec,
-    PagerDutySpec,
-    Receiver,
-    SlackSpec,
-    WebhookSpec,
-)
-
-if TYPE_CHECKING:
-    from grafana_client import GrafanaApi
+from spec.alerting import Alerting, Receiver
 
 #: Grafana's own contact point, in every organisation unless someone deleted it.
 DEFAULT_RECEIVER = "grafana-default-email"
@@ -77,10 +62,9 @@ EXPRESSIONS = "__expr__"
 QUERY, VALUE, CONDITION = "A", "B", "C"
 #: Labels that tell apart rules sharing one Prometheus alert name, in the order titles name them.
 _TITLE_LABELS = (("model",), ("slo",), ("long_window", "short_window"), ("severity",), ("version",))
-_ENV_REF = re.compile(r"^\$__env\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+#: A secret as Grafana reads it from the environment: `$__env{VAR}`.
+ENV_REF = re.compile(r"^\$__env\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"(.*)"\s*$')
-#: Opsgenie's API; Grafana's integration takes its alerts endpoint, Alertmanager the base.
-_OPSGENIE_API = "https://api.opsgenie.com"
 
 
 class PrometheusTarget(Protocol):
@@ -115,10 +99,6 @@ class DefaultTarget:
     folder_uid: str = "driftline"
     folder_title: str = "Driftline"
     prometheus: _Prometheus = field(default_factory=_Prometheus)
-
-
-# ------------------------------------------------------------------------------------------------
-# Pure builders.
 
 
 def stable_uid(readable: str, *identity: str) -> str:
@@ -304,63 +284,15 @@ def contact_point_uid(name: str) -> str:
 
 
 def contact_point(r: Receiver) -> dict[str, Any]:
-    """One EmbeddedContactPoint for a spec receiver; each secret is `$__env{VAR}`, never its value."""
-    s = r.settings
-    settings: dict[str, Any]
-    if isinstance(s, PagerDutySpec):
-        kind = "pagerduty"
-        settings = {
-            "integrationKey": _env_ref(s.routing_key_env),
-            "severity": '{{ if eq .CommonLabels.severity "page" }}critical{{ else }}warning{{ end }}',
-            "summary": _SUMMARY,
-            "details": {
-                "summary": "{{ .CommonAnnotations.summary }}",
-                "runbook": "{{ .CommonAnnotations.runbook_url }}",
-                "dashboard": "{{ .CommonAnnotations.dashboard_url }}",
-                "firing": "{{ .Alerts.Firing | len }}",
-            },
-        }
-        if s.url:
-            settings["url"] = s.url
-    elif isinstance(s, OpsgenieSpec):
-        kind = "opsgenie"
-        base = (s.api_url or _OPSGENIE_API).rstrip("/")
-        settings = {
-            "apiKey": _env_ref(s.api_key_env),
-            "apiUrl": base if base.endswith("/v2/alerts") else base + "/v2/alerts",
-            "message": _SUMMARY,
-            "description": _TEXT,
-            "autoClose": True,
-            "overridePriority": True,
-            "sendTagsAs": "tags",
-        }
-        if s.responders:
-            settings["responders"] = [{"type": "team", "name": t} for t in s.responders]
-    elif isinstance(s, SlackSpec):
-        kind = "slack"
-        settings = {
-            "url": _env_ref(s.webhook_url_env),
-            "title": "[{{ .Status | toUpper }}] " + _SUMMARY,
-            "text": _TEXT,
-        }
-        if s.channel:
-            settings["recipient"] = s.channel
-    elif isinstance(s, EmailSpec):
-        kind = "email"
-        settings = {"addresses": s.to, "singleEmail": False}
-    elif isinstance(s, WebhookSpec):
-        kind = "webhook"
-        settings = {"url": s.url, "httpMethod": "POST"}
-        if s.bearer_token_env:
-            settings["authorization_scheme"] = "Bearer"
-            settings["authorization_credentials"] = _env_ref(s.bearer_token_env)
-    else:
-        raise TypeError(f"unknown receiver settings {type(s).__name__}")
+    """One EmbeddedContactPoint for a spec receiver; each secret is `$__env{VAR}`, never its value.
+
+    The receiver's kind module (`spec.receivers`) renders the settings; Grafana's type is the kind's name.
+    """
     return {
         "uid": contact_point_uid(r.name),
         "name": r.name,
-        "type": kind,
-        "settings": settings,
+        "type": r.kind,
+        "settings": r.integration.grafana(r.settings, _env_ref),
         "disableResolveMessage": False,
     }
 
@@ -399,16 +331,15 @@ def _policy(route: Mapping[str, Any], default_receiver: str, root: bool) -> dict
 
 
 def notification_policy(
-    alerting: Alerting, timing: Timing = Timing(), default_receiver: str = DEFAULT_RECEIVER
+    config: Mapping[str, Any], default_receiver: str = DEFAULT_RECEIVER
 ) -> dict[str, Any]:
-    """The Route tree: the Alertmanager route tree of the same spec, matcher for matcher."""
-    return _policy(build_config(alerting, timing)["route"], default_receiver, True)
+    """The Route tree: the route tree of the Alertmanager `config` (`build_config`'s), matcher for matcher."""
+    return _policy(config["route"], default_receiver, True)
 
 
-def mute_timings(alerting: Alerting, timing: Timing = Timing()) -> list[dict[str, Any]]:
-    """MuteTimeIntervals: the spec's windows (the Alertmanager's time_intervals), and the always-muting
+def mute_timings(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """MuteTimeIntervals: the Alertmanager `config`'s time_intervals (the spec's windows), and the always-muting
     `driftline-discard` when the spec names no ticket receiver."""
-    config = build_config(alerting, timing)
     out = [dict(t) for t in config.get("time_intervals", [])]
     if _uses_discard(config["route"]):
         out.append({"name": DISCARD, "time_intervals": [{}]})
@@ -420,7 +351,56 @@ def _uses_discard(route: Mapping[str, Any]) -> bool:
     return any(c.get("receiver") == NULL_RECEIVER or _uses_discard(c) for c in children)
 
 
-def grafana_alerting(
+@dataclass(frozen=True)
+class GrafanaAlerting:
+    """Every Grafana alerting object of a spec, built once; files and pushes only render or send it.
+
+    The policy tree waits for the default receiver: a push reads it from Grafana, files name Grafana's own.
+    """
+
+    folder: dict[str, str]
+    mute_timings: list[dict[str, Any]]
+    contact_points: list[dict[str, Any]]
+    rule_groups: list[dict[str, Any]]
+    route: dict[str, Any] = field(repr=False)  # the Alertmanager route tree the policy tree copies
+
+    def policy_tree(self, default_receiver: str = DEFAULT_RECEIVER) -> dict[str, Any]:
+        """The Route tree, with the discarding receiver standing in as `default_receiver`."""
+        return _policy(self.route, default_receiver, True)
+
+    def objects(self, default_receiver: str = DEFAULT_RECEIVER) -> dict[str, Any]:
+        """The provisioning API's request bodies by key: `folder` ({uid, title}), `mute_timings`,
+        `contact_points` (secrets as `$__env{VAR}`), `rule_groups` and `policy_tree`."""
+        return {
+            "folder": dict(self.folder),
+            "mute_timings": self.mute_timings,
+            "contact_points": self.contact_points,
+            "rule_groups": self.rule_groups,
+            "policy_tree": self.policy_tree(default_receiver),
+        }
+
+
+def build_grafana_alerting(
+    groups: Iterable[RuleGroup],
+    config: Mapping[str, Any],
+    alerting: Alerting,
+    options: GrafanaTarget | None = None,
+    *,
+    interval: str = "1m",
+) -> GrafanaAlerting:
+    """The Grafana alerting objects from what `driftline generate` built already: the Prometheus rule
+    `groups`, the Alertmanager `config` (`build_config(alerting, timing)`) and the spec's `alerting`."""
+    target = options or DefaultTarget()
+    return GrafanaAlerting(
+        folder={"uid": target.folder_uid, "title": target.folder_title},
+        mute_timings=mute_timings(config),
+        contact_points=[contact_point(r) for r in alerting.receivers],
+        rule_groups=rule_groups(groups, target, interval=interval),
+        route=config["route"],
+    )
+
+
+def build_from_spec(
     spec: ResolvedSpec,
     options: GrafanaTarget | None = None,
     *,
@@ -428,406 +408,21 @@ def grafana_alerting(
     rule_options: RuleOptions | None = None,
     timing: Timing = Timing(),
     interval: str = "1m",
-    default_receiver: str = DEFAULT_RECEIVER,
-) -> dict[str, Any]:
-    """Every Grafana alerting object of the spec, as the provisioning API's request bodies.
-
-    Keys: `folder` ({uid, title}), `mute_timings` (MuteTimeInterval), `contact_points`
-    (EmbeddedContactPoint, secrets as `$__env{VAR}`), `rule_groups` (AlertRuleGroup, one per Prometheus
-    rule group with alerts), `policy_tree` (Route). `dashboard_url` and `rule_options` are the ones
-    `driftline generate` gives the Prometheus rules; `timing` the Alertmanager's.
-    """
-    target = options or DefaultTarget()
+) -> GrafanaAlerting:
+    """`build_grafana_alerting` for a spec alone, building its rule groups and Alertmanager config; the
+    arguments are the ones `driftline generate` gives the Prometheus rules and the Alertmanager."""
     groups = prometheus_groups(spec, dashboard_url=dashboard_url, rule_options=rule_options)
-    return {
-        "folder": {"uid": target.folder_uid, "title": target.folder_title},
-        "mute_timings": mute_timings(spec.alerting, timing),
-        "contact_points": [contact_point(r) for r in spec.alerting.receivers],
-        "rule_groups": rule_groups(groups, target, interval=interval),
-        "policy_tree": notification_policy(spec.alerting, timing, default_receiver),
-    }
+    config = build_config(spec.alerting, timing)
+    return build_grafana_alerting(groups, config, spec.alerting, options, interval=interval)
 
 
-# ------------------------------------------------------------------------------------------------
-# Provisioning files.
-
-RULES_FILE = "driftline-rules.yaml"
-CONTACT_POINTS_FILE = "driftline-contact-points.yaml"
-POLICIES_FILE = "driftline-policies.yaml"
-MUTE_TIMINGS_FILE = "driftline-mute-timings.yaml"
-_STALE_GLOB = "driftline-*.yaml"
-
-
-def _literal(value: Any) -> Any:
-    """Escape `$` as `$$` in the strings Grafana interpolates from the environment when it reads a file."""
-    if isinstance(value, str):
-        return value if _ENV_REF.match(value) else value.replace("$", "$$")
-    if isinstance(value, list):
-        return [_literal(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _literal(v) for k, v in value.items()}
-    return value
-
-
-def _seconds_as_duration(seconds: int) -> str:
-    return prometheus_duration(f"{seconds}s")
-
-
-def file_documents(objects: Mapping[str, Any], *, org_id: int = 1) -> dict[str, dict[str, Any]]:
-    """The provisioning files' contents (file name -> document) for `grafana_alerting`'s objects.
-
-    Interpolated fields (titles, labels, folder, contact point settings, policies) have `$` escaped;
-    annotations and queries are read raw by Grafana and are written as they are.
-    """
-    folder = objects["folder"]["title"]
-    groups = [
-        {
-            "orgId": org_id,
-            "name": _literal(g["title"]),
-            "folder": _literal(folder),
-            "interval": _seconds_as_duration(g["interval"]),
-            "rules": [
-                {
-                    "uid": r["uid"],
-                    "title": _literal(r["title"]),
-                    "condition": r["condition"],
-                    "data": r["data"],
-                    "noDataState": r["noDataState"],
-                    "execErrState": r["execErrState"],
-                    "for": r["for"],
-                    "annotations": r["annotations"],
-                    "labels": _literal(r["labels"]),
-                    "isPaused": r["isPaused"],
-                }
-                for r in g["rules"]
-            ],
-        }
-        for g in objects["rule_groups"]
-    ]
-    docs: dict[str, dict[str, Any]] = {RULES_FILE: {"apiVersion": 1, "groups": groups}}
-    points: dict[str, list[dict[str, Any]]] = {}
-    for cp in objects["contact_points"]:
-        points.setdefault(cp["name"], []).append(
-            {
-                "uid": cp["uid"],
-                "type": cp["type"],
-                "settings": _literal(cp["settings"]),
-                "disableResolveMessage": cp["disableResolveMessage"],
-            }
-        )
-    if points:
-        docs[CONTACT_POINTS_FILE] = {
-            "apiVersion": 1,
-            "contactPoints": [
-                {"orgId": org_id, "name": _literal(name), "receivers": receivers}
-                for name, receivers in points.items()
-            ],
-        }
-    docs[POLICIES_FILE] = {
-        "apiVersion": 1,
-        "policies": [{"orgId": org_id, **_literal(objects["policy_tree"])}],
-    }
-    if objects["mute_timings"]:
-        docs[MUTE_TIMINGS_FILE] = {
-            "apiVersion": 1,
-            "muteTimes": [{"orgId": org_id, **m} for m in objects["mute_timings"]],
-        }
-    return dict(sorted(docs.items()))
-
-
-def alerting_files(spec: ResolvedSpec, options: GrafanaTarget | None = None, **kwargs: Any) -> dict[str, str]:
-    """File name -> text of every alerting provisioning file (YAML, apiVersion 1, generated-file header).
-
-    Keyword arguments are `grafana_alerting`'s.
-    """
-    return {
-        name: dump_yaml(doc)
-        for name, doc in file_documents(grafana_alerting(spec, options, **kwargs)).items()
-    }
-
-
-def write_grafana_alerting(
-    spec: ResolvedSpec, out_dir: str | Path, options: GrafanaTarget | None = None, **kwargs: Any
-) -> list[Path]:
-    """Write the alerting provisioning files into `out_dir` (Grafana's provisioning/alerting/); a
-    generated file the spec no longer produces is removed. Keyword arguments are `grafana_alerting`'s."""
-    out = Path(out_dir)
-    files = alerting_files(spec, options, **kwargs)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob(_STALE_GLOB):
-        if stale.name not in files:
-            stale.unlink()
-    written = []
-    for name, text in files.items():
-        path = out / name
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return written
-
-
-# ------------------------------------------------------------------------------------------------
-# Pushing with grafana-client.
-
-Kind = Literal["folder", "mute-timing", "contact-point", "rule", "policy-tree"]
-Action = Literal["created", "updated", "unchanged", "deleted"]
-
-
-class AlertingProvisionError(RuntimeError):
-    """Grafana refused a request or could not be reached, or a secret's variable is unset; the message
-    names the object and why."""
-
-
-@dataclass(frozen=True)
-class AlertingChange:
-    """What the push did to one Grafana object."""
-
-    kind: Kind
-    uid: str
-    action: Action
-
-
-@dataclass(frozen=True)
-class AlertingReport:
-    """Every object the push looked at, in order."""
-
-    changes: tuple[AlertingChange, ...]
-
-    @property
-    def changed(self) -> bool:
-        """Whether anything in Grafana changed."""
-        return any(c.action != "unchanged" for c in self.changes)
-
-    def summary(self) -> str:
-        """One line per object, for the command line."""
-        return "\n".join(f"{c.kind} {c.uid}: {c.action}" for c in self.changes)
-
-
-def grafana_call(
-    kind: str, uid: str, fn: Callable[[], Any], error: type[Exception] = AlertingProvisionError
-) -> Any:
-    """Run one grafana-client request; a refusal or an unreachable Grafana becomes `error`, naming the object
-    and why (dashboards.provision passes its own error type)."""
-    import niquests
-    from grafana_client.client import GrafanaException
-
-    try:
-        return fn()
-    except GrafanaException as exc:
-        status = f"HTTP {exc.status_code}" if exc.status_code else "no answer"
-        raise error(f"Grafana refused {kind} {uid!r} ({status}): {exc.message}") from exc
-    except niquests.exceptions.RequestException as exc:
-        raise error(f"could not reach Grafana for {kind} {uid!r}: {exc}") from exc
-
-
-_call = grafana_call
-
-
-def grafana_get(fn: Callable[..., Any], *args: Any) -> Any:
-    """A GET that answers None for 404."""
-    from grafana_client.client import GrafanaClientError
-
-    try:
-        return fn(*args)
-    except GrafanaClientError as exc:
-        if exc.status_code == 404:
-            return None
-        raise
-
-
-_get = grafana_get
-
-
-def _differs(desired: Any, current: Any) -> bool:
-    """Whether `current` lacks or contradicts anything in `desired` (Grafana adds keys of its own, and
-    leaves out the zero values Go's `omitempty` drops)."""
-    if current is None and desired in ("", False, [], {}):
-        return False
-    if isinstance(desired, dict):
-        return not isinstance(current, dict) or any(_differs(v, current.get(k)) for k, v in desired.items())
-    if isinstance(desired, list):
-        return (
-            not isinstance(current, list)
-            or len(desired) != len(current)
-            or any(_differs(d, c) for d, c in zip(desired, current, strict=True))
-        )
-    return bool(desired != current)
-
-
-def _secret_keys(cp: Mapping[str, Any]) -> dict[str, str]:
-    """Setting -> environment variable, for every secret of a contact point."""
-    out = {}
-    for key, value in cp["settings"].items():
-        m = _ENV_REF.match(value) if isinstance(value, str) else None
-        if m:
-            out[key] = m.group(1)
-    return out
-
-
-def resolve_secrets(cp: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    """The contact point with each `$__env{VAR}` replaced by the variable's value."""
-    settings = dict(cp["settings"])
-    for key, var in _secret_keys(cp).items():
-        value = env.get(var)
-        if not value:
-            raise AlertingProvisionError(
-                f"contact point {cp['name']!r} ({cp['type']}): set {var} to its {key}; "
-                "Grafana needs it to create or update the contact point"
-            )
-        settings[key] = value
-    return {**cp, "settings": settings}
-
-
-def _contact_point_differs(desired: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
-    secrets = _secret_keys(desired)
-    stored = current.get("settings") or {}
-    if any(not stored.get(key) for key in secrets):  # Grafana answers a stored secret as "[REDACTED]"
-        return True
-    plain = {**desired, "settings": {k: v for k, v in desired["settings"].items() if k not in secrets}}
-    return _differs(plain, current)
-
-
-def _folder(api: GrafanaApi, uid: str, title: str) -> AlertingChange:
-    current = _get(api.folder.get_folder, uid)
-    if current is None:
-        api.folder.create_folder(title, uid=uid)
-        return AlertingChange("folder", uid, "created")
-    return AlertingChange("folder", uid, "unchanged")
-
-
-def _mute_timings(api: GrafanaApi, desired: list[dict[str, Any]]) -> list[AlertingChange]:
-    current = {m.get("name"): m for m in api.alertingprovisioning.get_mute_timings() or []}
-    changes = []
-    for m in desired:
-        name = m["name"]
-        if name not in current:
-            _call("mute-timing", name, partial(api.alertingprovisioning.create_mute_timing, m))
-            changes.append(AlertingChange("mute-timing", name, "created"))
-        elif _differs(m, current[name]):
-            _call("mute-timing", name, partial(api.alertingprovisioning.update_mute_timing, name, m))
-            changes.append(AlertingChange("mute-timing", name, "updated"))
-        else:
-            changes.append(AlertingChange("mute-timing", name, "unchanged"))
-    return changes
-
-
-def _contact_points(
-    api: GrafanaApi, desired: list[dict[str, Any]], current: Mapping[str, Any], env: Mapping[str, str]
-) -> list[AlertingChange]:
-    changes = []
-    for cp in desired:
-        uid = cp["uid"]
-        if uid not in current:
-            body = resolve_secrets(cp, env)
-            _call("contact point", uid, partial(api.alertingprovisioning.create_contactpoint, body))
-            changes.append(AlertingChange("contact-point", uid, "created"))
-        elif _contact_point_differs(cp, current[uid]):
-            body = resolve_secrets(cp, env)
-            _call(
-                "contact point",
-                uid,
-                partial(api.alertingprovisioning.update_contactpoint, uid, body),
-            )
-            changes.append(AlertingChange("contact-point", uid, "updated"))
-        else:
-            changes.append(AlertingChange("contact-point", uid, "unchanged"))
-    return changes
-
-
-def _rule_group(api: GrafanaApi, group: dict[str, Any]) -> list[AlertingChange]:
-    folder, name = group["folderUid"], group["title"]
-    current = _call(
-        "rule group",
-        name,
-        lambda: _get(api.alertingprovisioning.get_rule_group, folder, quote(name, safe="")),
-    )
-    stored = {r.get("uid"): r for r in (current or {}).get("rules") or []}
-    changes = []
-    for rule in group["rules"]:
-        old = stored.pop(rule["uid"], None)
-        action: Action = "created" if old is None else "updated" if _differs(rule, old) else "unchanged"
-        changes.append(AlertingChange("rule", rule["uid"], action))
-    changes += [AlertingChange("rule", uid, "deleted") for uid in stored]
-    moved = current is None or current.get("interval") != group["interval"]
-    if moved or any(c.action != "unchanged" for c in changes):
-        _call(
-            "rule group",
-            name,
-            lambda: api.alertingprovisioning.update_rule_group(folder, quote(name, safe=""), group),
-        )
-    return changes
-
-
-def _prune_rules(api: GrafanaApi, folder: str, keep: set[str]) -> list[AlertingChange]:
-    rules = _call("rule", "(stale)", api.alertingprovisioning.get_alertrules_all) or []
-    stale = sorted(
-        r["uid"]
-        for r in rules
-        if r.get("folderUID") == folder
-        and str(r.get("ruleGroup", "")).startswith(GROUP_PREFIX)
-        and r.get("ruleGroup") not in keep
-    )
-    for uid in stale:
-        _call("rule", uid, partial(api.alertingprovisioning.delete_alertrule, uid))
-    return [AlertingChange("rule", uid, "deleted") for uid in stale]
-
-
-def _without(tree: Any, key: str) -> Any:
-    if isinstance(tree, dict):
-        return {k: _without(v, key) for k, v in tree.items() if k != key}
-    if isinstance(tree, list):
-        return [_without(v, key) for v in tree]
-    return tree
-
-
-def push_grafana_alerting(
-    api: GrafanaApi,
+def grafana_alerting(
     spec: ResolvedSpec,
     options: GrafanaTarget | None = None,
-    env: Mapping[str, str] = os.environ,
     *,
-    prune: bool = True,
+    default_receiver: str = DEFAULT_RECEIVER,
     **kwargs: Any,
-) -> AlertingReport:
-    """Create or update the folder, mute timings, contact points, rule groups and the policy tree.
-
-    Each object is read first and written only when it differs; secrets come from `env` only when a
-    contact point is created or updated (a changed secret alone is not seen: Grafana never answers one).
-    With `prune`, Driftline's rule groups and contact points that the spec no longer produces are
-    deleted. Keyword arguments are `grafana_alerting`'s (`default_receiver` is read from Grafana).
-    """
-    target = options or DefaultTarget()
-    prov = api.alertingprovisioning
-    tree = _call("policy tree", "root", prov.get_notification_policy_tree) or {}
-    points = {c.get("uid"): c for c in _call("contact points", "(all)", prov.get_contactpoints) or []}
-    ours = {c.get("name") for uid, c in points.items() if str(uid).startswith(CONTACT_POINT_PREFIX)}
-    default = tree.get("receiver") or DEFAULT_RECEIVER
-    if default in ours or default in {r.name for r in spec.alerting.receivers}:
-        default = DEFAULT_RECEIVER  # a receiver a previous push put there, not the organisation's own
-    if spec.alerting.ticket is None:
-        kwargs.setdefault("default_receiver", default)
-    objects = grafana_alerting(spec, target, **kwargs)
-
-    changes = [
-        _call("folder", target.folder_uid, lambda: _folder(api, target.folder_uid, target.folder_title))
-    ]
-    changes += _call("mute timings", "(all)", lambda: _mute_timings(api, objects["mute_timings"]))
-    changes += _contact_points(api, objects["contact_points"], points, env)
-    if prune:  # first, so that a title moving between groups never meets itself in a stale one
-        keep = {g["title"] for g in objects["rule_groups"]}
-        changes += _prune_rules(api, target.folder_uid, keep)
-    for group in objects["rule_groups"]:
-        changes += _rule_group(api, group)
-    desired_tree = objects["policy_tree"]
-    if _differs(desired_tree, tree) or _differs(_without(tree, "provenance"), desired_tree):
-        _call("policy tree", "root", lambda: prov.set_notification_policy_tree(desired_tree))
-        changes.append(AlertingChange("policy-tree", "root", "updated"))
-    else:
-        changes.append(AlertingChange("policy-tree", "root", "unchanged"))
-    if prune:
-        wanted = {cp["uid"] for cp in objects["contact_points"]}
-        for uid in sorted(points):
-            if str(uid).startswith(CONTACT_POINT_PREFIX) and uid not in wanted:
-                _call("contact point", uid, partial(prov.delete_contactpoint, uid))
-                changes.append(AlertingChange("contact-point", uid, "deleted"))
-    return AlertingReport(tuple(changes))
+) -> dict[str, Any]:
+    """Every Grafana alerting object of the spec, as the provisioning API's request bodies
+    (`GrafanaAlerting.objects`); keyword arguments are `build_from_spec`'s."""
+    return build_from_spec(spec, options, **kwargs).objects(default_receiver)

@@ -1,16 +1,16 @@
-"""Silences through Alertmanager's API v2: mute one model's alerts for a retrain or maintenance."""
+"""Silences through Alertmanager's API v2: mute one model's alerts for a retrain or maintenance.
+
+The body is built here; `clients.alertmanager` sends it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import urllib.error
-import urllib.request
 from typing import Any
 
+from clients import SilenceError, create_silence
 
-class SilenceError(RuntimeError):
-    """Alertmanager refused or could not be reached; the message says which and why."""
+__all__ = ["SilenceError", "create_silence", "silence_body"]
 
 
 def silence_body(
@@ -24,22 +24,3 @@ def silence_body(
         "createdBy": author,
         "comment": comment,
     }
-
-
-def create_silence(url: str, body: dict[str, Any], timeout: float = 10.0) -> str:
-    """POST the silence; returns its id."""
-    req = urllib.request.Request(
-        url.rstrip("/") + "/api/v2/silences",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return str(json.loads(resp.read())["silenceID"])
-    except urllib.error.HTTPError as err:
-        raise SilenceError(
-            f"Alertmanager refused the silence ({err.code}): {err.read().decode()[:300]}"
-        ) from None
-    except OSError as err:
-        raise SilenceError(f"cannot reach Alertmanager at {url}: {err}") from None

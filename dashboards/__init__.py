@@ -1,7 +1,9 @@
 """Grafana for Driftline: dashboards generated from the spec, datasources, provisioning and its files.
 
 Pure generators (`generate_dashboards`, `datasources`, `readonly_role_sql`, `provisioning_files`) return
-data; `write_provisioning` writes files and `provision_grafana` pushes to a Grafana with grafana-client.
+data (`render_files` renders already-built dashboards and datasources); `write_files` and
+`write_provisioning` write files; `provision_grafana` and `push_dashboards` push to a Grafana through
+`clients.grafana`.
 Needs the `grafana` extra (`pip install driftline[grafana]`).
 """
 
@@ -24,8 +26,15 @@ from dashboards.provision import (
     provision,
     provision_grafana,
 )
+from dashboards.provision import push as push_dashboards
 from dashboards.readonly import READABLE_TABLES, create_readonly_role, readonly_role_sql
-from dashboards.writer import EmptyProvisioningError, provisioning_files, write_provisioning
+from dashboards.writer import (
+    EmptyProvisioningError,
+    provisioning_files,
+    render_files,
+    write_files,
+    write_provisioning,
+)
 
 __all__ = [
     "DEPLOY_TAG",
@@ -50,6 +59,9 @@ __all__ = [
     "provision",
     "provision_grafana",
     "provisioning_files",
+    "push_dashboards",
     "readonly_role_sql",
+    "render_files",
+    "write_files",
     "write_provisioning",
 ]

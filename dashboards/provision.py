@@ -7,13 +7,12 @@ Generated dashboards that the spec no longer produces are deleted from the folde
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from alerting.grafana import grafana_call, grafana_get
+from clients import TOKEN_ENV, Change, GrafanaError, Report, connect, differs, ensure_folder, get
+from clients import call as grafana_call
 from dashboards.board import GENERATED_TAG, deploy_tags
 from dashboards.datasources import Datasource, MissingSecretError, datasources
 from dashboards.generate import GeneratedDashboard, generate_dashboards
@@ -23,37 +22,23 @@ from spec import ResolvedSpec, load_spec
 if TYPE_CHECKING:
     from grafana_client import GrafanaApi
 
-Action = Literal["created", "updated", "unchanged", "deleted"]
-TOKEN_ENV = "GRAFANA_TOKEN"
+#: What provisioning did to each object: the one report type of `clients`.
+ProvisionReport = Report
+
+__all__ = [
+    "TOKEN_ENV",
+    "Change",
+    "ProvisionError",
+    "ProvisionReport",
+    "post_deploy_annotation",
+    "provision",
+    "provision_grafana",
+    "push",
+]
 
 
-class ProvisionError(RuntimeError):
+class ProvisionError(GrafanaError):
     """Grafana refused a request, or could not be reached; the message says which object and why."""
-
-
-@dataclass(frozen=True)
-class Change:
-    """What provisioning did to one Grafana object."""
-
-    kind: Literal["folder", "datasource", "dashboard"]
-    uid: str
-    action: Action
-
-
-@dataclass(frozen=True)
-class ProvisionReport:
-    """Every object provisioning looked at, in order."""
-
-    changes: tuple[Change, ...]
-
-    @property
-    def changed(self) -> bool:
-        """Whether anything in Grafana changed."""
-        return any(c.action != "unchanged" for c in self.changes)
-
-    def summary(self) -> str:
-        """One line per object, for the command line."""
-        return "\n".join(f"{c.kind} {c.uid}: {c.action}" for c in self.changes)
 
 
 def provision_grafana(
@@ -67,18 +52,7 @@ def provision_grafana(
 ) -> ProvisionReport:
     """`driftline provision grafana CONFIG --url URL`: push everything, token from GRAFANA_TOKEN."""
     spec = config if isinstance(config, ResolvedSpec) else load_spec(config)
-    token = token or os.environ.get(TOKEN_ENV)
-    if not token:
-        raise ProvisionError(
-            f"set {TOKEN_ENV} to a Grafana service account token with the Editor or Admin role"
-        )
-    try:
-        from grafana_client import GrafanaApi
-    except ImportError as exc:
-        raise ProvisionError(
-            "pushing to Grafana needs grafana-client: pip install 'driftline[grafana]'"
-        ) from exc
-    api = GrafanaApi.from_url(url, credential=token, timeout=timeout)
+    api = connect(url, token, timeout=timeout, error=ProvisionError)
     return provision(api, spec, options, prune=prune)
 
 
@@ -94,10 +68,25 @@ def provision(
     """Create or update the folder, the datasources and every dashboard of the spec."""
     options = options or GrafanaOptions()
     boards = generate_dashboards(spec, options)
-    changes = [_call("folder", options.folder_uid, lambda: _folder(api, options))]
-    changes += [
-        _call("datasource", ds.uid, lambda ds=ds: _datasource(api, ds, env)) for ds in datasources(options)
-    ]
+    return push(api, boards, datasources(options), options, env=env, prune=prune, message=message)
+
+
+def push(
+    api: GrafanaApi,
+    boards: Iterable[GeneratedDashboard],
+    sources: Iterable[Datasource],
+    options: GrafanaOptions,
+    *,
+    env: Mapping[str, str] | None = None,
+    prune: bool = True,
+    message: str = "Provisioned by driftline",
+) -> ProvisionReport:
+    """Create or update the folder, `sources` and `boards`, already built (`driftline generate` builds
+    them once); with `prune`, generated dashboards no longer among `boards` are deleted from the folder."""
+    boards = tuple(boards)
+    folder = options.folder_uid
+    changes = [_call("folder", folder, lambda: ensure_folder(api, folder, options.folder_title))]
+    changes += [_call("datasource", ds.uid, lambda ds=ds: _datasource(api, ds, env)) for ds in sources]
     changes += [
         _call("dashboard", b.uid, lambda b=b: _dashboard(api, b, options.folder_uid, message)) for b in boards
     ]
@@ -130,35 +119,14 @@ def _call(kind: str, uid: str, fn: Any) -> Any:
         raise ProvisionError(str(exc)) from exc
 
 
-_get = grafana_get
-
-
-def _folder(api: GrafanaApi, options: GrafanaOptions) -> Change:
-    current = _get(api.folder.get_folder, options.folder_uid)
-    if current is None:
-        api.folder.create_folder(options.folder_title, uid=options.folder_uid)
-        return Change("folder", options.folder_uid, "created")
-    if current.get("title") == options.folder_title:
-        return Change("folder", options.folder_uid, "unchanged")
-    api.folder.update_folder(options.folder_uid, title=options.folder_title, version=current.get("version"))
-    return Change("folder", options.folder_uid, "updated")
-
-
-def _differs(desired: Any, current: Any) -> bool:
-    """Whether `current` lacks or contradicts anything in `desired` (Grafana may add its own keys)."""
-    if isinstance(desired, dict):
-        return not isinstance(current, dict) or any(_differs(v, current.get(k)) for k, v in desired.items())
-    return bool(desired != current)
-
-
 def _datasource(api: GrafanaApi, ds: Datasource, env: Mapping[str, str] | None) -> Change:
-    current = _get(api.datasource.get_datasource_by_uid, ds.uid)
+    current = get(api.datasource.get_datasource_by_uid, ds.uid)
     if current is None:
         api.datasource.create_datasource(ds.api_body(env))
         return Change("datasource", ds.uid, "created")
     stored_secrets = current.get("secureJsonFields") or {}
     missing = [key for key in ds.secret_env if not stored_secrets.get(key)]
-    if not _differs(ds.settings(), current) and not missing:
+    if not differs(ds.settings(), current) and not missing:
         return Change("datasource", ds.uid, "unchanged")
     body = ds.api_body(env) if missing else ds.settings()
     if "version" in current:
@@ -173,7 +141,7 @@ def _same_dashboard(stored: dict[str, Any], generated: dict[str, Any]) -> bool:
 
 
 def _dashboard(api: GrafanaApi, board: GeneratedDashboard, folder_uid: str, message: str) -> Change:
-    current = _get(api.dashboard.get_dashboard, board.uid)
+    current = get(api.dashboard.get_dashboard, board.uid)
     if current is not None:
         meta = current.get("meta") or {}
         if meta.get("folderUid") == folder_uid and _same_dashboard(

@@ -11,13 +11,15 @@ Layout under the output folder::
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from dashboards.datasources import datasources
-from dashboards.generate import generate_dashboards
+from contract import DriftlineError
+from dashboards.datasources import Datasource, datasources
+from dashboards.generate import GeneratedDashboard, generate_dashboards
 from dashboards.options import GrafanaOptions
 from spec import ResolvedSpec
 
@@ -27,7 +29,7 @@ DEFAULT_DASHBOARDS_PATH = "/var/lib/grafana/dashboards/driftline"
 _STALE_GLOB = "driftline-*.json"
 
 
-class EmptyProvisioningError(ValueError):
+class EmptyProvisioningError(DriftlineError, ValueError):
     """Nothing to write: the spec produced no dashboards."""
 
 
@@ -45,12 +47,23 @@ def provisioning_files(
 ) -> dict[str, str]:
     """Relative path -> file text for every Grafana provisioning file of the spec."""
     options = options or GrafanaOptions()
-    boards = generate_dashboards(spec, options)
+    return render_files(generate_dashboards(spec, options), datasources(options), options, dashboards_path)
+
+
+def render_files(
+    boards: Iterable[GeneratedDashboard],
+    sources: Iterable[Datasource],
+    options: GrafanaOptions,
+    dashboards_path: str = DEFAULT_DASHBOARDS_PATH,
+) -> dict[str, str]:
+    """Relative path -> file text for dashboards and datasources already built (`driftline generate`
+    builds them once): the datasources file, the dashboard provider and one JSON file per dashboard."""
+    boards = tuple(boards)
     if not boards:
         raise EmptyProvisioningError("the spec produced no dashboards: declare at least one model")
-    sources = {
+    sources_file = {
         "apiVersion": 1,
-        "datasources": [d.provisioning_entry() for d in datasources(options)],
+        "datasources": [d.provisioning_entry() for d in sources],
     }
     provider = {
         "apiVersion": 1,
@@ -69,7 +82,7 @@ def provisioning_files(
         ],
     }
     files = {
-        "provisioning/datasources/driftline.yaml": _yaml(sources),
+        "provisioning/datasources/driftline.yaml": _yaml(sources_file),
         "provisioning/dashboards/driftline.yaml": _yaml(provider),
     }
     files |= {f"dashboards/{b.filename}": dashboard_json(b.model) for b in boards}
@@ -83,8 +96,13 @@ def write_provisioning(
     dashboards_path: str = DEFAULT_DASHBOARDS_PATH,
 ) -> list[Path]:
     """Write the provisioning files under `out_dir` (dashboard files of removed models are deleted)."""
+    return write_files(provisioning_files(spec, options, dashboards_path), out_dir)
+
+
+def write_files(files: Mapping[str, str], out_dir: str | Path) -> list[Path]:
+    """Write rendered provisioning files (`render_files`) under `out_dir`; dashboard files that `files` no
+    longer holds are deleted, and an unchanged file is not rewritten."""
     out = Path(out_dir)
-    files = provisioning_files(spec, options, dashboards_path)
     board_dir = out / "dashboards"
     if board_dir.is_dir():
         keep = {Path(p).name for p in files if p.startswith("dashboards/")}

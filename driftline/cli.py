@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import gc
+import getpass
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from alerting import silence_body
+from clients import GrafanaError, SilenceError, connect, create_silence
 from collector.settings import Settings
-from spec import ResolvedSpec, SpecError, load_spec
+from driftline.generate import build, generate, push_dashboards, push_grafana_alerting
+from spec import ResolvedSpec, SpecError, load_spec, parse_duration
 
 
 def _settings(args: argparse.Namespace, *names: str) -> Settings:
@@ -59,13 +64,10 @@ def _deploy_annotator(grafana_url: str | None) -> Any:
     """A hook posting a Grafana annotation per deploy, when DRIFTLINE_GRAFANA_URL is set; else None."""
     if not grafana_url:
         return None
-    import datetime as dt
-
-    from grafana_client import GrafanaApi
-
+    # dashboards needs grafana-foundation-sdk, the optional grafana extra
     from dashboards import post_deploy_annotation
 
-    api = GrafanaApi.from_url(grafana_url, credential=os.environ.get("GRAFANA_TOKEN"))
+    api = connect(grafana_url, timeout=5.0, anonymous=True)
 
     def annotate(model: str, version: str, at: dt.datetime) -> None:
         post_deploy_annotation(api, model, version, int(at.timestamp() * 1000))
@@ -226,8 +228,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from driftline.generate import generate
-
     spec = load_spec(args.config)
     paths = generate(
         spec,
@@ -242,42 +242,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_provision_grafana(args: argparse.Namespace) -> int:
-    from dashboards import (
-        GrafanaOptions,
-        PrometheusSource,
-        ProvisionError,
-        postgres_from_database_url,
-        provision_grafana,
-    )
-
     spec = load_spec(args.config)
-    options = GrafanaOptions(
-        prometheus=PrometheusSource(url=args.prometheus_url),
-        postgres=postgres_from_database_url(args.database_url) if args.database_url else None,
-    )
-    from grafana_client import GrafanaApi
-
-    from alerting.grafana import AlertingProvisionError, push_grafana_alerting
-
+    artifacts = build(spec, prometheus_url=args.prometheus_url, database_url=args.database_url)
     try:
-        report = provision_grafana(spec, args.url, options=options)
-        print(report.summary())
+        api = connect(args.url)
+        print(push_dashboards(artifacts, api).summary())
         if not args.no_alerting:
-            api = GrafanaApi.from_url(args.url, credential=os.environ.get("GRAFANA_TOKEN"))
-            print(push_grafana_alerting(api, spec, options).summary())
-    except (ProvisionError, AlertingProvisionError) as exc:
+            print(push_grafana_alerting(artifacts, api).summary())
+    except GrafanaError as exc:
         print(f"provisioning failed: {exc}", file=sys.stderr)
         return 1
     return 0
 
 
 def cmd_silence_create(args: argparse.Namespace) -> int:
-    import datetime as dt
-    import getpass
-
-    from alerting.silence import SilenceError, create_silence, silence_body
-    from spec import parse_duration
-
     try:
         duration = dt.timedelta(seconds=parse_duration(args.duration))
     except ValueError as exc:

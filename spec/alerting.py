@@ -9,76 +9,45 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, create_model, model_validator
 
-ENV_RE = r"^[A-Z_][A-Z0-9_]*$"
+from spec.receivers import KINDS, ReceiverKind, Strict, receiver_kind
+
 _TIME_RE = re.compile(r"^([01]\d|2[0-4]):[0-5]\d$")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PagerDutySpec(_Strict):
-    """PagerDuty Events API v2."""
-
-    routing_key_env: str = Field(
-        pattern=ENV_RE, description="Variable holding the integration's routing key."
-    )
-    url: str | None = Field(None, description="Events API URL; set only to route through a proxy.")
-
-
-class OpsgenieSpec(_Strict):
-    api_key_env: str = Field(pattern=ENV_RE, description="Variable holding the Opsgenie API key.")
-    api_url: str | None = Field(None, description="API URL (EU accounts: https://api.eu.opsgenie.com/).")
-    responders: tuple[str, ...] = Field((), description="Team names to notify.")
-
-
-class SlackSpec(_Strict):
-    webhook_url_env: str = Field(pattern=ENV_RE, description="Variable holding the incoming-webhook URL.")
-    channel: str | None = Field(None, description="Channel, such as #ml-alerts.")
-
-
-class EmailSpec(_Strict):
-    to: str
-    sender: str = Field(alias="from", description="From address.")
-    smarthost: str = Field(description="SMTP host:port.")
-    auth_username: str | None = None
-    auth_password_env: str | None = Field(None, pattern=ENV_RE)
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class WebhookSpec(_Strict):
-    url: str = Field(description="Endpoint that receives Alertmanager's webhook JSON.")
-    bearer_token_env: str | None = Field(None, pattern=ENV_RE, description="Variable holding a bearer token.")
-
-
-class ReceiverSpec(_Strict):
+class _ReceiverBase(Strict):
     """Where notifications go: exactly one integration per receiver."""
 
     name: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$")
-    pagerduty: PagerDutySpec | None = None
-    opsgenie: OpsgenieSpec | None = None
-    slack: SlackSpec | None = None
-    email: EmailSpec | None = None
-    webhook: WebhookSpec | None = None
 
     @model_validator(mode="after")
-    def _one_integration(self) -> ReceiverSpec:
-        kinds = [k for k in ("pagerduty", "opsgenie", "slack", "email", "webhook") if getattr(self, k)]
+    def _one_integration(self) -> _ReceiverBase:
+        kinds = [k for k in KINDS if getattr(self, k)]
         if len(kinds) != 1:
             raise ValueError(
                 f"receiver {self.name!r} has {len(kinds)} integrations ({', '.join(kinds) or 'none'}): "
-                "give each receiver exactly one of pagerduty, opsgenie, slack, email, webhook"
+                f"give each receiver exactly one of {', '.join(KINDS)}"
             )
         return self
 
 
-class TimeRangeSpec(_Strict):
+if TYPE_CHECKING:
+    ReceiverSpec = _ReceiverBase
+else:  # one optional field per receiver kind module in spec.receivers
+    ReceiverSpec = create_model(
+        "ReceiverSpec",
+        __base__=_ReceiverBase,
+        __module__=__name__,
+        __doc__=_ReceiverBase.__doc__,
+        **{name: (kind.spec | None, None) for name, kind in KINDS.items()},
+    )
+
+
+class TimeRangeSpec(Strict):
     start: str = Field(description="HH:MM, UTC unless the window names a location.")
     end: str
 
@@ -92,7 +61,7 @@ class TimeRangeSpec(_Strict):
         return self
 
 
-class MuteWindowSpec(_Strict):
+class MuteWindowSpec(Strict):
     """A recurring maintenance or retraining window during which notifications are muted."""
 
     name: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$")
@@ -104,7 +73,7 @@ class MuteWindowSpec(_Strict):
     models: tuple[str, ...] = Field((), description="Mute only these models' alerts; empty: every alert.")
 
 
-class AlertingSpec(_Strict):
+class AlertingSpec(Strict):
     """Routing of pages and tickets."""
 
     receivers: tuple[ReceiverSpec, ...] = ()
@@ -131,9 +100,21 @@ class AlertingSpec(_Strict):
 
 @dataclass(frozen=True)
 class Receiver:
+    """A resolved receiver: its name, its kind (a module of `spec.receivers`) and that kind's settings."""
+
     name: str
-    kind: str  # pagerduty | opsgenie | slack | email | webhook
+    kind: str  # pagerduty | opsgenie | slack | email | webhook | any other module of spec.receivers
     settings: BaseModel
+
+    @property
+    def integration(self) -> ReceiverKind:
+        """The kind's module declaration: how this receiver renders for Alertmanager and Grafana."""
+        return receiver_kind(self.kind)
+
+    @property
+    def secret_env(self) -> tuple[str, ...]:
+        """The environment variables holding this receiver's secrets."""
+        return self.integration.secret_env(self.settings)
 
 
 @dataclass(frozen=True)
@@ -158,7 +139,7 @@ def resolve_alerting(spec: AlertingSpec) -> Alerting:
     """The frozen routing model the Alertmanager and Grafana generators read."""
     receivers = []
     for r in spec.receivers:
-        kind = next(k for k in ("pagerduty", "opsgenie", "slack", "email", "webhook") if getattr(r, k))
+        kind = next(k for k in KINDS if getattr(r, k))
         receivers.append(Receiver(r.name, kind, getattr(r, kind)))
     mute = tuple(
         MuteWindow(m.name, m.weekdays, tuple((t.start, t.end) for t in m.times), m.location, m.models)

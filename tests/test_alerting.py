@@ -16,9 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from alerting.alertmanager import Timing, build_config
-from alerting.rules import ALERTS
-from alerting.silence import create_silence, silence_body
+from alerting import ALERTS, Timing, build_config, create_silence, silence_body
 from driftline.generate import generate
 from slo.writer import dump_yaml
 from spec import load_spec, load_spec_text

@@ -12,8 +12,7 @@ import pytest
 import yaml
 from grafana_client import GrafanaApi
 
-from alerting.alertmanager import Timing, build_config
-from alerting.grafana import (
+from alerting import (
     CONTACT_POINTS_FILE,
     DEFAULT_RECEIVER,
     DISCARD,
@@ -22,7 +21,9 @@ from alerting.grafana import (
     RULES_FILE,
     AlertingProvisionError,
     DefaultTarget,
+    Timing,
     alerting_files,
+    build_config,
     grafana_alerting,
     prometheus_duration,
     prometheus_groups,

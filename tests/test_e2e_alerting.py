@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from alerting.alertmanager import Timing, build_config
+from alerting import Timing, build_config
 from driftline.generate import generate
 from sdk import Monitor
 from slo.writer import dump_yaml
