@@ -4,6 +4,7 @@ Grafana's OpenAPI description (tests/fake_grafana.py validates every request) an
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,13 @@ from alerting import (
     push_grafana_alerting,
     write_grafana_alerting,
 )
-from dashboards import GrafanaOptions, PrometheusSource
+from clients import SilenceError
+from contract import DriftlineError
+from dashboards import EmptyProvisioningError, GrafanaOptions, PrometheusSource, ProvisionError
+from driftline.generate import generate
 from slo.rules import AlertingRule
 from spec import ResolvedSpec, load_spec, load_spec_text, parse_duration
+from spec.receivers import KINDS
 from tests.conftest import EXAMPLES, missing
 from tests.fake_grafana import SPEC, FakeGrafana, OpenAPI
 
@@ -390,6 +395,60 @@ def test_options_pick_the_folder_and_the_prometheus_datasource_and_the_defaults_
     assert {r["data"][0]["datasourceUid"] for r in grafana_rules(objects)} == {"prom-eu"}
     rules_file = yaml.safe_load(alerting_files(credit(), options)[RULES_FILE])
     assert {g["folder"] for g in rules_file["groups"]} == {"ML"}
+
+
+def test_each_receiver_kind_is_one_module_that_renders_both_forms_and_names_its_secrets() -> None:
+    spec = every_receiver()
+    assert {r.kind for r in spec.alerting.receivers} == set(KINDS), "give EVERY_RECEIVER the new kind"
+    assert list(KINDS) == ["pagerduty", "opsgenie", "slack", "email", "webhook"]  # the model's field order
+    am = {r["name"]: r for r in build_config(spec.alerting)["receivers"]}
+    points = {cp["name"]: cp for cp in grafana_alerting(spec)["contact_points"]}
+    for r in spec.alerting.receivers:
+        kind = KINDS[r.kind]
+        assert r.integration is kind
+        assert kind.spec.model_config.get("extra") == "forbid"
+        assert list(am[r.name]) == ["name", kind.alertmanager_key]
+        assert points[r.name]["type"] == kind.name
+        secrets = r.secret_env
+        assert secrets, f"{r.name}: every receiver of EVERY_RECEIVER sets its secret"
+        am_text, grafana_text = json.dumps(am[r.name]), json.dumps(points[r.name])
+        for var in secrets:
+            assert f'"/etc/alertmanager/secrets/{var}"' in am_text
+        referenced = set(re.findall(r"\$__env\{(\w+)\}", grafana_text))
+        assert referenced <= set(secrets)
+        assert referenced or r.kind == "email"  # Grafana mails through its own SMTP settings
+    assert {v for r in spec.alerting.receivers for v in r.secret_env} == set(SECRETS)
+
+
+def test_the_exceptions_share_driftlines_root_and_keep_their_bases() -> None:
+    assert issubclass(AlertingProvisionError, DriftlineError) and issubclass(
+        AlertingProvisionError, RuntimeError
+    )
+    assert issubclass(ProvisionError, DriftlineError) and issubclass(ProvisionError, RuntimeError)
+    assert issubclass(SilenceError, DriftlineError) and issubclass(SilenceError, RuntimeError)
+    assert issubclass(EmptyProvisioningError, DriftlineError) and issubclass(
+        EmptyProvisioningError, ValueError
+    )
+
+
+def test_generate_builds_every_artifact_exactly_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import alerting.grafana
+    import driftline.generate
+
+    calls: dict[str, int] = {}
+
+    def counted(name: str, fn: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            calls[name] = calls.get(name, 0) + 1
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    for module in (driftline.generate, alerting.grafana):
+        for name in ("build_config", "generate_rules", "generate_model_rules"):
+            monkeypatch.setattr(module, name, counted(name, getattr(module, name)))
+    generate(every_receiver(), tmp_path)
+    assert calls == {"build_config": 1, "generate_rules": 1, "generate_model_rules": 1}
 
 
 # ------------------------------------------------------------------------------ files
