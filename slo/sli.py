@@ -1,22 +1,22 @@
 """SLI kinds as PromQL: the error ratio of an SLO over any window, from the collector's `/metrics`.
 
-Series each SLI reads (every one carries `model`; those marked *new* the collector must export):
+Series each SLI reads, named by their `contract` constants (every one carries `model`):
 
-- availability: ``driftline_predictions_total{model,version,outcome="ok"|"error"}`` (counter).
-- latency: ``driftline_prediction_latency_seconds_bucket{model,version,le}`` and ``_count``; the
+- availability: counter `PREDICTIONS` ``{model,version,outcome="ok"|"error"}``.
+- latency: histogram `PREDICTION_LATENCY`, its ``bucket`` ``{model,version,le}`` and ``count``; the
   bucket whose ``le`` equals ``threshold_ms / 1000``, written as the collector writes it (``"0.2"``).
-- accuracy, timeslices: *new* gauge ``driftline_model_performance{model,version,slice,metric}``; the
+- accuracy, timeslices: gauge `MODEL_PERFORMANCE` ``{model,version,slice,metric}``; the
   series ``slice="all", metric="accuracy"`` (share of labelled predictions correct in the newest
   complete window) against the SLO's ``target``.
-- accuracy, occurrences: *new* counter ``driftline_labelled_predictions_total{model,version,outcome}``,
+- accuracy, occurrences: counter `LABELLED_PREDICTIONS` ``{model,version,outcome}``,
   ``outcome="correct"|"incorrect"``: labelled predictions, counted when their label arrives.
-- drift: ``driftline_feature_drift{model,version,feature,metric}`` for the model's first drift metric;
+- drift: gauge `FEATURE_DRIFT` ``{model,version,feature,metric}`` for the model's first drift metric;
   a slice is bad when any feature's value reaches the model's ``drift.alert`` threshold.
-- data_quality: *new* counter ``driftline_records_total{model,version,outcome="valid"|"invalid"}``:
+- data_quality: counter `RECORDS` ``{model,version,outcome="valid"|"invalid"}``:
   sampled records, ``invalid`` when a declared feature is missing, null or of the wrong type.
-- freshness: *new* gauges ``driftline_last_record_timestamp_seconds{model}`` and
-  ``driftline_last_label_timestamp_seconds{model}``: unix time the collector last received a record
-  (a label) for the model; a slice is bad when ``time()`` minus it exceeds ``max_age``.
+- freshness: gauges `LAST_RECORD_TIMESTAMP` and `LAST_LABEL_TIMESTAMP` ``{model}``: unix time the
+  collector last received a record (a label) for the model; a slice is bad when ``time()`` minus it
+  exceeds ``max_age``.
 
 Budgeting (OpenSLO) follows each SLI's cadence:
 
@@ -48,6 +48,16 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 
+from contract import (
+    FEATURE_DRIFT,
+    LABELLED_PREDICTIONS,
+    LAST_LABEL_TIMESTAMP,
+    LAST_RECORD_TIMESTAMP,
+    MODEL_PERFORMANCE,
+    PREDICTION_LATENCY,
+    PREDICTIONS,
+    RECORDS,
+)
 from slo.budget import complement, exact, product
 from slo.definition import SLO
 from slo.windows import format_duration
@@ -95,17 +105,17 @@ def _selector(metric: str, slo: SLO, *matchers: str) -> str:
 
 def _counter(slo: SLO) -> Counter | None:
     if slo.sli == "availability":
-        return Counter("driftline_predictions_total", bad='outcome="error"')
+        return Counter(PREDICTIONS.name, bad='outcome="error"')
     if slo.sli == "latency":
         return Counter(
-            "driftline_prediction_latency_seconds_count",
-            good_metric="driftline_prediction_latency_seconds_bucket",
+            PREDICTION_LATENCY.count,
+            good_metric=PREDICTION_LATENCY.bucket,
             good=f'le="{latency_le(slo)}"',
         )
     if slo.sli == "data_quality":
-        return Counter("driftline_records_total", bad='outcome="invalid"')
+        return Counter(RECORDS.name, bad='outcome="invalid"')
     if slo.sli == "accuracy" and slo.budgeting == "occurrences":
-        return Counter("driftline_labelled_predictions_total", bad='outcome="incorrect"')
+        return Counter(LABELLED_PREDICTIONS.name, bad='outcome="incorrect"')
     return None
 
 
@@ -188,17 +198,16 @@ def timeslice_verdict(slo: SLO) -> str:
     (0/0 compares false), and a gauge the collector does not export gives no verdict at all."""
     ts = format_duration(slo.timeslice_seconds)
     if slo.sli == "drift":
-        sel = _selector("driftline_feature_drift", slo, f'metric="{slo.drift_metric}"')
+        sel = _selector(FEATURE_DRIFT.name, slo, f'metric="{slo.drift_metric}"')
         return f"max by (model) (avg_over_time({sel}[{ts}])) >= bool {slo.drift_threshold!r}"
     if slo.sli == "freshness":
-        metric = (
-            f"driftline_last_{'label' if slo.freshness_source == 'labels' else 'record'}_timestamp_seconds"
-        )
+        last = LAST_LABEL_TIMESTAMP if slo.freshness_source == "labels" else LAST_RECORD_TIMESTAMP
+        metric = last.name
         return f"time() - max by (model) ({_selector(metric, slo)}) > bool {slo.max_age_seconds}"
     if slo.target is None:
         raise ValueError(f"SLO {slo.name!r}: timeslices need a target")
     if slo.sli == "accuracy":
-        sel = _selector("driftline_model_performance", slo, 'slice="all"', 'metric="accuracy"')
+        sel = _selector(MODEL_PERFORMANCE.name, slo, 'slice="all"', 'metric="accuracy"')
         return f"min by (model) (avg_over_time({sel}[{ts}])) < bool {slo.target!r}"
     counter = _counter(slo)
     assert counter is not None
