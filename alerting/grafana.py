@@ -286,12 +286,12 @@ def contact_point_uid(name: str) -> str:
 def contact_point(r: Receiver) -> dict[str, Any]:
     """One EmbeddedContactPoint for a spec receiver; each secret is `$__env{VAR}`, never its value.
 
-    The receiver's kind module (`spec.receivers`) renders the settings; Grafana's type is the kind's name.
+    The receiver's kind module (`spec.receivers`) renders the settings and names Grafana's type.
     """
     return {
         "uid": contact_point_uid(r.name),
         "name": r.name,
-        "type": r.kind,
+        "type": r.integration.contact_point_type,
         "settings": r.integration.grafana(r.settings, _env_ref),
         "disableResolveMessage": False,
     }

@@ -52,10 +52,6 @@ class Report:
         """One line per object, for the command line."""
         return "\n".join(f"{c.kind} {c.uid}: {c.action}" for c in self.changes)
 
-    def __add__(self, other: Report) -> Report:
-        """Both reports' changes, this one's first."""
-        return Report((*self.changes, *other.changes))
-
 
 def connect(
     url: str,

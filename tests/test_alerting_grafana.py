@@ -408,7 +408,7 @@ def test_each_receiver_kind_is_one_module_that_renders_both_forms_and_names_its_
         assert r.integration is kind
         assert kind.spec.model_config.get("extra") == "forbid"
         assert list(am[r.name]) == ["name", kind.alertmanager_key]
-        assert points[r.name]["type"] == kind.name
+        assert points[r.name]["type"] == kind.contact_point_type
         secrets = r.secret_env
         assert secrets, f"{r.name}: every receiver of EVERY_RECEIVER sets its secret"
         am_text, grafana_text = json.dumps(am[r.name]), json.dumps(points[r.name])

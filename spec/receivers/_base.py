@@ -40,7 +40,7 @@ class ReceiverKind:
     """One integration a spec receiver may use, declared by its own module in `spec.receivers`.
 
     `alertmanager` renders the settings as Alertmanager's receiver entry (its `*_configs` key and one
-    config); `grafana` as a Grafana contact point's settings (Grafana's integration type is `name`).
+    config); `grafana` as the settings of a Grafana contact point of type `grafana_type` (default: `name`).
     `secrets` names the settings fields that hold a variable name whose value must never be written.
     `order` places the kind among the others in the receiver model and its messages.
     """
@@ -52,6 +52,12 @@ class ReceiverKind:
     grafana: Callable[[Any, SecretRef], dict[str, Any]]
     secrets: tuple[str, ...]
     order: int = 100
+    grafana_type: str = ""
+
+    @property
+    def contact_point_type(self) -> str:
+        """Grafana's name of the integration."""
+        return self.grafana_type or self.name
 
     def secret_env(self, settings: BaseModel) -> tuple[str, ...]:
         """The environment variables holding this receiver's secrets (unset optional ones left out)."""
