@@ -10,6 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from contract import (
+    ATTRIBUTION_DRIFT,
+    DATA_QUALITY,
+    FEATURE_DRIFT,
+    LABELS,
+    MODEL_VERSION_INFO,
+    PREDICTIONS,
+    SDK_DROPPED,
+)
 from slo.rules import DEFAULT_DASHBOARD_URL, AlertingRule, RuleGroup
 from spec import Model, ResolvedSpec
 
@@ -61,9 +70,19 @@ def _dashboard(url: str, model: str | None) -> str:
 def model_rules(m: Model, o: RuleOptions) -> RuleGroup:
     """The alerts of one model, grouped so Prometheus evaluates them together."""
     sel = f'model="{m.name}"'
+    rules = [*_drift_rules(m, o, sel), *_input_rules(m, o, sel), _drops_rule(m, o, sel)]
+    if m.multivariate is not None:
+        rules.append(_multivariate_rule(m, o, sel, m.multivariate.method, m.multivariate.p_value))
+    if m.version:
+        rules.append(_version_rule(m, o, sel, m.version))
+    return RuleGroup(f"driftline-model-{m.name}", tuple(rules))
+
+
+def _drift_rules(m: Model, o: RuleOptions, sel: str) -> list[AlertingRule]:
+    """Warning and alert on the model's first drift statistic, at the spec's two thresholds."""
     metric = m.drift.metrics[0]
-    drift = f'driftline_feature_drift{{{sel},metric="{metric}"}}'
-    rules = [
+    drift = f'{FEATURE_DRIFT.name}{{{sel},metric="{metric}"}}'
+    return [
         AlertingRule(
             alert="DriftlineFeatureDriftWarning",
             expr=f"{drift} >= {m.drift.warn} < {m.drift.alert}",
@@ -90,11 +109,17 @@ def model_rules(m: Model, o: RuleOptions) -> RuleGroup:
                 "dashboard_url": _dashboard(o.dashboard_url, m.name),
             },
         ),
+    ]
+
+
+def _input_rules(m: Model, o: RuleOptions, sel: str) -> list[AlertingRule]:
+    """What the model is fed and told: labels gone stale, records failing quality checks, attributions moved."""
+    return [
         AlertingRule(
             alert="DriftlineLabelsStale",
             expr=(
-                f"sum(increase(driftline_predictions_total{{{sel}}}[{o.labels_stale_after}])) > 0 "
-                f"unless sum(increase(driftline_labels_total{{{sel}}}[{o.labels_stale_after}])) > 0"
+                f"sum(increase({PREDICTIONS.name}{{{sel}}}[{o.labels_stale_after}])) > 0 "
+                f"unless sum(increase({LABELS.name}{{{sel}}}[{o.labels_stale_after}])) > 0"
             ),
             labels={"severity": "ticket", "model": m.name},
             annotations={
@@ -108,7 +133,7 @@ def model_rules(m: Model, o: RuleOptions) -> RuleGroup:
         AlertingRule(
             alert="DriftlineDataQuality",
             expr=(
-                f'driftline_data_quality{{{sel},check=~"type_violation|schema_violation|out_of_range|unseen_category"}}'
+                f'{DATA_QUALITY.name}{{{sel},check=~"type_violation|schema_violation|out_of_range|unseen_category"}}'
                 f" > {o.quality_threshold}"
             ),
             for_=o.quality_for,
@@ -124,7 +149,7 @@ def model_rules(m: Model, o: RuleOptions) -> RuleGroup:
         ),
         AlertingRule(
             alert="DriftlineAttributionDrift",
-            expr=f"driftline_attribution_drift{{{sel}}} == 1",
+            expr=f"{ATTRIBUTION_DRIFT.name}{{{sel}}} == 1",
             for_=o.attribution_for,
             labels={"severity": "ticket", "model": m.name},
             annotations={
@@ -136,55 +161,59 @@ def model_rules(m: Model, o: RuleOptions) -> RuleGroup:
                 "dashboard_url": _dashboard(o.dashboard_url, m.name),
             },
         ),
-        AlertingRule(
-            alert="DriftlineSDKDroppingSamples",
-            expr=f"sum by (model, version) (rate(driftline_sdk_dropped_total{{{sel}}}[5m])) > 0",
-            for_=o.drops_for,
-            labels={"severity": "ticket", "model": m.name},
-            annotations={
-                "summary": f"{m.name}: the SDK is dropping samples",
-                "description": '{{ $value | printf "%.2f" }} samples/s dropped by the SDK in version '
-                "{{ $labels.version }}: the collector is unreachable, refusing batches, or too slow.",
-                "runbook_url": _runbook(m, "DriftlineSDKDroppingSamples"),
-                "dashboard_url": _dashboard(o.dashboard_url, m.name),
-            },
-        ),
     ]
-    if m.multivariate is not None:
-        mv = m.multivariate
-        rules.append(
-            AlertingRule(
-                alert="DriftlineMultivariateDrift",
-                expr=f'driftline_feature_drift{{{sel},metric="{mv.method}_p_value"}} < {mv.p_value}',
-                for_=o.drift_for,
-                labels={"severity": "ticket", "model": m.name, "threshold": str(mv.p_value)},
-                annotations={
-                    "summary": f"{m.name}: the joint distribution of {{{{ $labels.feature }}}} moved ({mv.method})",
-                    "description": f"The {mv.method} permutation test of {{{{ $labels.feature }}}} (* = the tabular "
-                    "features jointly, else one embedding) in version {{ $labels.version }} gives p = "
-                    f'{{{{ $value | printf "%.4f" }}}}, below {mv.p_value}: a change per-feature drift may not show.',
-                    "runbook_url": _runbook(m, "DriftlineMultivariateDrift"),
-                    "dashboard_url": _dashboard(o.dashboard_url, m.name),
-                },
-            )
-        )
-    if m.version:
-        rules.append(
-            AlertingRule(
-                alert="DriftlineUnexpectedModelVersion",
-                expr=f'driftline_model_version_info{{{sel},version!="{m.version}"}} == 1',
-                for_=o.version_for,
-                labels={"severity": "ticket", "model": m.name, "expected_version": m.version},
-                annotations={
-                    "summary": f"{m.name} serves {{{{ $labels.version }}}}, not {m.version}",
-                    "description": f"The spec pins {m.name} to version {m.version} but the SDK reports "
-                    "{{ $labels.version }}: a deploy that was not planned, or a spec to update.",
-                    "runbook_url": _runbook(m, "DriftlineUnexpectedModelVersion"),
-                    "dashboard_url": _dashboard(o.dashboard_url, m.name),
-                },
-            )
-        )
-    return RuleGroup(f"driftline-model-{m.name}", tuple(rules))
+
+
+def _drops_rule(m: Model, o: RuleOptions, sel: str) -> AlertingRule:
+    """The SDK drops samples: the collector is unreachable, refusing batches or too slow."""
+    return AlertingRule(
+        alert="DriftlineSDKDroppingSamples",
+        expr=f"sum by (model, version) (rate({SDK_DROPPED.name}{{{sel}}}[5m])) > 0",
+        for_=o.drops_for,
+        labels={"severity": "ticket", "model": m.name},
+        annotations={
+            "summary": f"{m.name}: the SDK is dropping samples",
+            "description": '{{ $value | printf "%.2f" }} samples/s dropped by the SDK in version '
+            "{{ $labels.version }}: the collector is unreachable, refusing batches, or too slow.",
+            "runbook_url": _runbook(m, "DriftlineSDKDroppingSamples"),
+            "dashboard_url": _dashboard(o.dashboard_url, m.name),
+        },
+    )
+
+
+def _multivariate_rule(m: Model, o: RuleOptions, sel: str, method: str, p_value: float) -> AlertingRule:
+    """The joint-distribution permutation test (`method`) gives a p-value below the spec's `p_value`."""
+    return AlertingRule(
+        alert="DriftlineMultivariateDrift",
+        expr=f'{FEATURE_DRIFT.name}{{{sel},metric="{method}_p_value"}} < {p_value}',
+        for_=o.drift_for,
+        labels={"severity": "ticket", "model": m.name, "threshold": str(p_value)},
+        annotations={
+            "summary": f"{m.name}: the joint distribution of {{{{ $labels.feature }}}} moved ({method})",
+            "description": f"The {method} permutation test of {{{{ $labels.feature }}}} (* = the tabular "
+            "features jointly, else one embedding) in version {{ $labels.version }} gives p = "
+            f'{{{{ $value | printf "%.4f" }}}}, below {p_value}: a change per-feature drift may not show.',
+            "runbook_url": _runbook(m, "DriftlineMultivariateDrift"),
+            "dashboard_url": _dashboard(o.dashboard_url, m.name),
+        },
+    )
+
+
+def _version_rule(m: Model, o: RuleOptions, sel: str, version: str) -> AlertingRule:
+    """The SDK reports a version other than `version`, the one the spec pins."""
+    return AlertingRule(
+        alert="DriftlineUnexpectedModelVersion",
+        expr=f'{MODEL_VERSION_INFO.name}{{{sel},version!="{version}"}} == 1',
+        for_=o.version_for,
+        labels={"severity": "ticket", "model": m.name, "expected_version": version},
+        annotations={
+            "summary": f"{m.name} serves {{{{ $labels.version }}}}, not {version}",
+            "description": f"The spec pins {m.name} to version {version} but the SDK reports "
+            "{{ $labels.version }}: a deploy that was not planned, or a spec to update.",
+            "runbook_url": _runbook(m, "DriftlineUnexpectedModelVersion"),
+            "dashboard_url": _dashboard(o.dashboard_url, m.name),
+        },
+    )
 
 
 def collector_rules(o: RuleOptions) -> RuleGroup:
