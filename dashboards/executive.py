@@ -7,13 +7,14 @@ from typing import Any
 from grafana_foundation_sdk.builders import bargauge, stat, table, timeseries
 from grafana_foundation_sdk.models import common
 
+from contract import MODEL_PERFORMANCE, MODEL_VERSION_INFO, PREDICTIONS
 from dashboards import uids
 from dashboards.board import Board, custom_variable, thresholds
 from dashboards.options import GrafanaOptions
 from dashboards.targets import prom, sql, sql_string
 from spec import ResolvedSpec
 
-CALLS = 'driftline_predictions_total{model=~"$model"%s}'
+CALLS = PREDICTIONS.name + '{model=~"$model"%s}'
 #: A literal dot in a regular expression, written inside a PromQL string.
 DOT = "\\\\."
 
@@ -29,7 +30,7 @@ def performance_expr(metric: str, models: list[str]) -> str:
     # model names hold letters, digits, _ . and -: only the dot is special, escaped for RE2 inside a PromQL string
     pattern = "|".join(m.replace(".", DOT) for m in models)
     only = f',model=~"{pattern}"' if models else ""
-    return f'driftline_model_performance{{model=~"$model"{only},slice="all",metric="{metric}"}}'
+    return f'{MODEL_PERFORMANCE.name}{{model=~"$model"{only},slice="all",metric="{metric}"}}'
 
 
 def executive(spec: ResolvedSpec, options: GrafanaOptions) -> dict[str, Any]:
@@ -44,9 +45,16 @@ def executive(spec: ResolvedSpec, options: GrafanaOptions) -> dict[str, Any]:
         time_from="now-7d",
     )
     board.variable(custom_variable("model", "Model", models)).deploys(["driftline-deploy"])
+    _service_row(board, spec)
+    _quality_row(board, spec, options)
+    _change_row(board, options)
+    return board.to_json()
+
+
+def _service_row(board: Board, spec: ResolvedSpec) -> None:
+    """Availability against the tightest availability objective, error budgets left, alerts firing."""
     objectives = [s.objective / 100 for s in spec.slos if s.sli == "availability"]
     objective = max(objectives, default=0.999)
-
     board.row("Service")
     board.add(
         stat.Panel()
@@ -94,6 +102,9 @@ def executive(spec: ResolvedSpec, options: GrafanaOptions) -> dict[str, Any]:
         ),
     )
 
+
+def _quality_row(board: Board, spec: ResolvedSpec, options: GrafanaOptions) -> None:
+    """Realized accuracy (classifiers) or error (regressors), and accuracy estimated before labels arrive."""
     board.row("Quality")
     classifiers = [m.name for m in spec.models if m.prediction_type != "regression"]
     regressors = [m.name for m in spec.models if m.prediction_type == "regression"]
@@ -155,6 +166,9 @@ def executive(spec: ResolvedSpec, options: GrafanaOptions) -> dict[str, Any]:
             sql=True,
         )
 
+
+def _change_row(board: Board, options: GrafanaOptions) -> None:
+    """Versions served and deployments in the time range."""
     board.row("Change")
     board.add(
         stat.Panel()
@@ -163,7 +177,7 @@ def executive(spec: ResolvedSpec, options: GrafanaOptions) -> dict[str, Any]:
         .height(6)
         .span(12),
         prom(
-            'count by (model) (count_over_time(driftline_model_version_info{model=~"$model"}[$__range]))',
+            f'count by (model) (count_over_time({MODEL_VERSION_INFO.name}{{model=~"$model"}}[$__range]))',
             "{{model}}",
             instant=True,
         ),
@@ -191,4 +205,3 @@ def executive(spec: ResolvedSpec, options: GrafanaOptions) -> dict[str, Any]:
             ),
             sql=True,
         )
-    return board.to_json()
