@@ -60,12 +60,33 @@ reused for other content), 413 (a body over the limit), 415 (an unsupported Cont
 from __future__ import annotations
 
 from typing import Final
+from urllib.parse import quote
 
 API_PREFIX: Final = "/v1"
 RECORDS_PATH: Final = "/v1/records"
 LABELS_PATH: Final = "/v1/labels"
 STATS_PATH: Final = "/v1/stats"
 REFERENCES_PATH: Final = "/v1/references"
+#: Evaluate every window that received data, now (admin token); answers ``{"windows": n}``.
+EVALUATE_PATH: Final = "/v1/evaluate"
+#: Every SLO's error budget and burn rates (read token).
+SLOS_PATH: Final = "/v1/slos"
+#: One model's reads live under ``MODELS_PATH/<model>/<kind>``: see `model_path`.
+MODELS_PATH: Final = "/v1/models"
+#: The unauthenticated Prometheus exposition and readiness probe (no API prefix).
+METRICS_PATH: Final = "/metrics"
+READY_PATH: Final = "/readyz"
+
+#: What `model_path` reads: the series the collector keeps per model.
+MODEL_READS: Final = ("drift", "performance", "quality", "attributions", "records", "deploys")
+
+
+def model_path(model: str, kind: str) -> str:
+    """The path of one model's read (``/v1/models/credit/drift``); the model name is URL-quoted."""
+    if kind not in MODEL_READS:
+        raise ValueError(f"unknown model read {kind!r}: one of {', '.join(MODEL_READS)}")
+    return f"{MODELS_PATH}/{quote(model, safe='')}/{kind}"
+
 
 #: Default latency histogram upper bounds, in seconds. A latency SLO threshold must be one of them.
 DEFAULT_LATENCY_BOUNDS: Final[tuple[float, ...]] = (

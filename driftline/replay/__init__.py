@@ -1,0 +1,48 @@
+"""`driftline replay`: backfill logged predictions (CSV, Parquet) by their own timestamps.
+
+Rows go through the collector's own ingest path (validation, redaction, idempotent batch ids derived
+from the file's content, so replaying a file twice stores each record once), then every historical
+window is evaluated. Bad values are reported with their row number and column; `strict` stops at the
+first one, otherwise the row is kept (a non-numeric numeric value is a data-quality event) or, when
+it has no usable event time, skipped.
+
+One module per job: `files` reads, `columns` maps columns onto records, `run` sends and evaluates,
+`sinks` stores (in-process or over HTTP through `sdk.CollectorClient`), `summary` prints the table.
+"""
+
+from driftline.replay.base import (
+    MAX_REFERENCE_ROWS,
+    Columns,
+    Problem,
+    ReplayError,
+    ReplayFileError,
+    ReplayResult,
+    Sink,
+)
+from driftline.replay.columns import NUMERIC_NULL_WORDS, TIME_UNITS, Converter, parse_time
+from driftline.replay.files import check_file, count_rows, file_digest, read_batches
+from driftline.replay.run import replay
+from driftline.replay.sinks import EmbeddedSink, HTTPSink
+from driftline.replay.summary import summary
+
+__all__ = [
+    "MAX_REFERENCE_ROWS",
+    "NUMERIC_NULL_WORDS",
+    "TIME_UNITS",
+    "Columns",
+    "Converter",
+    "EmbeddedSink",
+    "HTTPSink",
+    "Problem",
+    "ReplayError",
+    "ReplayFileError",
+    "ReplayResult",
+    "Sink",
+    "check_file",
+    "count_rows",
+    "file_digest",
+    "parse_time",
+    "read_batches",
+    "replay",
+    "summary",
+]
