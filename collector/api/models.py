@@ -1,4 +1,8 @@
-"""GET /v1/models and the drift read endpoint; POST /v1/models registers a model without a spec."""
+"""GET /v1/models and the read endpoints of one model; POST /v1/models registers a model without a spec.
+
+Every read goes through `collector.reads`, the read path `driftline report` shares. Each route is a
+module-level function; `router` only registers them, in the order the OpenAPI document lists them.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from analyzers.explain import top_features
-from analyzers.performance import LabelledRow
-from analyzers.slices import worst_slices
-from collector import db, repository, service
+from collector import db, reads, repository, service
 from collector.auth import Principal
 from collector.body import RawBody, body_schema, parse
 from collector.context import AppContext, Ctx, require
@@ -19,7 +20,6 @@ from collector.schemas import (
     AttributionPointOut,
     DeployOut,
     DriftPointOut,
-    FeatureAttribution,
     ModelIn,
     ModelOut,
     PerformancePointOut,
@@ -31,6 +31,10 @@ from sdk import wire
 
 Read = Annotated[Principal, Depends(require("read"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
+Limit = Annotated[int, Query(ge=1, le=10000)]
+METRIC_HELP = "accuracy, precision, recall, f1, roc_auc, log_loss, ece, estimated_accuracy; mae, rmse, mape"
+
+# A route's docstring is its OpenAPI description: the routes that have none say what they do in a comment.
 
 
 def _registered(ctx: AppContext, principal: Principal, model: str) -> None:
@@ -38,236 +42,223 @@ def _registered(ctx: AppContext, principal: Principal, model: str) -> None:
     service.authorize(ctx, principal, model, ["path", "model"], missing=404)
 
 
-def router(route_class: type) -> APIRouter:
-    r = APIRouter(prefix=wire.API_PREFIX, tags=["models"], route_class=route_class)
+def list_models(principal: Read, ctx: Ctx) -> list[ModelOut]:
+    """Only the models of the token's project (every model for a global token)."""
+    declared = {m.name for m in ctx.spec.models} if ctx.spec else set()
+    with ctx.sessions() as s:
+        summaries = reads.model_summaries(s, ctx.models_of(principal))
+    return [
+        ModelOut(
+            name=m.name,
+            versions=m.versions,
+            records=m.records,
+            declared=m.name in declared,
+            project=ctx.project_of(m.name),
+        )
+        for m in summaries
+    ]
 
-    @r.get(
+
+# Register a model in the token's project (or the one named); a name is taken by one project only.
+def register_model(principal: Admin, raw: RawBody, ctx: Ctx) -> Accepted:
+    # the token is checked before the body is read or parsed: a bad token is a 401 whatever the body
+    body = parse(ModelIn, raw)
+    project = body.project or principal.project or db.DEFAULT_PROJECT
+    if not principal.owns(project):
+        raise InputError(
+            403,
+            ["body", "project"],
+            f"this token belongs to project {principal.project_label!r}: leave `project` out or name it",
+        )
+    if body.name in ctx.known_models and ctx.project_of(body.name) != project:
+        raise InputError(
+            409,
+            ["body", "name"],
+            f"model name {body.name!r} is taken by another project: choose another name",
+        )
+    with ctx.sessions.begin() as s:
+        repository.register_models(s, names=[body.name], source="api", project=project)
+    new = body.name not in ctx.known_models
+    ctx.model_projects[body.name] = project
+    ctx.known_models.add(body.name)
+    return Accepted(accepted=int(new), duplicate=not new)
+
+
+# Drift per feature and window of one model, newest first.
+def get_drift(
+    model: str,
+    ctx: Ctx,
+    principal: Read,
+    version: str | None = None,
+    feature: str | None = None,
+    limit: Limit = 1000,
+) -> list[DriftPointOut]:
+    _registered(ctx, principal, model)
+    with ctx.sessions() as s:
+        points = reads.drift_points(s, model=model, version=version, feature=feature, limit=limit)
+        return [DriftPointOut.model_validate(p, from_attributes=True) for p in points]
+
+
+# Realized performance per slice and window of one model, newest first.
+def get_performance(
+    model: str,
+    ctx: Ctx,
+    principal: Read,
+    version: str | None = None,
+    slice: str | None = None,
+    metric: Annotated[str | None, Query(description=METRIC_HELP)] = None,
+    limit: Limit = 1000,
+) -> list[PerformancePointOut]:
+    _registered(ctx, principal, model)
+    with ctx.sessions() as s:
+        points = reads.performance_points(
+            s, model=model, version=version, slice_=slice, metric=metric, limit=limit
+        )
+        return [PerformancePointOut.model_validate(p, from_attributes=True) for p in points]
+
+
+# Mean |SHAP| per feature and window of one model, newest first.
+def get_attributions(
+    model: str,
+    ctx: Ctx,
+    principal: Read,
+    version: str | None = None,
+    kind: Annotated[str | None, Query(pattern="^(prediction|loss)$")] = None,
+    limit: Limit = 1000,
+) -> list[AttributionPointOut]:
+    _registered(ctx, principal, model)
+    with ctx.sessions() as s:
+        points = reads.attribution_points(s, model=model, version=version, kind=kind, limit=limit)
+        return [AttributionPointOut.model_validate(p, from_attributes=True) for p in points]
+
+
+# The newest sampled records of one model with their labels and top features.
+def get_records(
+    model: str,
+    ctx: Ctx,
+    principal: Read,
+    version: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    top: Annotated[int, Query(ge=1, le=50)] = 3,
+) -> list[RecordOut]:
+    _registered(ctx, principal, model)
+    with ctx.sessions() as s:
+        return reads.recent_records(s, model=model, version=version, limit=limit, top=top)
+
+
+# When each version of one model was first seen.
+def get_deploys(model: str, ctx: Ctx, principal: Read) -> list[DeployOut]:
+    _registered(ctx, principal, model)
+    with ctx.sessions() as s:
+        return [DeployOut.model_validate(d, from_attributes=True) for d in reads.deploys(s, model=model)]
+
+
+# Data-quality checks per feature and window of one model, newest first.
+def get_quality(model: str, ctx: Ctx, principal: Read, limit: Limit = 1000) -> list[QualityPointOut]:
+    _registered(ctx, principal, model)
+    with ctx.sessions() as s:
+        return [
+            QualityPointOut.model_validate(q, from_attributes=True)
+            for q in reads.quality_points(s, model=model, limit=limit)
+        ]
+
+
+# Slices significantly worse than the whole in one window of a model declared in the spec.
+def get_worst_slices(
+    model: str, ctx: Ctx, principal: Read, window_start: dt.datetime | None = None, min_support: int = 30
+) -> dict[str, Any]:
+    _registered(ctx, principal, model)
+    m = ctx.spec.model(model) if ctx.spec else None
+    if m is None:
+        raise InputError(404, ["path", "model"], f"model {model!r} is not declared in the spec")
+    with ctx.sessions() as s:
+        window, findings = reads.worst_slices_in(s, m, window_start, min_support, db.utcnow())
+    if window is None:
+        return {"model": model, "window_start": None, "findings": []}
+    return {
+        "model": model,
+        "window_start": window,
+        "findings": [
+            {
+                "slice": f.label,
+                "value": f.value,
+                "lower": f.lower,
+                "upper": f.upper,
+                "support": f.support,
+                "overall": f.overall,
+                "drop_points": f.drop_points,
+                "p_adjusted": f.p_adjusted,
+                "describe": f.describe(),
+            }
+            for f in findings
+        ],
+    }
+
+
+def evaluate_now(ctx: Ctx, principal: Admin) -> dict[str, int]:
+    """Evaluates every project's pending windows (one pass serves all); counts only the token's."""
+    keys = ctx.evaluator.tick()
+    return {"windows": sum(principal.owns(ctx.project_of(k.model)) for k in keys)}
+
+
+def router(route_class: type) -> APIRouter:
+    """The models router: every route above under /v1, with its OpenAPI operation id and summary."""
+    r = APIRouter(prefix=wire.API_PREFIX, tags=["models"], route_class=route_class)
+    r.get(
         "/models",
         response_model=list[ModelOut],
         operation_id="listModels",
         summary="Models and their versions",
-    )
-    def list_models(principal: Read, ctx: Ctx) -> list[ModelOut]:
-        """Only the models of the token's project (every model for a global token)."""
-        declared = {m.name for m in ctx.spec.models} if ctx.spec else set()
-        with ctx.sessions() as s:
-            versions = repository.model_versions(s)
-            return [
-                ModelOut(
-                    name=name,
-                    versions=versions.get(name, []),
-                    records=repository.count_records(s, model=name),
-                    declared=name in declared,
-                    project=ctx.project_of(name),
-                )
-                for name in ctx.models_of(principal)
-            ]
-
-    @r.post(
+    )(list_models)
+    r.post(
         "/models",
         response_model=Accepted,
         operation_id="registerModel",
         summary="Accept data for a model, in the token's project",
         openapi_extra=body_schema(ModelIn),
-    )
-    def register_model(principal: Admin, raw: RawBody, ctx: Ctx) -> Accepted:
-        # the token is checked before the body is read or parsed: a bad token is a 401 whatever the body
-        body = parse(ModelIn, raw)
-        project = body.project or principal.project or db.DEFAULT_PROJECT
-        if not principal.owns(project):
-            raise InputError(
-                403,
-                ["body", "project"],
-                f"this token belongs to project {principal.project_label!r}: leave `project` out or name it",
-            )
-        if body.name in ctx.known_models and ctx.project_of(body.name) != project:
-            raise InputError(
-                409,
-                ["body", "name"],
-                f"model name {body.name!r} is taken by another project: choose another name",
-            )
-        with ctx.sessions.begin() as s:
-            repository.register_models(s, names=[body.name], source="api", project=project)
-        new = body.name not in ctx.known_models
-        ctx.model_projects[body.name] = project
-        ctx.known_models.add(body.name)
-        return Accepted(accepted=int(new), duplicate=not new)
-
-    @r.get(
+    )(register_model)
+    r.get(
         "/models/{model}/drift",
         response_model=list[DriftPointOut],
         operation_id="getDrift",
         summary="Drift per feature and event-time window, newest first",
-    )
-    def get_drift(
-        model: str,
-        ctx: Ctx,
-        principal: Read,
-        version: str | None = None,
-        feature: str | None = None,
-        limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
-    ) -> list[DriftPointOut]:
-        _registered(ctx, principal, model)
-        with ctx.sessions() as s:
-            points = repository.drift_series(s, model=model, version=version, feature=feature, limit=limit)
-            return [DriftPointOut.model_validate(p, from_attributes=True) for p in points]
-
-    @r.get(
+    )(get_drift)
+    r.get(
         "/models/{model}/performance",
         response_model=list[PerformancePointOut],
         operation_id="getPerformance",
         summary="Realized performance per slice and event-time window on delayed labels, newest first",
-    )
-    def get_performance(
-        model: str,
-        ctx: Ctx,
-        principal: Read,
-        version: str | None = None,
-        slice: str | None = None,
-        metric: Annotated[
-            str | None,
-            Query(
-                description="accuracy, precision, recall, f1, roc_auc, log_loss, ece, estimated_accuracy; "
-                "mae, rmse, mape"
-            ),
-        ] = None,
-        limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
-    ) -> list[PerformancePointOut]:
-        _registered(ctx, principal, model)
-        with ctx.sessions() as s:
-            points = repository.performance_series(
-                s, model=model, version=version, slice_=slice, metric=metric, limit=limit
-            )
-            return [PerformancePointOut.model_validate(p, from_attributes=True) for p in points]
-
-    @r.get(
+    )(get_performance)
+    r.get(
         "/models/{model}/attributions",
         response_model=list[AttributionPointOut],
         operation_id="getAttributions",
         summary="Mean |SHAP| per feature and event-time window, and its drift against the reference",
-    )
-    def get_attributions(
-        model: str,
-        ctx: Ctx,
-        principal: Read,
-        version: str | None = None,
-        kind: Annotated[str | None, Query(pattern="^(prediction|loss)$")] = None,
-        limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
-    ) -> list[AttributionPointOut]:
-        _registered(ctx, principal, model)
-        with ctx.sessions() as s:
-            points = repository.attribution_series(s, model=model, version=version, kind=kind, limit=limit)
-            return [AttributionPointOut.model_validate(p, from_attributes=True) for p in points]
-
-    @r.get(
+    )(get_attributions)
+    r.get(
         "/models/{model}/records",
         response_model=list[RecordOut],
         operation_id="getRecentRecords",
         summary="The newest sampled records with their label and top contributing features (SHAP)",
-    )
-    def get_records(
-        model: str,
-        ctx: Ctx,
-        principal: Read,
-        version: str | None = None,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        top: Annotated[int, Query(ge=1, le=50)] = 3,
-    ) -> list[RecordOut]:
-        _registered(ctx, principal, model)
-        with ctx.sessions() as s:
-            rows = repository.recent_records(s, model=model, version=version, limit=limit)
-        out = []
-        for rec, label in rows:
-            a = rec.attributions or {}
-            values = {k: float(v) for k, v in (a.get("values") or {}).items() if v is not None}
-            ranked = top_features(list(values.values()), list(values), k=top) if values else []
-            out.append(
-                RecordOut(
-                    id=rec.record_id,
-                    ts=rec.ts,
-                    version=rec.version,
-                    prediction=rec.prediction,
-                    score=rec.score,
-                    label=label,
-                    slices=rec.slices,
-                    top_features=[FeatureAttribution(feature=f, value=v) for f, v in ranked],
-                    base=a.get("base"),
-                )
-            )
-        return out
-
-    @r.get(
+    )(get_records)
+    r.get(
         "/models/{model}/deploys",
         response_model=list[DeployOut],
         operation_id="getDeploys",
         summary="When each version of the model was first seen serving",
-    )
-    def get_deploys(model: str, ctx: Ctx, principal: Read) -> list[DeployOut]:
-        _registered(ctx, principal, model)
-        with ctx.sessions() as s:
-            return [
-                DeployOut.model_validate(d, from_attributes=True) for d in repository.deploys(s, model=model)
-            ]
-
-    @r.get(
+    )(get_deploys)
+    r.get(
         "/models/{model}/quality",
         response_model=list[QualityPointOut],
         operation_id="getQuality",
         summary="Data-quality checks per feature and event-time window, newest first",
-    )
-    def get_quality(
-        model: str, ctx: Ctx, principal: Read, limit: Annotated[int, Query(ge=1, le=10000)] = 1000
-    ) -> list[QualityPointOut]:
-        _registered(ctx, principal, model)
-        with ctx.sessions() as s:
-            return [
-                QualityPointOut.model_validate(q, from_attributes=True)
-                for q in repository.quality_series(s, model=model, limit=limit)
-            ]
-
-    @r.get(
+    )(get_quality)
+    r.get(
         "/models/{model}/slices/worst",
         operation_id="getWorstSlices",
         summary="Slices (and pairs of slice columns) significantly worse than the whole, in one window",
+    )(get_worst_slices)
+    r.post("/evaluate", operation_id="evaluateNow", summary="Evaluate every window that received data, now")(
+        evaluate_now
     )
-    def get_worst_slices(
-        model: str, ctx: Ctx, principal: Read, window_start: dt.datetime | None = None, min_support: int = 30
-    ) -> dict[str, Any]:
-        _registered(ctx, principal, model)
-        m = ctx.spec.model(model) if ctx.spec else None
-        if m is None:
-            raise InputError(404, ["path", "model"], f"model {model!r} is not declared in the spec")
-        with ctx.sessions() as s:
-            window = window_start or repository.newest_labelled_window(s, model=model, before=db.utcnow())
-            if window is None:
-                return {"model": model, "window_start": None, "findings": []}
-            end = window + dt.timedelta(seconds=m.drift.window_seconds)
-            joined = repository.window_labelled_all_versions(s, model=model, start=window, end=end)
-        rows = [LabelledRow(p, y, sl or {}) for p, y, sl in joined]
-        findings = worst_slices(rows, m.slices, min_support=min_support, positive_class=m.positive_class)
-        return {
-            "model": model,
-            "window_start": window,
-            "findings": [
-                {
-                    "slice": f.label,
-                    "value": f.value,
-                    "lower": f.lower,
-                    "upper": f.upper,
-                    "support": f.support,
-                    "overall": f.overall,
-                    "drop_points": f.drop_points,
-                    "p_adjusted": f.p_adjusted,
-                    "describe": f.describe(),
-                }
-                for f in findings
-            ],
-        }
-
-    @r.post("/evaluate", operation_id="evaluateNow", summary="Evaluate every window that received data, now")
-    def evaluate_now(ctx: Ctx, principal: Admin) -> dict[str, int]:
-        """Evaluates every project's pending windows (one pass serves all); counts only the token's."""
-        keys = ctx.evaluator.tick()
-        return {"windows": sum(principal.owns(ctx.project_of(k.model)) for k in keys)}
-
     return r
