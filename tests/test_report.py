@@ -32,16 +32,8 @@ from analyzers.binning import FeatureReference, reference_from_values
 from collector import db, migrations, repository, service
 from collector.schemas import StatsBatch
 from driftline import replay as rp
-from driftline.report import (
-    CURRENT_COLOUR,
-    DASH,
-    REFERENCE_COLOUR,
-    ReportError,
-    build_report,
-    nice_ticks,
-    time_ticks,
-    write_report,
-)
+from driftline.report import ReportError, build_report, write_report
+from report import CURRENT_COLOUR, DASH, REFERENCE_COLOUR, nice_ticks, time_ticks
 from spec import Model, load_spec
 from tests.conftest import EXAMPLES, missing
 from tests.replay_data import START, prediction_log, write_parquet
