@@ -1,0 +1,229 @@
+"""The `slos:` section: one service-level objective per entry, checked against its SLI's rules.
+
+Checks here refuse an SLO that could never alert or be measured (no such latency bucket, a target
+where the budgeting has none); `burn_policy` also builds the burn-rate windows `resolve` hands on.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from sdk.wire import DEFAULT_LATENCY_BOUNDS
+from slo import definition as slo_definition
+from slo import windows as slo_windows
+from spec.fields import NAME_RE, Strict, article, check_duration, parse_duration
+
+
+class BurnWindowSpec(Strict):
+    """One row of an SLO's burn-rate alerting policy."""
+
+    severity: Literal["page", "ticket"] = Field(
+        description="page wakes someone; ticket waits for office hours."
+    )
+    long: str = Field(description="Long window, e.g. 1h: the burn must have lasted this long.")
+    short: str = Field(description="Short window, e.g. 5m: the burn must still be going on.")
+    factor: float | None = Field(None, gt=0, description="Burn rate that fires, e.g. 14.4.")
+    budget_percent: float | None = Field(
+        None,
+        gt=0,
+        le=100,
+        description="Or: the share of the period's budget the long window may spend, e.g. 2.",
+    )
+
+    _check_windows = field_validator("long", "short")(classmethod(lambda cls, v: check_duration(v)))
+
+    @model_validator(mode="after")
+    def _factor_or_share(self) -> BurnWindowSpec:
+        if (self.factor is None) == (self.budget_percent is None):
+            raise ValueError(
+                "give exactly one of factor (a burn rate such as 14.4) or budget_percent (such as 2)"
+            )
+        return self
+
+
+class SLOAlertingSpec(Strict):
+    """How one SLO alerts; by default the SRE workbook's windows scaled to the SLO's period."""
+
+    windows: tuple[BurnWindowSpec, ...] | None = Field(
+        None, description="Replaces the default page and ticket windows."
+    )
+    min_events: int | None = Field(
+        None,
+        ge=0,
+        description="Events a long window must hold before it may alert (0: no gate). Default: enough that"
+        " one bad event alone stays under the window's threshold.",
+    )
+
+    @field_validator("windows")
+    @classmethod
+    def _some_windows(cls, v: tuple[BurnWindowSpec, ...] | None) -> tuple[BurnWindowSpec, ...] | None:
+        if v is not None and not v:
+            raise ValueError("an empty list alerts on nothing: list at least one window, or remove windows")
+        return v
+
+
+class SLOSpec(Strict):
+    """A service-level objective over one model: an SLI, an objective over a rolling period, and alerting."""
+
+    name: str = Field(pattern=NAME_RE, description="Unique SLO name; the `slo` label on rules and alerts.")
+    model: str = Field(description="The declared model the SLO watches.")
+    sli: Literal["availability", "latency", "accuracy", "drift", "data_quality", "freshness"] = Field(
+        description="What is measured: calls that succeed, calls under threshold_ms, accuracy at target,"
+        " windows without drift, valid records, or data newer than max_age."
+    )
+    objective: float = Field(gt=0, lt=100, description="Percent of good events, strictly below 100.")
+    window: str = Field("30d", description="Rolling SLO period, e.g. 7d, 28d, 30d, 90d.")
+    budgeting: Literal["occurrences", "timeslices"] | None = Field(
+        None,
+        validate_default=True,
+        description="OpenSLO budgeting: count bad events, or bad timeslices. Default: the SLI's natural one.",
+    )
+    timeslice: str = Field("1m", description="timeslices: the length of one slice.")
+    threshold_ms: float | None = Field(
+        None, validate_default=True, description="latency SLI: a latency histogram bucket bound, in ms."
+    )
+    target: float | None = Field(
+        None,
+        validate_default=True,
+        description="timeslices: the share a slice must reach to be good (accuracy: the accuracy, e.g. 0.9).",
+    )
+    max_age: str | None = Field(
+        None, validate_default=True, description="freshness SLI: the oldest acceptable newest data, e.g. 15m."
+    )
+    source: Literal["records", "labels"] | None = Field(
+        None, validate_default=True, description="freshness SLI: watch records (default) or labels."
+    )
+    alerting: SLOAlertingSpec | None = Field(
+        None, validate_default=True, description="Burn-rate windows and the minimum-traffic gate."
+    )
+
+    _check_window = field_validator("window", "timeslice")(classmethod(lambda cls, v: check_duration(v)))
+
+    @field_validator("budgeting")
+    @classmethod
+    def _budgeting_fits_the_sli(cls, v: str | None, info: ValidationInfo) -> str | None:
+        sli = info.data.get("sli")
+        if v is not None and sli in slo_definition.BUDGETING and v not in slo_definition.BUDGETING[sli]:
+            raise ValueError(
+                f"{article(sli)} SLO counts timeslices only: write budgeting: timeslices or remove budgeting"
+            )
+        return v
+
+    @field_validator("threshold_ms")
+    @classmethod
+    def _threshold_on_the_bucket_grid(cls, v: float | None, info: ValidationInfo) -> float | None:
+        sli = info.data.get("sli")
+        if sli is None:
+            return v
+        if sli != "latency":
+            if v is not None:
+                raise ValueError(f"threshold_ms is for latency SLOs and this one is {sli}: remove it")
+            return v
+        if v is None:
+            raise PydanticCustomError(
+                "missing",
+                "a latency SLO needs threshold_ms, a latency bucket bound in milliseconds such as 200",
+            )
+        if latency_bound(v) is None:
+            raise ValueError(f"{v:g} ms is not a latency bucket bound: {_nearest_bounds(v)}")
+        return v
+
+    @field_validator("target")
+    @classmethod
+    def _target_where_slices_need_one(cls, v: float | None, info: ValidationInfo) -> float | None:
+        sli, budgeting = info.data.get("sli"), info.data.get("budgeting")
+        if sli is None or "budgeting" not in info.data:
+            return v
+        budgeting = budgeting or slo_definition.BUDGETING[sli][0]
+        if sli in ("drift", "freshness"):
+            if v is not None:
+                where = "the model's drift.alert threshold" if sli == "drift" else "max_age"
+                raise ValueError(f"{article(sli)} SLO judges each slice by {where}: remove target")
+        elif budgeting == "occurrences":
+            if v is not None:
+                raise ValueError(
+                    "target is the per-slice goal of timeslices budgeting: remove it, or add budgeting: timeslices"
+                )
+        elif v is None:
+            example = "the accuracy a slice must reach, such as 0.9" if sli == "accuracy" else "such as 0.99"
+            raise PydanticCustomError(
+                "missing", f"{article(sli)} SLO counting timeslices needs a target, {example}"
+            )
+        elif not 0 < v <= 1:
+            raise ValueError(f"{v:g} is not a share: write a target above 0 and at most 1, such as 0.9")
+        return v
+
+    @field_validator("max_age", "source")
+    @classmethod
+    def _freshness_only(cls, v: str | None, info: ValidationInfo) -> str | None:
+        sli = info.data.get("sli")
+        if sli is None:
+            return v
+        field = info.field_name
+        if sli != "freshness":
+            if v is not None:
+                raise ValueError(f"{field} is for freshness SLOs and this one is {sli}: remove it")
+            return v
+        if field == "max_age":
+            if v is None:
+                raise PydanticCustomError(
+                    "missing",
+                    "a freshness SLO needs max_age, the age of the newest data that is still fresh, such as 15m",
+                )
+            return check_duration(v)
+        return v
+
+    @field_validator("alerting")
+    @classmethod
+    def _policy_can_fire(cls, v: SLOAlertingSpec | None, info: ValidationInfo) -> SLOAlertingSpec | None:
+        if {"objective", "window", "sli"} <= info.data.keys():
+            burn_policy(info.data["objective"], info.data["window"], v, gated=True)
+        return v
+
+
+def latency_bound(threshold_ms: float) -> float | None:
+    """The latency bucket bound (seconds) equal to a threshold in milliseconds, if there is one."""
+    return next(
+        (b for b in DEFAULT_LATENCY_BOUNDS if math.isclose(b * 1000, threshold_ms, rel_tol=1e-9)), None
+    )
+
+
+def _nearest_bounds(threshold_ms: float) -> str:
+    """The fix for a threshold between bucket bounds: the bounds on either side of it."""
+    below = [b * 1000 for b in DEFAULT_LATENCY_BOUNDS if b * 1000 < threshold_ms]
+    above = [b * 1000 for b in DEFAULT_LATENCY_BOUNDS if b * 1000 > threshold_ms]
+    if below and above:
+        return f"use {below[-1]:g} or {above[0]:g}, the nearest bounds"
+    if below:
+        return f"use {below[-1]:g}, the largest bound"
+    return f"use {above[0]:g}, the smallest bound"
+
+
+def burn_policy(
+    objective: float, window: str, alerting: SLOAlertingSpec | None, gated: bool
+) -> tuple[slo_windows.BurnWindow, ...]:
+    """The SLO's burn-rate windows: its own rows, or the default ones scaled to its period; refuses a
+    policy that could never fire."""
+    rules = None
+    if alerting is not None and alerting.windows:
+        rules = tuple(
+            slo_windows.WindowRule(
+                severity=w.severity,
+                long_seconds=parse_duration(w.long),
+                short_seconds=parse_duration(w.short),
+                budget_share=None if w.budget_percent is None else w.budget_percent / 100,
+                factor=w.factor,
+            )
+            for w in alerting.windows
+        )
+    return slo_windows.policy(
+        objective,
+        parse_duration(window),
+        rules,
+        min_events=alerting.min_events if alerting else None,
+        gated=gated,
+    )
