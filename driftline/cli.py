@@ -1,4 +1,5 @@
-"""The `driftline` command: serve, token create|list|revoke, check, demo."""
+"""The `driftline` command: serve, token create|list|revoke, check, generate, provision, silence, replay,
+report, demo."""
 
 from __future__ import annotations
 
@@ -10,12 +11,22 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+import uvicorn
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
 
 from alerting import silence_body
 from clients import GrafanaError, SilenceError, connect, create_silence
+from collector import auth, db, migrations, repository
+from collector.app import create_app
 from collector.settings import Settings
+from driftline import replay as rp
+from driftline.demo import run_demo
 from driftline.generate import build, generate, push_dashboards, push_grafana_alerting
+from driftline.report import ReportError, write_report
 from spec import ResolvedSpec, SpecError, load_spec, parse_duration
 
 
@@ -26,15 +37,12 @@ def _settings(args: argparse.Namespace, *names: str) -> Settings:
 
 
 def _spec(path: str | None) -> ResolvedSpec | None:
+    """The spec at `path`, or None when no spec is named (the collector runs without one)."""
     return load_spec(path) if path else None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from collector import auth, repository
-    from collector.app import create_app
-
+    """Run the collector; on an empty token table, create and print a bootstrap admin and ingest token."""
     settings = _settings(args, "config", "host", "port", "database_url", "evaluation_interval")
     spec = _spec(settings.config)
     # A 5,000-record batch allocates ~100k short-lived dicts; at the default gen-0 threshold (700) the
@@ -76,25 +84,19 @@ def _deploy_annotator(grafana_url: str | None) -> Any:
 
 
 def _redact_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
+    """A database URL with its password hidden, for the start-up line."""
     return make_url(url).render_as_string(hide_password=True)
 
 
 def _token_sessions(args: argparse.Namespace) -> Any:
     """A session factory on the migrated database that `--database-url` (or the environment) names."""
-    from sqlalchemy.orm import sessionmaker
-
-    from collector import db, migrations
-
     engine = db.make_engine(_settings(args, "database_url").database_url)
     migrations.migrate(engine)
     return sessionmaker(engine)
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    from collector import auth
-
+    """Create a token and print it once (only its hash is stored)."""
     try:
         with _token_sessions(args).begin() as s:
             token = auth.create_token(s, scope=args.scope, name=args.name or "", project=args.project)
@@ -107,8 +109,6 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 def cmd_token_list(args: argparse.Namespace) -> int:
     """Every token's id, name, scope, project, creation time and state; never a secret (none is stored)."""
-    from collector import auth, repository
-
     with _token_sessions(args)() as s:
         rows = [
             (
@@ -130,8 +130,6 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     """Revoke a token by id: the collector refuses it from its next request on (tokens are not cached)."""
-    from collector import repository
-
     token_id = args.id.split("_")[1] if args.id.startswith("dl_") and args.id.count("_") >= 2 else args.id
     with _token_sessions(args).begin() as s:
         row = repository.get_token(s, token_id=token_id)
@@ -146,16 +144,14 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """Validate a spec as a deploy would load it, pinned model files included."""
     spec = load_spec(args.config, require_files=True)  # a deploy check: a model file must be there, pinned
     print(f"{args.config}: ok ({len(spec.models)} model(s), {len(spec.raw.slos)} SLO(s))")
     return 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from driftline import replay as rp
-
+    """Backfill a prediction log into a database or a running collector, then print the window summary."""
     settings = _settings(args, "config", "database_url")
     if not settings.config:
         print("replay needs the spec: pass --config driftline.yaml or set DRIFTLINE_CONFIG", file=sys.stderr)
@@ -274,14 +270,11 @@ def cmd_silence_create(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from driftline.report import ReportError, write_report
-
+    """Write one model's self-contained HTML report."""
     settings = _settings(args, "config", "database_url")
     spec = _spec(settings.config)
     now = None
     if args.at:
-        import datetime as dt
-
         try:
             now = dt.datetime.fromisoformat(args.at)
         except ValueError:
@@ -297,16 +290,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from driftline.demo import run_demo
-
+    """Run the end-to-end demo."""
     return run_demo(out_dir=args.out, duration=args.duration, keep=args.keep)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="driftline", description="Model monitoring and SLOs.")
-    p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _add_serve(sub: Any) -> None:
+    """The `serve` command: run the collector."""
     s = sub.add_parser("serve", help="run the collector")
     s.add_argument("--config", help="spec file (driftline.yaml); env DRIFTLINE_CONFIG")
     s.add_argument("--host", help="address to bind (default 127.0.0.1)")
@@ -315,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--evaluation-interval", type=float, help="seconds between drift evaluations (default 60)")
     s.set_defaults(func=cmd_serve)
 
+
+def _add_token(sub: Any) -> None:
+    """The `token` command: token create, list and revoke."""
     t = sub.add_parser("token", help="manage API tokens")
     tsub = t.add_subparsers(dest="token_command", required=True)
     tc = tsub.add_parser("create", help="create a token and print it once")
@@ -335,10 +327,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--database-url", help="SQLAlchemy URL (default sqlite:///driftline.db)")
     tr.set_defaults(func=cmd_token_revoke)
 
+
+def _add_check(sub: Any) -> None:
+    """The `check` command: validate a spec."""
     c = sub.add_parser("check", help="validate a spec file")
     c.add_argument("config")
     c.set_defaults(func=cmd_check)
 
+
+def _add_generate(sub: Any) -> None:
+    """The `generate` command: write the generated artifacts."""
     g = sub.add_parser("generate", help="write Prometheus rules, Alertmanager config and dashboards")
     g.add_argument("config")
     g.add_argument("--out", required=True, help="output directory")
@@ -351,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--database-url", help="collector database; PostgreSQL adds a read-only SQL datasource")
     g.set_defaults(func=cmd_generate)
 
+
+def _add_provision(sub: Any) -> None:
+    """The `provision` command: push to Grafana."""
     pv = sub.add_parser("provision", help="push dashboards and datasources to a running tool")
     pvsub = pv.add_subparsers(dest="provision_target", required=True)
     pg = pvsub.add_parser(
@@ -365,6 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pg.set_defaults(func=cmd_provision_grafana)
 
+
+def _add_silence(sub: Any) -> None:
+    """The `silence` command: Alertmanager silences."""
     si = sub.add_parser("silence", help="manage Alertmanager silences")
     ssub = si.add_subparsers(dest="silence_command", required=True)
     sc = ssub.add_parser("create", help="mute one model's alerts, e.g. during a retrain")
@@ -379,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sc.set_defaults(func=cmd_silence_create)
 
+
+def _add_replay(sub: Any) -> None:
+    """The `replay` command: backfill a prediction log."""
     r = sub.add_parser("replay", help="backfill logged predictions (CSV, Parquet) by their own timestamps")
     r.add_argument("file", help="CSV, TSV or Parquet file of logged predictions")
     r.add_argument("--config", help="spec file; env DRIFTLINE_CONFIG")
@@ -414,6 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_replay)
 
+
+def _add_report(sub: Any) -> None:
+    """The `report` command: the HTML report."""
     rep = sub.add_parser("report", help="write a self-contained HTML report of one model")
     rep.add_argument("--model", required=True)
     rep.add_argument("--out", default="report.html", help="output file (default report.html)")
@@ -422,15 +432,35 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--at", help="figures as of this ISO-8601 time (default now), for reproducible reports")
     rep.set_defaults(func=cmd_report)
 
+
+def _add_demo(sub: Any) -> None:
+    """The `demo` command: the end-to-end demo."""
     d = sub.add_parser("demo", help="run the end-to-end demo on an embedded SQLite store")
     d.add_argument("--out", default="driftline-out", help="where generated artifacts go")
     d.add_argument("--duration", type=float, default=40.0, help="seconds of simulated traffic")
     d.add_argument("--keep", action="store_true", help="leave the collector's database in --out")
     d.set_defaults(func=cmd_demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: one sub-command per job, each declared by its own `_add_*` function."""
+    p = argparse.ArgumentParser(prog="driftline", description="Model monitoring and SLOs.")
+    p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    sub = p.add_subparsers(dest="command", required=True)
+    _add_serve(sub)
+    _add_token(sub)
+    _add_check(sub)
+    _add_generate(sub)
+    _add_provision(sub)
+    _add_silence(sub)
+    _add_replay(sub)
+    _add_report(sub)
+    _add_demo(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run the command; a bad spec is one line on stderr and exit code 2."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -11,17 +11,21 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy.orm import sessionmaker
 
 from analyzers.performance import BINARY_METRICS
+from collector import auth, db, migrations
+from contract import LABELS, PREDICTIONS, SDK_DROPPED
 from driftline.generate import generate
 from driftline.progress import Progress
+from sdk import CollectorClient, Monitor
+from spec import ResolvedSpec, load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SPEC = ROOT / "examples" / "demo.yaml"
@@ -69,6 +73,7 @@ def _matrix(cols: dict[str, np.ndarray]) -> np.ndarray:
 
 def train(rng: np.random.Generator) -> tuple[Any, dict[str, np.ndarray]]:
     """Fit a scikit-learn pipeline on generated data; returns it and its training columns."""
+    # scikit-learn is the demo extra (pip install 'driftline[demo]'), not a core dependency
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -87,7 +92,7 @@ def make_explainer(model: Any, background: dict[str, np.ndarray]) -> Any:
     shap is not installed. shap's LinearExplainer explains the log-odds on the scaled columns; the four
     one-hot region columns add up to one `region` attribution (SHAP values are additive)."""
     try:
-        import shap
+        import shap  # the demo extra, optional: without it the demo runs and prints no attributions
     except ImportError:
         return None
     scaler, linear = model[0], model[-1]
@@ -143,22 +148,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _call(method: str, url: str, token: str, body: Any = None) -> Any:
-    req = urllib.request.Request(url, method=method, data=None if body is None else json.dumps(body).encode())
-    req.add_header("Authorization", f"Bearer {token}")
-    req.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        return json.loads(resp.read())
-
-
 @dataclass
 class DemoCollector:
+    """A collector running as its own process, its two tokens and a client that holds them."""
+
     url: str
     admin: str
     ingest: str
     proc: subprocess.Popen[bytes]
+    client: CollectorClient
 
     def stop(self) -> None:
+        """Stop the collector process (killed after ten seconds) and close the client's connections."""
+        self.client.close()
         self.proc.terminate()
         try:
             self.proc.wait(10)
@@ -168,10 +170,6 @@ class DemoCollector:
 
 def start_collector(out: Path, spec: Path, database_url: str) -> DemoCollector:
     """Create tokens, then run `driftline serve` as its own process and wait until it is ready."""
-    from sqlalchemy.orm import sessionmaker
-
-    from collector import auth, db, migrations
-
     engine = db.make_engine(database_url)
     migrations.migrate(engine)
     with sessionmaker(engine).begin() as s:
@@ -200,14 +198,14 @@ def start_collector(out: Path, spec: Path, database_url: str) -> DemoCollector:
         cwd=ROOT,
     )
     url = f"http://127.0.0.1:{port}"
+    client = CollectorClient.connect(url, ingest, admin, timeout=60)
     for _ in range(300):
         if proc.poll() is not None:
             raise RuntimeError(f"the collector exited; see {out / 'collector.log'}")
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=1):
-                return DemoCollector(url, admin, ingest, proc)
-        except OSError:
-            time.sleep(0.1)
+        if client.ready():
+            return DemoCollector(url, admin, ingest, proc, client)
+        time.sleep(0.1)
+    client.close()
     proc.kill()
     raise RuntimeError("the collector did not become ready in 30 s")
 
@@ -289,6 +287,7 @@ def _window_table(
 def print_drift_table(
     pre: dict[str, dict[str, float]], post: dict[str, dict[str, Any]], warn: float, alert: float
 ) -> None:
+    """PSI before and after the shift, KL and JS after, rows and status, per feature."""
     print("\nDrift per feature against the training reference (same quantile bins for PSI, KL and JS;")
     print(f"PSI warns at {warn} and alerts at {alert})\n")
     header = f"{'feature':<14}{'PSI before':>11}  {'PSI after':>10}{'KL after':>10}{'JS after':>10}{'rows':>8}  status"
@@ -387,6 +386,7 @@ def print_quality_table(points: list[dict[str, Any]], before: str, after: str) -
 
 
 def print_slo_table(slos: list[dict[str, Any]]) -> None:
+    """Each SLO's objective, budget left and burn rates (or which Prometheus rules compute it)."""
     print(
         "\nSLOs (error budget over the period; burn rate = budget spend speed, 1x lasts exactly the period)\n"
     )
@@ -407,6 +407,7 @@ def print_slo_table(slos: list[dict[str, Any]]) -> None:
 
 
 def print_would_fire(slos: list[dict[str, Any]], drifted: list[str]) -> None:
+    """The burn-rate alerts firing now and a drift ticket per feature over the alert threshold."""
     print("\nAlerts that would fire now:")
     lines = [
         f"  {f['severity'].upper():<7} {s['name']}: burning {f['factor']:g}x"
@@ -419,6 +420,7 @@ def print_would_fire(slos: list[dict[str, Any]], drifted: list[str]) -> None:
 
 
 def _metric(text: str, name: str, **labels: str) -> float:
+    """The sum of a series' samples in Prometheus text that carry every given label value."""
     total = 0.0
     for line in text.splitlines():
         if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
@@ -426,91 +428,84 @@ def _metric(text: str, name: str, **labels: str) -> float:
     return total
 
 
-def run_demo(out_dir: str = "driftline-out", duration: float = 40.0, keep: bool = False) -> int:
-    """Run the whole demo; returns the process exit code."""
-    from sdk import Monitor
-    from spec import load_spec
-
-    out = Path(out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    spec_path = out / "driftline.yaml"
-    shutil.copyfile(DEMO_SPEC, spec_path)
-    spec = load_spec(spec_path)
-    drift = spec.model("credit").drift  # type: ignore[union-attr]
-    db_path = out / "demo.db"
+def _fresh_database(db_path: Path) -> None:
+    """Remove the SQLite database and its WAL files, so every run starts empty."""
     for suffix in ("", "-wal", "-shm"):
         Path(str(db_path) + suffix).unlink(missing_ok=True)
-    database_url = f"sqlite:///{db_path}"
 
-    rng = np.random.default_rng(7)
-    print("Training a scikit-learn model on 20,000 generated credit applications ...")
-    model, training = train(rng)
-    print("Starting a collector (embedded SQLite store) ...")
-    c = start_collector(out, spec_path, database_url)
-    try:
-        reference = {k: v[:5000].tolist() for k, v in training.items() if k != "email"}
-        # held-out labelled rows calibrate CBPE, which estimates accuracy before any label arrives
-        held_out = make_data(rng, 5000)
-        held_scores = model.predict_proba(_matrix(held_out))[:, 1]
-        explain = make_explainer(model, {k: v[:500] for k, v in training.items()})
-        explained = None
-        if explain is not None:
-            explained = explain(
-                [{k: reference[k][i] for k in EXPLAINED} for i in range(len(reference["income"]))]
-            )
-        _call(
-            "POST",
-            c.url + "/v1/references",
-            c.ingest,
-            {
-                "model": "credit",
-                "version": "v1",
-                "columns": reference,
-                "scores": held_scores.tolist(),
-                "labels": true_default(rng, held_out).tolist(),
-                "attributions": explained,
-            },
-        )
-        print(
-            f"Serving traffic through the SDK for {duration:.0f} s; income and debt_ratio shift at the half-way mark."
-        )
-        monitor = Monitor(
-            model="credit",
-            version="v1",
-            collector=c.url,
-            token=c.ingest,
-            sample_rate=0.5,
-            redact=["email"],
-            flush_interval=0.5,
-            explainer=explain,
-        )
-        traffic = serve_traffic(monitor, model, duration, duration / 2, rng)
-        delivered = monitor.flush(timeout=30)
-        monitor.close()
-        _call("POST", c.url + "/v1/evaluate", c.admin)
-        points = _call("GET", c.url + "/v1/models/credit/drift?limit=10000", c.admin)
-        performance = _call("GET", c.url + "/v1/models/credit/performance?limit=10000", c.admin)
-        quality = _call("GET", c.url + "/v1/models/credit/quality?limit=10000", c.admin)
-        explanations = _call("GET", c.url + "/v1/models/credit/attributions?limit=10000", c.admin)
-        slos = _call("GET", c.url + "/v1/slos", c.admin)
-        with urllib.request.urlopen(c.url + "/metrics", timeout=10) as resp:
-            metrics = resp.read().decode()
-    finally:
-        c.stop()
 
-    (out / "drift.json").write_text(json.dumps(points, indent=1))
-    (out / "performance.json").write_text(json.dumps(performance, indent=1))
-    (out / "slos.json").write_text(json.dumps(slos, indent=1))
-    generated = generate(spec, out)
-    (out / "metrics.txt").write_text(metrics)
-    pre, post, (w_before, w_after) = _window_table(points, traffic["shift_wall"], traffic["end_wall"])
-    ok = _metric(metrics, "driftline_predictions_total", outcome="ok")
-    err = _metric(metrics, "driftline_predictions_total", outcome="error")
+def post_reference(
+    client: CollectorClient, model: Any, training: dict[str, np.ndarray], rng: np.random.Generator
+) -> Any:
+    """Post the training reference with held-out labelled scores (and attributions when shap is there);
+    returns the SDK explainer, or None."""
+    reference = {k: v[:5000].tolist() for k, v in training.items() if k != "email"}
+    # held-out labelled rows calibrate CBPE, which estimates accuracy before any label arrives
+    held_out = make_data(rng, 5000)
+    held_scores = model.predict_proba(_matrix(held_out))[:, 1]
+    explain = make_explainer(model, {k: v[:500] for k, v in training.items()})
+    explained = None
+    if explain is not None:
+        explained = explain(
+            [{k: reference[k][i] for k in EXPLAINED} for i in range(len(reference["income"]))]
+        )
+    client.reference(
+        {
+            "model": "credit",
+            "version": "v1",
+            "columns": reference,
+            "scores": held_scores.tolist(),
+            "labels": true_default(rng, held_out).tolist(),
+            "attributions": explained,
+        }
+    )
+    return explain
+
+
+def read_results(client: CollectorClient) -> dict[str, Any]:
+    """Evaluate now, then read every series the summary prints, the SLOs and the /metrics text."""
+    client.evaluate()
+    reads = {
+        kind: client.series("credit", kind) for kind in ("drift", "performance", "quality", "attributions")
+    }
+    return {**reads, "slos": client.slos(), "metrics": client.metrics()}
+
+
+def run_traffic(
+    c: DemoCollector, model: Any, duration: float, explain: Any, rng: np.random.Generator
+) -> dict[str, Any]:
+    """Serve `duration` seconds of traffic through an SDK monitor; adds whether every sample was delivered."""
+    print(
+        f"Serving traffic through the SDK for {duration:.0f} s; income and debt_ratio shift at the half-way mark."
+    )
+    monitor = Monitor(
+        model="credit",
+        version="v1",
+        collector=c.url,
+        token=c.ingest,
+        sample_rate=0.5,
+        redact=["email"],
+        flush_interval=0.5,
+        explainer=explain,
+    )
+    traffic = serve_traffic(monitor, model, duration, duration / 2, rng)
+    traffic["delivered"] = monitor.flush(timeout=30)
+    monitor.close()
+    return traffic
+
+
+def print_summary(spec: ResolvedSpec, reads: dict[str, Any], traffic: dict[str, Any]) -> list[str]:
+    """Every table of the demo; returns the features over the drift alert threshold."""
+    drift = spec.model("credit").drift  # type: ignore[union-attr]
+    metrics, performance = reads["metrics"], reads["performance"]
+    pre, post, (w_before, w_after) = _window_table(reads["drift"], traffic["shift_wall"], traffic["end_wall"])
+    ok = _metric(metrics, PREDICTIONS.name, outcome="ok")
+    err = _metric(metrics, PREDICTIONS.name, outcome="error")
     print(
         f"\nTraffic: {traffic['rows']:,} predictions served; the SDK counted {ok:,.0f} ok and {err:,.0f} failed"
-        f" ({'all delivered' if delivered else 'some still queued'}); "
-        f"{_metric(metrics, 'driftline_labels_total'):,.0f} labels; "
-        f"{_metric(metrics, 'driftline_sdk_dropped_total'):,.0f} samples dropped."
+        f" ({'all delivered' if traffic['delivered'] else 'some still queued'}); "
+        f"{_metric(metrics, LABELS.name):,.0f} labels; "
+        f"{_metric(metrics, SDK_DROPPED.name):,.0f} samples dropped."
     )
     print(f"Windows compared: {w_before} (before the shift) and {w_after} (after).")
     print_drift_table(pre, post, drift.warn, drift.alert)
@@ -522,18 +517,48 @@ def run_demo(out_dir: str = "driftline-out", duration: float = 40.0, keep: bool 
     print_performance_table(performance, w_before, w_after)
     print_metric_table(performance, w_before, w_after)
     print_estimate_table(performance, w_before, w_after)
-    print_quality_table(quality, w_before, w_after)
-    print_attribution_table(explanations, w_before, w_after)
-    print_slo_table(slos)
-    print_would_fire(slos, alerting)
+    print_quality_table(reads["quality"], w_before, w_after)
+    print_attribution_table(reads["attributions"], w_before, w_after)
+    print_slo_table(reads["slos"])
+    print_would_fire(reads["slos"], alerting)
+    return alerting
+
+
+def run_demo(out_dir: str = "driftline-out", duration: float = 40.0, keep: bool = False) -> int:
+    """Run the whole demo; returns the process exit code."""
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    spec_path = out / "driftline.yaml"
+    shutil.copyfile(DEMO_SPEC, spec_path)
+    spec = load_spec(spec_path)
+    db_path = out / "demo.db"
+    _fresh_database(db_path)
+
+    rng = np.random.default_rng(7)
+    print("Training a scikit-learn model on 20,000 generated credit applications ...")
+    model, training = train(rng)
+    print("Starting a collector (embedded SQLite store) ...")
+    c = start_collector(out, spec_path, f"sqlite:///{db_path}")
+    try:
+        explain = post_reference(c.client, model, training, rng)
+        traffic = run_traffic(c, model, duration, explain, rng)
+        reads = read_results(c.client)
+    finally:
+        c.stop()
+
+    (out / "drift.json").write_text(json.dumps(reads["drift"], indent=1))
+    (out / "performance.json").write_text(json.dumps(reads["performance"], indent=1))
+    (out / "slos.json").write_text(json.dumps(reads["slos"], indent=1))
+    generated = generate(spec, out)
+    (out / "metrics.txt").write_text(reads["metrics"])
+    alerting = print_summary(spec, reads, traffic)
     files = sorted(
         str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and not p.name.startswith("demo.db")
     )
     print(f"\nArtifacts in {out}:\n  " + "\n  ".join(files))
     assert all(p.exists() for p in generated)
     if not keep:
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(db_path) + suffix).unlink(missing_ok=True)
+        _fresh_database(db_path)
     return 0 if set(alerting) == set(SHIFTED) else 1
 
 

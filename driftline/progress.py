@@ -15,6 +15,7 @@ class Progress:
         self._last = -1
 
     def update(self, done: float, count: int, note: str = "") -> None:
+        """Redraw with `done` of the total reached, `count` units counted so far and a short note."""
         share = min(done / self.total, 1.0) if self.total else 1.0
         pct = int(share * 100)
         if not self.tty and pct // 10 == self._last // 10 and pct != 100:
@@ -32,5 +33,6 @@ class Progress:
         sys.stderr.flush()
 
     def done(self) -> None:
+        """End the bar's line on a terminal."""
         if self.tty:
             sys.stderr.write("\n")
