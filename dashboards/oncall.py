@@ -9,6 +9,7 @@ from grafana_foundation_sdk.builders import stat, table, timeseries
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 
+from contract import MODEL_VERSION_INFO, PREDICTION_LATENCY, PREDICTIONS, SDK_DROPPED
 from dashboards import uids
 from dashboards.board import Board, custom_variable, override, query_variable, threshold_lines, thresholds
 from dashboards.options import GrafanaOptions
@@ -23,14 +24,14 @@ SELECTOR = 'model=~"$model",version=~"$version"'
 
 def latency_quantile(q: float) -> str:
     """PromQL for a latency quantile per model from the SDK's histogram."""
-    bucket = f"driftline_prediction_latency_seconds_bucket{{{SELECTOR}}}"
+    bucket = f"{PREDICTION_LATENCY.bucket}{{{SELECTOR}}}"
     return f"histogram_quantile({q}, sum by (model, le) (rate({bucket}[$__rate_interval])))"
 
 
 def error_ratio_expr() -> str:
     """PromQL for the share of failed calls per model."""
-    errors = f'driftline_predictions_total{{{SELECTOR},outcome="error"}}'
-    calls = f"driftline_predictions_total{{{SELECTOR}}}"
+    errors = f'{PREDICTIONS.name}{{{SELECTOR},outcome="error"}}'
+    calls = f"{PREDICTIONS.name}{{{SELECTOR}}}"
     return (
         f"sum by (model) (rate({errors}[$__rate_interval]))\n/\n"
         f"sum by (model) (rate({calls}[$__rate_interval]))"
@@ -78,12 +79,25 @@ def oncall(spec: ResolvedSpec, options: GrafanaOptions) -> dict[str, Any]:
         query_variable(
             "version",
             "Version",
-            'label_values(driftline_predictions_total{model=~"$model"}, version)',
+            f'label_values({PREDICTIONS.name}{{model=~"$model"}}, version)',
             options,
         )
     )
     board.deploys(["driftline-deploy"])
 
+    _golden_signals_row(board, spec)
+    if spec.slos:
+        board.row("Error budget burn rate")
+        for slo in spec.slos:
+            _burn_panel(board, slo)
+
+    _model_row(board, options)
+    _alerts_row(board, spec)
+    return board.to_json()
+
+
+def _golden_signals_row(board: Board, spec: ResolvedSpec) -> None:
+    """Latency quantiles, error rate and traffic, with the tightest latency and availability SLO lines."""
     latency_slos = [s for s in spec.slos if s.sli == "latency" and s.threshold_seconds is not None]
     availability = [s for s in spec.slos if s.sli == "availability"]
     board.row("Golden signals")
@@ -128,16 +142,14 @@ def oncall(spec: ResolvedSpec, options: GrafanaOptions) -> dict[str, Any]:
         .height(8)
         .span(8),
         prom(
-            f"sum by (model, outcome) (rate(driftline_predictions_total{{{SELECTOR}}}[$__rate_interval]))",
+            f"sum by (model, outcome) (rate({PREDICTIONS.name}{{{SELECTOR}}}[$__rate_interval]))",
             "{{model}} {{outcome}}",
         ),
     )
 
-    if spec.slos:
-        board.row("Error budget burn rate")
-        for slo in spec.slos:
-            _burn_panel(board, slo)
 
+def _model_row(board: Board, options: GrafanaOptions) -> None:
+    """The serving version, recent deploys (with SQL) and samples the SDK dropped."""
     board.row("Model")
     board.add(
         stat.Panel()
@@ -148,7 +160,7 @@ def oncall(spec: ResolvedSpec, options: GrafanaOptions) -> dict[str, Any]:
         .graph_mode(common.BigValueGraphMode.NONE)
         .height(6)
         .span(8),
-        prom('driftline_model_version_info{model=~"$model"}', "{{model}}: {{version}}", instant=True),
+        prom(f'{MODEL_VERSION_INFO.name}{{model=~"$model"}}', "{{model}}: {{version}}", instant=True),
     )
     if options.has_sql:
         board.add(
@@ -177,11 +189,14 @@ def oncall(spec: ResolvedSpec, options: GrafanaOptions) -> dict[str, Any]:
         .height(6)
         .span(8),
         prom(
-            f"sum by (model) (rate(driftline_sdk_dropped_total{{{SELECTOR}}}[$__rate_interval]))",
+            f"sum by (model) (rate({SDK_DROPPED.name}{{{SELECTOR}}}[$__rate_interval]))",
             "{{model}}",
         ),
     )
 
+
+def _alerts_row(board: Board, spec: ResolvedSpec) -> None:
+    """The alerts firing now, each with a link to its model's runbook."""
     board.row("Alerts")
     board.add(
         table.Panel()
@@ -205,10 +220,10 @@ def oncall(spec: ResolvedSpec, options: GrafanaOptions) -> dict[str, Any]:
         ),
         prom(firing_alerts_expr(spec), instant=True, table=True),
     )
-    return board.to_json()
 
 
 def _burn_panel(board: Board, slo: SLO) -> None:
+    """One SLO's burn rate per long window, each line against the factor at which its alert fires."""
     windows = burn_thresholds(slo)
     rules = "; ".join(
         f"{w.severity} when {format_duration(w.long_seconds)} and {format_duration(w.short_seconds)}"
