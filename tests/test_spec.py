@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from spec import SpecError, load_spec, load_spec_text, parse_duration
+from analyzers.registry import DEFAULT_METRICS, STATISTICS
+from contract import DriftlineError
+from spec import DEFAULT_DRIFT, SpecError, load_spec, load_spec_text, parse_duration
 from tests.conftest import EXAMPLES, cli
 
 BASE = """\
@@ -99,6 +101,21 @@ CASES = {
         "9:",
         "'mmd' or 'lsdd'",
     ),
+    "a misspelt statistic lists the registered ones and names the closest": (
+        BASE + "    drift: {metrics: [psi, wasserstien]}\n",
+        "9: models.0.drift.metrics.1",
+        "'ks' or 'wasserstein' (got 'wasserstien'); fix: did you mean 'wasserstein'?",
+    ),
+    "an unknown statistic with nothing close lists the registered ones": (
+        BASE + "    drift: {metrics: [zzz]}\n",
+        "models.0.drift.metrics.0",
+        "Input should be 'psi', 'kl', 'kl_reverse'",
+    ),
+    "a misspelt statistic in thresholds names the closest": (
+        BASE + "    drift: {thresholds: {psy: {warn: 0.1, alert: 0.2}}}\n",
+        "models.0.drift.thresholds.psy",
+        "fix: did you mean 'psi'?",
+    ),
     "per-metric thresholds of a test must put alert below warn": (
         BASE + "    drift: {thresholds: {chi2: {warn: 0.01, alert: 0.05}}}\n",
         "9:",
@@ -138,3 +155,20 @@ def test_the_explained_model_path_is_taken_from_the_spec_files_folder(tmp_path: 
     assert m is not None and m.explain is not None
     assert m.explain.model == str((tmp_path / "models" / "m.joblib").resolve())
     assert m.explain_features == tuple(f.name for f in m.features if f.type == "numeric" and not f.pii)
+
+
+@pytest.mark.parametrize("name", sorted(STATISTICS))
+def test_every_registered_statistic_is_a_valid_metric_judged_in_its_direction(name: str) -> None:
+    stat = STATISTICS[name]
+    levels = "warn: 0.05, alert: 0.01" if stat.test else "warn: 0.1, alert: 0.25"
+    spec = load_spec_text(BASE + f"    drift: {{metrics: [{name}], {levels}}}\n")
+    assert spec.model("credit").drift.metrics == (name,)  # type: ignore[union-attr]
+    flipped = "warn: 0.01, alert: 0.05" if stat.test else "warn: 0.25, alert: 0.1"
+    with pytest.raises(SpecError, match="must be below"):
+        load_spec_text(BASE + f"    drift: {{metrics: [{name}], {flipped}}}\n")
+
+
+def test_the_default_statistics_are_the_registrys_and_spec_errors_share_the_root() -> None:
+    assert load_spec_text(BASE).model("credit").drift.metrics == DEFAULT_METRICS  # type: ignore[union-attr]
+    assert DEFAULT_DRIFT.metrics == DEFAULT_METRICS and DEFAULT_DRIFT.window_seconds == 3600
+    assert issubclass(SpecError, DriftlineError) and issubclass(SpecError, ValueError)
