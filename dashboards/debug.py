@@ -13,6 +13,7 @@ from grafana_foundation_sdk.builders import barchart, bargauge, heatmap, table, 
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.heatmap import HeatmapColorMode
 
+from contract import FEATURE_ATTRIBUTION, FEATURE_DRIFT, LABELS, MODEL_PERFORMANCE, PREDICTIONS, SDK_DROPPED
 from dashboards import uids
 from dashboards.board import (
     Board,
@@ -138,7 +139,7 @@ def debug(m: Model, options: GrafanaOptions) -> dict[str, Any]:
         query_variable(
             "version",
             "Version",
-            'label_values(driftline_predictions_total{model="$model"}, version)',
+            f'label_values({PREDICTIONS.name}{{model="$model"}}, version)',
             options,
         )
     )
@@ -146,7 +147,7 @@ def debug(m: Model, options: GrafanaOptions) -> dict[str, Any]:
         query_variable(
             "slice",
             "Slice",
-            'label_values(driftline_model_performance{model="$model",version=~"$version"}, slice)',
+            f'label_values({MODEL_PERFORMANCE.name}{{model="$model",version=~"$version"}}, slice)',
             options,
         )
     )
@@ -208,7 +209,7 @@ def _explanations_row(board: Board, has_sql: bool) -> None:
         )
         .height(8)
         .span(12 if has_sql else 24),
-        prom(f'driftline_feature_attribution{{{SELECTOR},kind="prediction"}}', "{{feature}}"),
+        prom(f'{FEATURE_ATTRIBUTION.name}{{{SELECTOR},kind="prediction"}}', "{{feature}}"),
     )
     if not has_sql:
         return
@@ -237,7 +238,7 @@ def _explanations_row(board: Board, has_sql: bool) -> None:
 
 def _drift_row(board: Board, m: Model, features: list[str]) -> None:
     board.row("Drift")
-    drift = f'driftline_feature_drift{{{SELECTOR},metric="$metric"}}'
+    drift = f'{FEATURE_DRIFT.name}{{{SELECTOR},metric="$metric"}}'
     levels = thresholds((None, "green"), (m.drift.warn, "orange"), (m.drift.alert, "red"))
     note = f"warn at {m.drift.warn:g} and alert at {m.drift.alert:g} apply to {m.drift.metrics[0]}"
     board.add(
@@ -320,7 +321,7 @@ def _performance_row(board: Board, m: Model, metric: str) -> None:
         .unit(unit)
         .height(8)
         .span(12),
-        prom(f'driftline_model_performance{{{SELECTOR},slice=~"$slice",metric="{metric}"}}', "{{slice}}"),
+        prom(f'{MODEL_PERFORMANCE.name}{{{SELECTOR},slice=~"$slice",metric="{metric}"}}', "{{slice}}"),
     )
     if not board.options.has_sql:
         return
@@ -415,6 +416,6 @@ def _quality_row(board: Board, m: Model) -> None:
         .description("Ground-truth labels received per second, and samples the SDK had to drop.")
         .height(8)
         .span(8),
-        prom('sum(rate(driftline_labels_total{model="$model"}[$__rate_interval]))', "labels"),
-        prom(f"sum(rate(driftline_sdk_dropped_total{{{SELECTOR}}}[$__rate_interval]))", "dropped"),
+        prom(f'sum(rate({LABELS.name}{{model="$model"}}[$__rate_interval]))', "labels"),
+        prom(f"sum(rate({SDK_DROPPED.name}{{{SELECTOR}}}[$__rate_interval]))", "dropped"),
     )
