@@ -37,11 +37,14 @@ class Point:
 
     @property
     def mid(self) -> float:
+        """The window's midpoint in seconds since the epoch."""
         return (self.start.timestamp() + self.end.timestamp()) / 2
 
 
 @dataclass(frozen=True)
 class Series:
+    """One named line of a time chart, optionally with its interval band."""
+
     name: str
     colour: str
     points: tuple[Point, ...]
@@ -68,6 +71,8 @@ class Marker:
 
 @dataclass(frozen=True)
 class TimeChart:
+    """A line chart over event time, as `time_chart` draws it."""
+
     kind: str  # data-chart
     title: str
     desc: str
@@ -86,6 +91,8 @@ class TimeChart:
 
 @dataclass(frozen=True)
 class BarChart:
+    """A grouped bar chart of shares per category, as `bar_chart` draws it."""
+
     kind: str
     title: str
     desc: str
@@ -99,6 +106,7 @@ class BarChart:
 
 
 def _svg_open(kind: str, title: str, desc: str, width: int, height: int, attrs: Mapping[str, str]) -> str:
+    """The opening `<svg>` with its accessible title and description and data attributes."""
     extra = "".join(f' data-{esc(k)}="{esc(v)}"' for k, v in sorted(attrs.items()))
     return (
         f'<svg class="chart" data-chart="{esc(kind)}"{extra} viewBox="0 0 {width} {height}" '
@@ -137,6 +145,7 @@ def _legend(items: Sequence[tuple[str, str, str]], x: float, y: float, limit: fl
 
 
 def _y_axis(frame: Frame, ticks: Sequence[float], label: str, percent: bool = False) -> str:
+    """Horizontal grid lines with tick labels, the rotated axis title and the baseline."""
     out = ['<g class="axis y-axis">']
     for t in ticks:
         y = frame.y(t)

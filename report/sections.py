@@ -41,18 +41,22 @@ from report.text import (
 
 
 def _version_colours(versions: Sequence[str]) -> dict[str, str]:
+    """One colour per version, in order, from the colour-blind-safe series palette."""
     return {v: SERIES_COLOURS[i % len(SERIES_COLOURS)] for i, v in enumerate(versions)}
 
 
 def _series_name(version: str, versions: Sequence[str]) -> str:
+    """A series label: "version v2" when versions are told apart, else the bare version."""
     return f"version {version}" if len(versions) > 1 else version
 
 
 def _markers(data: ReportData, start: dt.datetime, end: dt.datetime) -> tuple[Marker, ...]:
+    """A deploy marker for each deploy inside [start, end]."""
     return tuple(Marker(f"deploy {v}", at) for v, at in data.deploys if start <= at <= end)
 
 
 def drift_section(data: ReportData) -> str:
+    """Drift over time: one chart per feature of its first statistic, with warn and alert lines."""
     metric, d = data.drift.metrics[0], data.drift
     name = metric_name(metric)
     head = (
@@ -120,6 +124,7 @@ def drift_section(data: ReportData) -> str:
 
 
 def distribution_section(data: ReportData) -> str:
+    """Reference vs current shares per bin in the chosen window, and every statistic of it per feature."""
     head = "<h2>Distributions: reference vs current</h2>"
     if data.distribution_window is None or not data.distributions:
         return f'<section id="distributions">{head}<p class="empty">No window with drift to compare yet.</p></section>'
@@ -189,10 +194,12 @@ def distribution_section(data: ReportData) -> str:
 
 
 def _share(part: int, whole: int) -> float | None:
+    """Missing values as a share of all values seen; None when there were none."""
     return part / (part + whole) if part + whole else None
 
 
 def _largest_change(dist: Distribution) -> str:
+    """The bin whose share moved most between reference and current, as text."""
     if not dist.labels:
         return "none"
     i = max(range(len(dist.labels)), key=lambda k: (abs(dist.current[k] - dist.reference[k]), -k))
@@ -211,6 +218,7 @@ def _perf_metric(points: Sequence[PerfObs]) -> str | None:
 
 
 def _accuracy_target(data: ReportData, metric: str) -> float | None:
+    """The lowest accuracy SLO target of the model, drawn as a rule on the accuracy chart."""
     if metric != "accuracy":
         return None
     targets = sorted({s.target for s, _ in data.slos if s.sli == "accuracy" and s.target is not None})
@@ -231,6 +239,7 @@ def _slice_window(points: Sequence[PerfObs], now: dt.datetime) -> tuple[dt.datet
 
 
 def performance_section(data: ReportData) -> str:
+    """Realized performance over time with intervals, then the slice table of one window."""
     head = "<h2>Performance</h2>"
     metric = _perf_metric(data.perf_points)
     start, end = data.start, data.end
@@ -294,6 +303,7 @@ def performance_section(data: ReportData) -> str:
 
 
 def _slice_table(data: ReportData, metric: str) -> str:
+    """Each slice's value and interval in one window, marked where it lies wholly off the overall one."""
     points = [p for p in data.perf_points if p.metric == metric]
     chosen = _slice_window(points, data.now)
     if chosen is None:
@@ -355,6 +365,7 @@ def _slice_table(data: ReportData, metric: str) -> str:
 
 
 def slo_section(data: ReportData) -> str:
+    """Error budget bars and a table of burn rates and firing alerts per SLO."""
     head = "<h2>SLOs: error budgets and burn rates</h2>"
     if not data.slos:
         return f'<section id="slos">{head}<p class="empty">No SLOs for this model in the spec.</p></section>'
@@ -415,6 +426,7 @@ def _period_events(report: Mapping[str, Any]) -> float:
 
 
 def summary(data: ReportData) -> str:
+    """ "At a glance": drift alerts in the newest window, the headline metric and the SLO budgets."""
     items = []
     metric = data.drift.metrics[0]
     if data.distribution_window is not None:
@@ -470,6 +482,7 @@ def summary(data: ReportData) -> str:
 
 
 def header(data: ReportData) -> str:
+    """The page header: model, versions, deploys, time range, drift settings and source."""
     start, end = data.start, data.end
     span = f"{fmt_when(start)} to {fmt_when(end)} UTC" if start and end else "no windows yet"
     windows = len(data.window_starts)

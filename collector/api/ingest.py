@@ -18,6 +18,8 @@ Ingest = Annotated[Principal, Depends(require("ingest"))]
 
 
 def router(route_class: type) -> APIRouter:
+    """The ingest routes under /v1; each handler checks the token before it reads the body.
+    Route handlers carry no docstring: a docstring would become their OpenAPI description."""
     r = APIRouter(prefix=wire.API_PREFIX, tags=["ingest"], route_class=route_class)
 
     @r.post(

@@ -11,6 +11,8 @@ from collector.metrics import make_registry
 
 
 def router() -> APIRouter:
+    """/metrics and the health probes, outside /v1 and without a token.
+    Route handlers carry no docstring: a docstring would become their OpenAPI description."""
     r = APIRouter(tags=["operations"])
 
     @r.get("/metrics", operation_id="metrics", summary="Prometheus text exposition", response_class=Response)

@@ -15,6 +15,8 @@ from sdk import wire
 
 
 def router(route_class: type) -> APIRouter:
+    """The reference route under /v1: fit a baseline once and store it.
+    Route handlers carry no docstring: a docstring would become their OpenAPI description."""
     r = APIRouter(prefix=wire.API_PREFIX, tags=["references"], route_class=route_class)
 
     @r.post(

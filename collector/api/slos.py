@@ -16,6 +16,8 @@ Read = Annotated[Principal, Depends(require("read"))]
 
 
 def router(route_class: type) -> APIRouter:
+    """The SLO routes under /v1: budgets and burn rates, only of the token's project.
+    Route handlers carry no docstring: a docstring would become their OpenAPI description."""
     r = APIRouter(prefix=wire.API_PREFIX, tags=["slos"], route_class=route_class)
 
     @r.get("/slos", operation_id="listSLOs", summary="Every SLO's error budget and burn rates, now")
