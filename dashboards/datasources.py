@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract import DriftlineError
 from dashboards.options import GrafanaOptions
 
 
-class MissingSecretError(RuntimeError):
+class MissingSecretError(DriftlineError, RuntimeError):
     """A datasource secret's environment variable is not set."""
 
 

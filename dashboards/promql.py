@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from contract import DriftlineError
+
 _AGGREGATIONS = frozenset(
     {"sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values", "bottomk", "topk"}
     | {"quantile", "limitk", "limit_ratio"}
@@ -68,7 +70,7 @@ class Query:
     created: frozenset[str]
 
 
-class PromQLSyntaxError(ValueError):
+class PromQLSyntaxError(DriftlineError, ValueError):
     """The expression could not be tokenized or its braces do not balance."""
 
 
