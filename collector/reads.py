@@ -68,7 +68,9 @@ class Store:
 
 
 def _missing_file(database_url: str) -> str | None:
-    """The path of a file-backed database URL whose file is not there (SQLite would create it on connect)."""
+    """The path of a file-backed database URL whose file is not there (SQLite would create it on connect).
+
+    The one backend check outside `collector.dialects`: it moves there once `Dialect` says where a database lives."""
     try:
         url = make_url(database_url)
     except Exception as exc:
