@@ -131,6 +131,7 @@ class MetricsState:
                 del series[key]
 
     def bounds_for(self, model: str, version: str) -> tuple[float, ...] | None:
+        """The latency bucket bounds the version reported first (None before its first stats)."""
         with self.lock:
             h = self.latency.get((model, version))
             return h.bounds if h else None
@@ -148,6 +149,7 @@ class MetricsState:
         dropped: int,
         end: float,
     ) -> None:
+        """Add one SDK stats interval of a version: calls by outcome, latency buckets, drops; track its newest."""
         with self.lock:
             self._touch(model, version)
             for outcome, n in (("ok", ok), ("error", error)):
@@ -163,14 +165,17 @@ class MetricsState:
                 self.current_version[model] = (end, version)
 
     def add_labels(self, model: str, n: int) -> None:
+        """Count `n` ground-truth labels received for `model`."""
         with self.lock:
             self.labels[model] = self.labels.get(model, 0) + n
 
     def set_drift(self, values: dict[tuple[str, str, str, str], float]) -> None:
+        """(model, version, feature, metric) -> drift of the newest complete window, for exported versions."""
         with self.lock:
             self.drift.update({k: v for k, v in values.items() if self._exported(k[0], k[1])})
 
     def set_performance(self, values: dict[tuple[str, str, str, str], float]) -> None:
+        """(model, version, slice, metric) -> realized performance, for exported versions and slice values."""
         with self.lock:
             self.performance.update(
                 {
@@ -202,6 +207,7 @@ class MetricsState:
                 self.records[key] = self.records.get(key, 0) + n
 
     def set_quality(self, values: dict[tuple[str, str, str, str], float]) -> None:
+        """(model, version, feature, check) -> share of values failing the check, for exported versions."""
         with self.lock:
             self.quality.update({k: v for k, v in values.items() if self._exported(k[0], k[1])})
 
@@ -217,6 +223,7 @@ class MetricsState:
             self.evaluation_failures[key] = self.evaluation_failures.get(key, 0) + 1
 
     def set_slos(self, remaining: dict[str, float], burn: dict[tuple[str, str], float]) -> None:
+        """Replace the SLO gauges: budget remaining per SLO and burn rate per (SLO, window)."""
         with self.lock:
             self.slo_remaining, self.slo_burn = dict(remaining), dict(burn)
 
@@ -300,6 +307,7 @@ def _le(bound: float) -> str:
 
 
 def make_registry(state: MetricsState) -> CollectorRegistry:
+    """A registry exposing only Driftline's series (no process or platform collectors) over `state`."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DriftlineCollector(state))
     return registry
