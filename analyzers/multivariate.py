@@ -318,8 +318,8 @@ class MultivariateResult:
 def _require() -> tuple[Any, Any]:
     """torch and alibi_detect.cd, or an ImportError that names the extra to install."""
     try:
-        import torch
-        from alibi_detect import cd
+        import torch  # the multivariate extra: heavy and optional, so imported only when a test runs
+        from alibi_detect import cd  # the multivariate extra
     except ImportError as exc:
         raise ImportError(f"multivariate drift needs alibi-detect with its torch backend ({exc}): {EXTRA}") from exc
     return torch, cd
