@@ -531,7 +531,7 @@ def _add_ds(g: FakeGrafana, p: dict[str, str], q: dict[str, list[str]], body: An
     uid = body.get("uid") or uuid.uuid4().hex[:14]
     if uid in g.state.datasources or any(d["name"] == body["name"] for d in g.state.datasources.values()):
         raise _fail(409, "data source with the same name or uid already exists")
-    ds = {
+    ds: dict[str, Any] = {
         "id": g.state.next_id(),
         "uid": uid,
         "version": 1,

@@ -298,7 +298,9 @@ def test_every_sql_target_runs_as_the_readonly_role_and_returns_rows(live: Live,
     for uid, panel, t in sql_targets(live.spec):
         repeat = panel.get("repeat")
         for value in variables[repeat] if repeat else [None]:
-            values = variables | ({repeat: [value]} if repeat else {})
+            values = dict(variables)
+            if repeat:
+                values[repeat] = [str(value)]  # a repeated panel: one value of its variable at a time
             rows = run(readonly, render_sql(t["rawSql"], values, live.window_start - HOUR, time.time() + 60))
             ran += 1
             if not rows:

@@ -70,6 +70,7 @@ def test_sdk_errors_page_the_pager_through_prometheus_and_alertmanager(
     alertmanager = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
     if not prometheus or not alertmanager:
         missing("prometheus and alertmanager", "apt-get install prometheus prometheus-alertmanager")
+    assert prometheus and alertmanager  # missing() skipped or failed otherwise
     cap, base = capture
     secrets = tmp_path / "secrets"
     secrets.mkdir()
