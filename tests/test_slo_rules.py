@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from contract import DriftlineError
 from slo.definition import SLO
 from slo.rules import AlertingRule, RecordingRule, generate_rules, slo_rule_group
 from slo.sli import ratio_record
@@ -386,6 +387,7 @@ def test_the_writer_puts_the_file_under_prometheus_in_the_output_folder(tmp_path
 
 def test_the_writer_refuses_a_spec_without_slos_and_writes_nothing(tmp_path: Path) -> None:
     spec = load_spec_text(BASE.removesuffix("slos:\n"))
-    with pytest.raises(EmptyRuleSetError, match="declare at least one SLO"):
+    with pytest.raises(EmptyRuleSetError, match="declare at least one SLO") as err:
         write_rule_file(spec, tmp_path)
     assert not any(tmp_path.rglob("*"))
+    assert isinstance(err.value, DriftlineError) and isinstance(err.value, ValueError)
