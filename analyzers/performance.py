@@ -35,11 +35,14 @@ class PerformanceValue:
 
     @property
     def coverage(self) -> float:
+        """The share of the slice's records that carry a label (0 for an empty slice)."""
         return self.support / self.total if self.total else 0.0
 
 
 @dataclass(frozen=True)
 class LabelledRow:
+    """One record as the performance metrics read it: prediction, label, slice values and score."""
+
     prediction: Any
     label: Any  # None when no label has arrived yet
     slices: Mapping[str, Any]
