@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from sdk import Monitor
+from contract import PREDICTIONS
+from sdk import CollectorClient, Monitor, wire
 from tests.conftest import Collector, start_collector
-from tests.test_collector_api import sample, stored
+from tests.test_collector_api import batch, records, sample, stored
 
 
 def _serve(mon: Monitor, rng: np.random.Generator, start: int, n: int) -> int:
@@ -95,3 +98,51 @@ def test_pii_never_reaches_the_collector_and_labels_join_sampled_records(collect
     # labels are sampled by the same hash: every label sent has its record (none for failed calls' ids)
     assert labelled <= {f"req-{i}" for i in range(1, 401)}
     assert ok_ids <= labelled
+
+
+class Refused(Exception):
+    """The caller's error class: replay hands the client ReplayError the same way."""
+
+
+def test_the_collector_client_ingests_evaluates_and_reads_a_real_collector(collector: Collector) -> None:
+    rng = np.random.default_rng(12)
+    client = CollectorClient.connect(
+        collector.url, collector.ingest, collector.admin, timeout=30, error=Refused
+    )
+    try:
+        assert client.ready()
+        cols = {
+            "income": rng.normal(50, 10, 2000).tolist(),
+            "age": rng.normal(40, 8, 2000).tolist(),
+            "debt_ratio": rng.beta(2, 5, 2000).tolist(),
+            "region": rng.choice(["EU", "US", "APAC"], 2000).tolist(),
+        }
+        assert set(client.reference({"model": "credit", "columns": cols})["features"]) == set(cols)
+        start = (time.time() // 3600 - 3) * 3600
+        body = batch(records(200, start + 10, rng, prefix="client"), batch_id="client-1")
+        assert client.records(body) == (200, False)
+        assert client.records(body) == (0, True)  # the same batch id is stored once
+        labels = [{"id": f"client{i}", "label": i % 2} for i in range(200)]
+        assert client.labels({"batch_id": "client-l1", "model": "credit", "labels": labels}) == 200
+        counts = [0] * (len(wire.DEFAULT_LATENCY_BOUNDS) + 1)
+        counts[3] = 7
+        stats = {
+            "batch_id": "client-s1", "model": "credit", "version": "v1", "start": start, "end": start + 10,
+            "ok": 7, "error": 0, "latency_bounds": list(wire.DEFAULT_LATENCY_BOUNDS), "latency_counts": counts,
+            "latency_sum": 0.05, "sampled": 7, "dropped": 0,
+        }  # fmt: skip
+        assert client.stats(stats) == 1
+        assert client.evaluate() == 1
+        drift = client.series("credit", "drift", metric="psi")
+        assert {p["feature"] for p in drift} >= {"income", "age", "debt_ratio"}
+        (accuracy,) = client.series("credit", "performance", slice="all", metric="accuracy")
+        assert (accuracy["support"], accuracy["total"]) == (200, 200)
+        assert {s["name"] for s in client.slos()} >= {"credit-availability", "credit-accuracy"}
+        ok = sample(client.metrics(), PREDICTIONS.name, 'model="credit",outcome="ok",version="v1"')
+        assert ok == 7
+        with pytest.raises(Refused, match=r"^the collector refused /v1/evaluate with 403: "):
+            CollectorClient.connect(collector.url, collector.ingest, error=Refused).evaluate()
+        with pytest.raises(Refused, match=r"^the collector refused /v1/records with 409: "):
+            client.records({**body, "records": body["records"][:1]})  # the batch id holds other content
+    finally:
+        client.close()

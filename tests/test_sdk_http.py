@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from sdk import HTTPTransport, Monitor, Request, wire
+from sdk import CollectorClient, HTTPTransport, MockTransport, Monitor, Request, Response, wire
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -187,3 +187,74 @@ def test_importing_the_sdk_loads_no_heavy_library():
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
     )  # fmt: skip
     assert out.stdout.strip() == "[]"
+
+
+class Refused(Exception):
+    """The error class a tool hands the client, as replay hands it ReplayError."""
+
+
+def _answers(request: Request) -> Response:
+    """A mock collector: the answer each path of the v1 API gives."""
+    if request.path == wire.EVALUATE_PATH:
+        return Response(200, json={"windows": 3})
+    if request.path == wire.REFERENCES_PATH:
+        return Response(200, json={"id": 7, "model": "credit"})
+    if request.path == wire.METRICS_PATH:
+        return Response(200, b"# HELP x\n")
+    if request.method == "GET":
+        return Response(200, json=[{"path": request.path.split("?")[0]}])
+    return Response(200, json={"accepted": 2, "duplicate": request.json()["batch_id"] == "seen"})
+
+
+def test_the_collector_client_speaks_the_wire_paths_with_gzip_and_each_token() -> None:
+    ingest, admin = MockTransport(_answers), MockTransport(_answers)
+    client = CollectorClient(ingest, admin, error=Refused)
+    assert client.records({"batch_id": "b1", "model": "credit", "records": []}) == (2, False)
+    assert client.records({"batch_id": "seen", "model": "credit", "records": []}) == (2, True)
+    assert client.labels({"batch_id": "l1", "model": "credit", "labels": []}) == 2
+    assert client.stats({"batch_id": "s1", "model": "credit"}) == 2
+    assert client.reference({"model": "credit", "columns": {}}) == {"id": 7, "model": "credit"}
+    assert client.evaluate() == 3
+    assert client.series("credit", "performance", slice="all") == [{"path": "/v1/models/credit/performance"}]
+    assert client.series("a/b c", "drift", limit=5) == [{"path": "/v1/models/a%2Fb%20c/drift"}]
+    assert client.slos() == [{"path": wire.SLOS_PATH}]
+    assert client.metrics() == "# HELP x\n"
+    assert [r.path for r in ingest.requests] == [
+        wire.RECORDS_PATH, wire.RECORDS_PATH, wire.LABELS_PATH, wire.STATS_PATH, wire.REFERENCES_PATH
+    ]  # fmt: skip
+    assert all(r.method == "POST" and r.header("Content-Encoding") == "gzip" for r in ingest.requests)
+    assert ingest.requests[0].json() == {"batch_id": "b1", "model": "credit", "records": []}
+    assert [(r.method, r.path) for r in admin.requests] == [
+        ("POST", wire.EVALUATE_PATH),
+        ("GET", "/v1/models/credit/performance?limit=10000&slice=all"),
+        ("GET", "/v1/models/a%2Fb%20c/drift?limit=5"),
+        ("GET", wire.SLOS_PATH),
+        ("GET", wire.METRICS_PATH),
+    ]
+    with pytest.raises(ValueError, match="unknown model read 'drifts'"):
+        client.series("credit", "drifts")
+
+
+def test_a_refusal_raises_the_callers_error_naming_the_path_status_and_body() -> None:
+    body = b'{"detail": "batch id reused for other content"}' + b"x" * 1000
+    client = CollectorClient(MockTransport(lambda r: Response(409, body)), error=Refused)
+    with pytest.raises(Refused) as err:
+        client.records({"batch_id": "b1"})
+    assert str(err.value) == f"the collector refused /v1/records with 409: {body[:300].decode()}"
+    plain = CollectorClient(MockTransport(lambda r: Response(403, json={"detail": "admin only"})))
+    with pytest.raises(RuntimeError, match=r"refused /v1/evaluate with 403: \{\"detail\": \"admin only\"\}"):
+        plain.evaluate()
+    with pytest.raises(RuntimeError, match="refused /v1/models/credit/drift with 404"):
+        CollectorClient(MockTransport(lambda r: Response(404, b"{}"))).series("credit", "drift")
+
+
+def test_ready_is_false_while_the_collector_is_unreachable_or_its_storage_is_down(port) -> None:
+    down = CollectorClient.connect(f"http://127.0.0.1:{port}", "t", timeout=1.0)
+    assert down.ready() is False
+    down.close()
+    assert (
+        CollectorClient(MockTransport(lambda r: Response(503, json={"status": "unavailable"}))).ready()
+        is False
+    )
+    up = MockTransport(lambda r: Response(200, json={"status": "ready"}))
+    assert CollectorClient(up).ready() is True and up.requests[0].path == wire.READY_PATH

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic_core import to_json
 
-from collector import repository, service
+from collector import reads, repository, service
 from collector.app import build_context
 from collector.schemas import DriftPointOut, LabelBatch, PerformancePointOut, RecordBatch, ReferenceIn
 from collector.settings import Settings
@@ -54,12 +54,12 @@ class EmbeddedSink:
         return len(self.ctx.evaluator.tick())
 
     def series(self, model: str, kind: str) -> list[dict[str, Any]]:
-        """The model's drift or whole-traffic performance points, as the API would answer them."""
+        """The model's drift or whole-traffic performance points, read as the API reads them."""
         with self.ctx.sessions() as s:
             if kind == "drift":
-                points = repository.drift_series(s, model=model, limit=100_000)
+                points = reads.drift_points(s, model=model, limit=100_000)
                 return [DriftPointOut.model_validate(p, from_attributes=True).model_dump() for p in points]
-            perf = repository.performance_series(s, model=model, slice_="all", limit=100_000)
+            perf = reads.performance_points(s, model=model, slice_="all", limit=100_000)
             return [PerformancePointOut.model_validate(p, from_attributes=True).model_dump() for p in perf]
 
 
