@@ -74,9 +74,9 @@ def _matrix(cols: dict[str, np.ndarray]) -> np.ndarray:
 def train(rng: np.random.Generator) -> tuple[Any, dict[str, np.ndarray]]:
     """Fit a scikit-learn pipeline on generated data; returns it and its training columns."""
     # scikit-learn is the demo extra (pip install 'driftline[demo]'), not a core dependency
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.linear_model import LogisticRegression  # the demo extra
+    from sklearn.pipeline import make_pipeline  # the demo extra
+    from sklearn.preprocessing import StandardScaler  # the demo extra
 
     cols = make_data(rng, 20_000)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))

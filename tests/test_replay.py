@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from contract import DriftlineError
 from driftline import replay as rp
-from spec import load_spec
+from sdk import CollectorClient, MockTransport, Response
+from spec import Model, load_spec
 from tests.conftest import EXAMPLES, cli
 from tests.replay_data import START, prediction_log, write_parquet
 
 SPEC = load_spec(EXAMPLES / "credit.yaml")
-CREDIT = SPEC.model("credit")
-assert CREDIT is not None
+_CREDIT = SPEC.model("credit")
+assert _CREDIT is not None
+CREDIT: Model = _CREDIT
 
 
 def stored_rows(url: str) -> tuple[int, int, int]:
@@ -348,9 +352,26 @@ def test_a_replayed_batch_that_meets_other_content_under_its_id_is_one_clear_err
     naming it, so `driftline replay` prints one line instead of a traceback."""
     sink = rp.EmbeddedSink(db_url, SPEC)
     ts = START.timestamp()
-    body = {"batch_id": "replay-x", "model": "credit", "version": "v1",
+    body: dict[str, Any] = {"batch_id": "replay-x", "model": "credit", "version": "v1",
             "records": [{"id": "a", "ts": ts, "features": {"income": 1.0}}]}
     assert sink.records(body) == (1, False)
     body["records"][0]["features"] = {"income": 2.0}
     with pytest.raises(rp.ReplayError, match="409"):
         sink.records(body)
+
+
+def test_the_http_sink_names_the_refused_path_in_a_replay_error_and_reads_nothing_it_may_not() -> None:
+    """Every replay refusal is a DriftlineError; a read the token may not make leaves the summary empty."""
+    sink = rp.HTTPSink("http://127.0.0.1:1", "ingest-token", "admin-token")
+    refuse = MockTransport(lambda r: Response(409, b'{"detail": "batch id reused"}'))
+    sink.client = CollectorClient(refuse, error=rp.ReplayError)
+    with pytest.raises(rp.ReplayError) as err:
+        sink.records({"batch_id": "replay-x", "model": "credit", "version": "v1", "records": []})
+    assert str(err.value) == 'the collector refused /v1/records with 409: {"detail": "batch id reused"}'
+    assert isinstance(err.value, DriftlineError)
+    assert issubclass(rp.ReplayFileError, rp.ReplayError)
+    assert sink.series("credit", "drift") == [] and sink.series("credit", "performance") == []
+    assert [r.path for r in refuse.requests][1:] == [
+        "/v1/models/credit/drift?limit=10000",
+        "/v1/models/credit/performance?limit=10000&slice=all",
+    ]
