@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic_core import to_json
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -21,14 +20,26 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    create_engine,
-    event,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
-JSONType = JSON().with_variant(JSONB(), "postgresql")
+from collector import dialects
+from collector.encoding import attributions_of as attributions_of  # kept reachable as db.attributions_of
+from collector.encoding import encode_json
+
+
+def _json_type() -> TypeEngine[Any]:
+    """JSON, as each storage dialect declares its JSON columns (JSONB on PostgreSQL)."""
+    json: TypeEngine[Any] = JSON()
+    for d in dialects.registered().values():
+        if d.json_column is not None:
+            json = json.with_variant(d.json_column, d.name)
+    return json
+
+
+JSONType = _json_type()
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -43,7 +54,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
         value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return value.replace(tzinfo=None) if dialects.named(dialect.name).naive_datetimes else value
 
     def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
         if value is None:
@@ -51,20 +62,8 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
     def result_processor(self, dialect: Any, coltype: Any) -> Any:
-        if dialect.name != "sqlite":
-            return super().result_processor(dialect, coltype)
-        return lambda value: None if value is None else _sqlite_datetime(value)
-
-
-def _sqlite_datetime(text: str) -> dt.datetime:
-    """SQLite's text as a UTC datetime. Before ingest checked event times, a year before 1000 was stored
-    unpadded ('1-01-01 00:00:00.000000'): it is read back rather than failing every query over its row."""
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        year, sep, rest = text.partition("-")
-        value = dt.datetime.fromisoformat(f"{int(year):04d}{sep}{rest}")
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        reader = dialects.named(dialect.name).datetime_reader()
+        return super().result_processor(dialect, coltype) if reader is None else reader
 
 
 def utcnow() -> dt.datetime:
@@ -241,21 +240,6 @@ def table(entity: type[Base]) -> Table:
     return Base.metadata.tables[entity.__tablename__]
 
 
-def encode_json(value: Any) -> str:
-    """JSON text for storage: pydantic-core (~7x faster than json.dumps), NaN/inf as null, and NUL
-    characters (which PostgreSQL text and jsonb cannot hold) replaced by U+FFFD on every dialect."""
-    text = to_json(value, inf_nan_mode="null").decode()
-    return text.replace("\\u0000", "\\ufffd") if "\\u0000" in text else text
-
-
-def attributions_of(r: Any) -> dict[str, Any] | None:
-    """A record's attributions as stored: {"base": float | None, "values": {feature: float}}, or None."""
-    a = getattr(r, "attributions", None)
-    if a is None or isinstance(a, dict):
-        return a
-    return {"base": a.base, "values": a.values}
-
-
 class PerformancePoint(Base):
     """Realized performance of one slice in one event-time window, on the labels that have arrived."""
 
@@ -326,29 +310,5 @@ class QualityPoint(Base):
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for a SQLAlchemy URL; SQLite gets WAL and a busy timeout so the loop and API share it."""
-    if url.startswith("sqlite"):
-        engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=encode_json
-        )
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
-
-        return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    # psycopg prepares a statement after 5 runs, and PostgreSQL may then pick a generic plan; for the
-    # collector's batch-sized IN lists that plan scans the table per batch (bench_replay: 20 s a batch).
-    return create_engine(
-        url,
-        pool_pre_ping=True,
-        pool_size=5,
-        max_overflow=5,
-        json_serializer=encode_json,
-        connect_args={"prepare_threshold": None},
-    )
+    """An engine for a SQLAlchemy URL, configured by its storage dialect (see `collector.dialects`)."""
+    return dialects.for_url(url).make_engine(make_url(url), json_serializer=encode_json)

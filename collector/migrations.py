@@ -8,8 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, inspect, select, text
 
-from collector import db
-from collector.dialects import timescale
+from collector import db, dialects
 
 log = logging.getLogger("driftline.migrations")
 
@@ -35,7 +34,7 @@ def _add_columns(conn: Connection) -> None:
     inspector = inspect(conn)
     wanted = {
         "batches": (("version", "VARCHAR(64)"), ("invalid", "INTEGER NOT NULL DEFAULT 0")),
-        "references": (("calibration", "JSONB" if conn.dialect.name == "postgresql" else "JSON"),),
+        "references": (("calibration", dialects.of(conn).json_ddl),),
     }
     for table, columns in wanted.items():
         have = {c["name"] for c in inspector.get_columns(table)}
@@ -57,7 +56,7 @@ def _drift_p_values(conn: Connection) -> None:
 
 def _explanations(conn: Connection) -> None:
     _create(db.AttributionPoint)(conn)
-    json_type = "JSONB" if conn.dialect.name == "postgresql" else "JSON"
+    json_type = dialects.of(conn).json_ddl
     inspector = inspect(conn)
     for table, names in (("records", ("attributions",)), ("references", ("attributions", "sample"))):
         have = {c["name"] for c in inspector.get_columns(table)}
@@ -93,18 +92,9 @@ def _projects_and_scoped_batches(conn: Connection) -> None:
         conn.execute(text("UPDATE tokens SET project = :p WHERE scope <> 'admin'"), {"p": db.DEFAULT_PROJECT})
     if inspector.get_pk_constraint("batches")["constrained_columns"] == ["model", "batch_id"]:
         return
-    if conn.dialect.name == "postgresql":
-        name = inspector.get_pk_constraint("batches")["name"]
-        conn.execute(text("ALTER TABLE batches ADD COLUMN IF NOT EXISTS digest VARCHAR(64)"))
-        conn.execute(text(f'ALTER TABLE batches DROP CONSTRAINT "{name}", ADD PRIMARY KEY (model, batch_id)'))
-        return
-    # SQLite cannot change a primary key in place: copy the rows into the table as now defined
-    old = [c["name"] for c in inspector.get_columns("batches")]
-    conn.execute(text("ALTER TABLE batches RENAME TO batches_before_7"))
-    db.table(db.Batch).create(conn)
-    cols = ", ".join(f'"{c}"' for c in old)
-    conn.execute(text(f"INSERT INTO batches ({cols}) SELECT {cols} FROM batches_before_7"))
-    conn.execute(text("DROP TABLE batches_before_7"))
+    if "digest" not in {c["name"] for c in inspector.get_columns("batches")}:
+        conn.execute(text("ALTER TABLE batches ADD COLUMN digest VARCHAR(64)"))
+    dialects.of(conn).set_primary_key(conn, db.table(db.Batch), ["model", "batch_id"])
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -143,8 +133,7 @@ def migrate(engine: Engine) -> list[int]:
             m.apply(conn)
             conn.execute(db.table(db.SchemaVersion).insert().values(version=m.version, name=m.name))
             applied_now.append(m.version)
-    if engine.dialect.name == "postgresql":
-        timescale.setup_if_available(engine)
+    dialects.of(engine).setup_time_series(engine)
     return applied_now
 
 

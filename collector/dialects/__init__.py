@@ -1,1 +1,116 @@
-"""Dialect-specific SQL, one module per database: everything else stays portable."""
+"""Storage dialects: what differs between the databases the collector stores into, one module each.
+
+Everything else in the collector is portable SQLAlchemy. A module here that defines `DIALECT` (an
+object meeting the `Dialect` protocol) is found by `pkgutil` and picked by SQLAlchemy's dialect name
+(`postgresql`, `sqlite`), so adding a storage backend means adding one module here (plus its tests);
+modules without `DIALECT` (such as `timescale`) are helpers of one dialect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine, Table
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.types import TypeEngine
+
+from contract import DriftlineError
+
+
+class UnknownDialectError(DriftlineError, ValueError):
+    """A database the collector has no storage dialect for."""
+
+
+class Dialect(Protocol):
+    """One storage backend: every place where the collector's SQL or storage differs per database."""
+
+    #: SQLAlchemy's name for the dialect (`engine.dialect.name`, `URL.get_backend_name()`).
+    name: str
+    #: The type of JSON columns in DDL the migrations write (ALTER TABLE ... ADD COLUMN).
+    json_ddl: str
+    #: The SQLAlchemy type JSON columns take on this dialect; None for the generic JSON type.
+    json_column: TypeEngine[Any] | None
+    #: Whether datetimes are stored naive (in UTC) because the database keeps no time zone.
+    naive_datetimes: bool
+
+    def make_engine(self, url: URL, json_serializer: Callable[[Any], str]) -> Engine:
+        """An engine for this database, configured for the collector's loop and API sharing it."""
+        ...
+
+    def insert(self, table: Table) -> Insert:
+        """This dialect's INSERT on `table`, which knows ON CONFLICT (do nothing / do update)."""
+        ...
+
+    def datetime_reader(self) -> Callable[[Any], dt.datetime | None] | None:
+        """How a stored datetime column value is read back, or None for the driver's own reading."""
+        ...
+
+    def insert_records(
+        self,
+        conn: Connection,
+        *,
+        model: str,
+        version: str,
+        batch_id: str,
+        received_at: dt.datetime,
+        records: Sequence[Any],
+    ) -> int:
+        """Bulk-store validated records, keeping any already stored; returns how many were new."""
+        ...
+
+    def refresh_statistics(self, conn: Connection, tables: Sequence[str]) -> None:
+        """After a bulk load, let the planner see the new row counts (a no-op where it needs none)."""
+        ...
+
+    def set_primary_key(self, conn: Connection, table: Table, columns: Sequence[str]) -> None:
+        """Change an existing table's primary key to `columns` (the key `table` now defines)."""
+        ...
+
+    def setup_time_series(self, engine: Engine) -> bool:
+        """Turn the time-series tables into the database's time-series form where it has one (after
+        migrations); True where it did."""
+        ...
+
+
+@functools.cache
+def registered() -> Mapping[str, Dialect]:
+    """Every dialect module in this package, by SQLAlchemy dialect name (imported once, on first use)."""
+    found: dict[str, Dialect] = {}
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        dialect = getattr(module, "DIALECT", None)
+        if dialect is not None:
+            found[dialect.name] = dialect
+    return found
+
+
+def named(name: str) -> Dialect:
+    """The dialect of this SQLAlchemy dialect name."""
+    try:
+        return registered()[name]
+    except KeyError:
+        known = ", ".join(sorted(registered()))
+        raise UnknownDialectError(
+            f"no storage dialect for {name!r} databases: the collector stores into {known}"
+        ) from None
+
+
+def of(bind: Session | Connection | Engine) -> Dialect:
+    """The dialect of a session's, connection's or engine's database."""
+    target = bind.get_bind() if isinstance(bind, Session) else bind
+    return named(target.dialect.name)
+
+
+def for_url(url: str | URL) -> Dialect:
+    """The dialect of a SQLAlchemy URL (`postgresql://...`, `sqlite:///driftline.db`)."""
+    return named(make_url(url).get_backend_name())
+
+
+__all__ = ["Dialect", "UnknownDialectError", "for_url", "named", "of", "registered"]

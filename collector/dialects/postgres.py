@@ -1,36 +1,26 @@
-"""PostgreSQL bulk ingest through psycopg 3's COPY, with an exact fallback for re-sent records."""
+"""PostgreSQL: JSONB, bulk ingest through psycopg 3's COPY, ANALYZE after bulk loads, TimescaleDB."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from psycopg import errors as pg_errors
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine, Table, create_engine, inspect, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import URL
+from sqlalchemy.sql.dml import Insert
+from sqlalchemy.types import TypeEngine
 
-from collector.db import attributions_of, encode_json
+from collector.dialects import timescale
+from collector.encoding import RECORD_COLUMNS, attributions_of, json_or_none
 
-RECORD_COLUMNS = (
-    "model",
-    "record_id",
-    "ts",
-    "version",
-    "received_at",
-    "features",
-    "prediction",
-    "score",
-    "slices",
-    "batch_id",
-    "attributions",
-)
-_JSON_COLUMNS = {"features", "prediction", "slices", "attributions"}
+__all__ = ["DIALECT", "RECORD_COLUMNS", "analyze", "copy_records", "executemany_records", "record_row"]
+
 _COLS = ", ".join(RECORD_COLUMNS)
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else encode_json(value)
 
 
 def _aware(ts: dt.datetime) -> dt.datetime:
@@ -46,12 +36,12 @@ def record_row(model: str, version: str, batch_id: str, received_at: dt.datetime
         _aware(r.ts),
         version,
         received_at,
-        _json(r.features),
-        _json(r.prediction),
+        json_or_none(r.features),
+        json_or_none(r.prediction),
         score,
-        _json(r.slices),
+        json_or_none(r.slices),
         batch_id,
-        _json(attributions_of(r)),
+        json_or_none(attributions_of(r)),
     )
 
 
@@ -103,3 +93,67 @@ def analyze(conn: Connection, tables: Sequence[str]) -> None:
     with raw.cursor() as cur:
         for t in tables:
             cur.execute(f'ANALYZE "{t}"')
+
+
+class Postgres:
+    """PostgreSQL through psycopg 3 (plain, or with TimescaleDB where the server can create it)."""
+
+    name = "postgresql"
+    json_ddl = "JSONB"
+    json_column: TypeEngine[Any] | None = JSONB()
+    naive_datetimes = False
+
+    def make_engine(self, url: URL, json_serializer: Callable[[Any], str]) -> Engine:
+        """A pooled psycopg 3 engine (a bare `postgresql://` URL means psycopg 3) without prepared plans.
+
+        psycopg prepares a statement after 5 runs, and PostgreSQL may then pick a generic plan; for the
+        collector's batch-sized IN lists that plan scans the table per batch (bench_replay: 20 s a batch).
+        """
+        if url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=5,
+            json_serializer=json_serializer,
+            connect_args={"prepare_threshold": None},
+        )
+
+    def insert(self, table: Table) -> Insert:
+        """PostgreSQL's INSERT, which knows ON CONFLICT."""
+        return postgresql.insert(table)
+
+    def datetime_reader(self) -> Callable[[Any], dt.datetime | None] | None:
+        """None: psycopg reads timestamptz as aware datetimes itself."""
+        return None
+
+    def insert_records(
+        self,
+        conn: Connection,
+        *,
+        model: str,
+        version: str,
+        batch_id: str,
+        received_at: dt.datetime,
+        records: Sequence[Any],
+    ) -> int:
+        """COPY, with the exact fallback for re-sent records (see `copy_records`)."""
+        return copy_records(conn, [record_row(model, version, batch_id, received_at, r) for r in records])
+
+    def refresh_statistics(self, conn: Connection, tables: Sequence[str]) -> None:
+        """ANALYZE the tables, so lookups by key keep using their index as tables grow."""
+        analyze(conn, tables)
+
+    def set_primary_key(self, conn: Connection, table: Table, columns: Sequence[str]) -> None:
+        """Drop the old primary-key constraint and add the new one, in place."""
+        old = inspect(conn).get_pk_constraint(table.name)["name"]
+        keys = ", ".join(columns)
+        conn.execute(text(f'ALTER TABLE "{table.name}" DROP CONSTRAINT "{old}", ADD PRIMARY KEY ({keys})'))
+
+    def setup_time_series(self, engine: Engine) -> bool:
+        """Compressed hypertables where TimescaleDB can be created (see `timescale`)."""
+        return timescale.setup_if_available(engine)
+
+
+DIALECT = Postgres()

@@ -1,0 +1,208 @@
+"""Per-window evaluation results (drift, performance, quality, attributions): upserts, series, newest."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from collector import db
+from collector.repository._sql import insert
+
+
+def upsert_drift(conn: Session, *, rows: Sequence[dict[str, Any]]) -> None:
+    """Store drift points; a re-evaluated window replaces its earlier values."""
+    if not rows:
+        return
+    stmt = insert(conn, db.DriftPoint)
+    keys = (
+        "window_end",
+        "value",
+        "status",
+        "n_reference",
+        "n_current",
+        "reference_id",
+        "computed_at",
+        "p_value",
+        "p_adjusted",
+        "correction",
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["model", "version", "feature", "metric", "window_start"],
+        set_={k: getattr(stmt.excluded, k) for k in keys},
+    )
+    conn.execute(stmt, list(rows))
+
+
+def drift_series(
+    conn: Session, *, model: str, version: str | None = None, feature: str | None = None, limit: int = 1000
+) -> list[db.DriftPoint]:
+    """A model's stored drift points, newest window first, optionally of one version or feature."""
+    stmt = select(db.DriftPoint).where(db.DriftPoint.model == model)
+    if version is not None:
+        stmt = stmt.where(db.DriftPoint.version == version)
+    if feature is not None:
+        stmt = stmt.where(db.DriftPoint.feature == feature)
+    stmt = stmt.order_by(db.DriftPoint.window_start.desc(), db.DriftPoint.feature, db.DriftPoint.metric)
+    return list(conn.execute(stmt.limit(limit)).scalars())
+
+
+def _newest_per_series(conn: Session, entity: Any, series: Sequence[str], *conds: Any) -> list[Any]:
+    """For each series (the key columns but window_start), its row with the newest window_start among rows
+    meeting `conds`: one grouped query joined back on the key, not a scan of the whole history."""
+    cols = [getattr(entity, c) for c in series]
+    newest = (
+        select(*cols, func.max(entity.window_start).label("newest")).where(*conds).group_by(*cols).subquery()
+    )
+    on = and_(*(getattr(entity, c) == newest.c[c] for c in series), entity.window_start == newest.c.newest)
+    return list(conn.execute(select(entity).join(newest, on)).scalars())
+
+
+_DRIFT_SERIES = ("model", "version", "feature", "metric")
+
+
+def latest_drift(conn: Session, *, complete_before: dt.datetime) -> list[db.DriftPoint]:
+    """Per (model, version, feature, metric): the newest window that ended by `complete_before`.
+
+    Windows with too little data are skipped; falls back to the newest window at all when none has
+    ended yet, so a fresh model still shows.
+    """
+    enough = db.DriftPoint.status != "insufficient_data"
+    complete = _newest_per_series(
+        conn, db.DriftPoint, _DRIFT_SERIES, enough, db.DriftPoint.window_end <= complete_before
+    )
+    have = {tuple(getattr(p, c) for c in _DRIFT_SERIES) for p in complete}
+    fresh = [
+        p
+        for p in _newest_per_series(conn, db.DriftPoint, _DRIFT_SERIES, enough)
+        if tuple(getattr(p, c) for c in _DRIFT_SERIES) not in have
+    ]
+    return complete + fresh
+
+
+def upsert_performance(conn: Session, *, rows: Sequence[dict[str, Any]]) -> None:
+    """Store performance points; a re-evaluated window (late labels) replaces its earlier values."""
+    if not rows:
+        return
+    stmt = insert(conn, db.PerformancePoint)
+    keys = ("window_end", "value", "lower", "upper", "support", "total", "status", "computed_at")
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["model", "version", "slice", "metric", "window_start"],
+        set_={k: getattr(stmt.excluded, k) for k in keys},
+    )
+    conn.execute(stmt, list(rows))
+
+
+def performance_series(
+    conn: Session,
+    *,
+    model: str,
+    version: str | None = None,
+    slice_: str | None = None,
+    metric: str | None = None,
+    limit: int = 1000,
+) -> list[db.PerformancePoint]:
+    """A model's stored performance points, newest window first, optionally narrowed."""
+    stmt = select(db.PerformancePoint).where(db.PerformancePoint.model == model)
+    if metric is not None:
+        stmt = stmt.where(db.PerformancePoint.metric == metric)
+    if version is not None:
+        stmt = stmt.where(db.PerformancePoint.version == version)
+    if slice_ is not None:
+        stmt = stmt.where(db.PerformancePoint.slice == slice_)
+    stmt = stmt.order_by(
+        db.PerformancePoint.window_start.desc(), db.PerformancePoint.slice, db.PerformancePoint.metric
+    )
+    return list(conn.execute(stmt.limit(limit)).scalars())
+
+
+def latest_performance(conn: Session, *, complete_before: dt.datetime) -> list[db.PerformancePoint]:
+    """Per (model, version, slice, metric): the newest window, ended by `complete_before`, whose labels matured."""
+    p = db.PerformancePoint
+    return _newest_per_series(
+        conn, p, ("model", "version", "slice", "metric"), p.status == "ok", p.window_end <= complete_before
+    )
+
+
+def newest_labelled_window(conn: Session, *, model: str, before: dt.datetime) -> dt.datetime | None:
+    """Start of the newest window, ended by `before`, whose realized performance has matured labels."""
+    stmt = select(func.max(db.PerformancePoint.window_start)).where(
+        db.PerformancePoint.model == model,
+        db.PerformancePoint.status == "ok",
+        db.PerformancePoint.slice == "all",
+        db.PerformancePoint.window_end <= before,
+    )
+    ts = conn.scalar(stmt)
+    return None if ts is None else (ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC))
+
+
+def upsert_quality(conn: Session, *, rows: Sequence[dict[str, Any]]) -> None:
+    """Store data-quality points; a re-evaluated window replaces its earlier counts."""
+    if not rows:
+        return
+    stmt = insert(conn, db.QualityPoint)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["model", "version", "feature", "check", "window_start"],
+        set_={k: getattr(stmt.excluded, k) for k in ("window_end", "count", "total", "computed_at")},
+    )
+    conn.execute(stmt, list(rows))
+
+
+def quality_series(conn: Session, *, model: str, limit: int = 1000) -> list[db.QualityPoint]:
+    """A model's stored data-quality points, newest window first."""
+    stmt = (
+        select(db.QualityPoint)
+        .where(db.QualityPoint.model == model)
+        .order_by(db.QualityPoint.window_start.desc(), db.QualityPoint.feature, db.QualityPoint.check)
+    )
+    return list(conn.execute(stmt.limit(limit)).scalars())
+
+
+def latest_quality(conn: Session, *, complete_before: dt.datetime) -> list[db.QualityPoint]:
+    """Per (model, version, feature, check): the newest window that ended by `complete_before`."""
+    q = db.QualityPoint
+    return _newest_per_series(
+        conn, q, ("model", "version", "feature", "check"), q.window_end <= complete_before, q.total > 0
+    )
+
+
+def upsert_attributions(conn: Session, *, rows: Sequence[dict[str, Any]]) -> None:
+    """Store per-window attribution points; a re-evaluated window replaces its earlier values."""
+    if not rows:
+        return
+    stmt = insert(conn, db.AttributionPoint)
+    keys = [k for k in rows[0] if k not in ("model", "version", "feature", "kind", "window_start")]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["model", "version", "feature", "kind", "window_start"],
+        set_={k: getattr(stmt.excluded, k) for k in keys},
+    )
+    conn.execute(stmt, list(rows))
+
+
+def attribution_series(
+    conn: Session, *, model: str, version: str | None = None, kind: str | None = None, limit: int = 1000
+) -> list[db.AttributionPoint]:
+    """A model's stored attribution points, newest window first, optionally of one version or kind."""
+    a = db.AttributionPoint
+    stmt = select(a).where(a.model == model)
+    if version is not None:
+        stmt = stmt.where(a.version == version)
+    if kind is not None:
+        stmt = stmt.where(a.kind == kind)
+    stmt = stmt.order_by(a.window_start.desc(), a.kind, a.feature)
+    return list(conn.execute(stmt.limit(limit)).scalars())
+
+
+def latest_attributions(conn: Session, *, complete_before: dt.datetime) -> list[db.AttributionPoint]:
+    """Per (model, version, feature, kind): the newest window, ended by `complete_before`, with a value."""
+    a = db.AttributionPoint
+    return _newest_per_series(
+        conn,
+        a,
+        ("model", "version", "feature", "kind"),
+        a.window_end <= complete_before,
+        a.mean_abs.is_not(None),
+    )
