@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import sessionmaker
 
-from collector import db, migrations, redaction, repository, service
+from collector import db, dialects, migrations, redaction, repository, service
 from collector.api import ingest, models, ops, references, slos
 from collector.body import DrainBody, add_body_schemas, limited_route
 from collector.context import AppContext
@@ -253,11 +253,9 @@ def create_app(
     for unavailable in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):
         app.add_exception_handler(unavailable, _storage_unavailable)
     app.add_exception_handler(sa_exc.DataError, _storage_rejected)
-    try:
-        import psycopg
-
-        app.add_exception_handler(psycopg.OperationalError, _storage_unavailable)
-        app.add_exception_handler(psycopg.DataError, _storage_rejected)
-    except ImportError:  # pragma: no cover - psycopg is a core dependency
-        pass
+    for dialect in dialects.registered().values():
+        for error in dialect.unavailable_errors:
+            app.add_exception_handler(error, _storage_unavailable)
+        for error in dialect.rejected_errors:
+            app.add_exception_handler(error, _storage_rejected)
     return app

@@ -4,7 +4,7 @@ Windows follow event time (when a prediction happened): a record that arrives la
 window, and that window is evaluated again.
 
 One bad window never blinds the rest: each stage of each window runs on its own; a failure is logged
-once per distinct error, counted on /metrics (`driftline_evaluation_failures_total{model,stage}`) and
+once per distinct error, counted on /metrics (`contract.EVALUATION_FAILURES`, by model and stage) and
 skipped. A window whose drift, performance or quality failed is tried again on the next `MAX_RETRIES`
 ticks (a storage hiccup passes) and then left until new data for it arrives; an optional analysis
 (attributions, multivariate drift) that fails is not retried (a missing extra fails every time).
@@ -27,6 +27,7 @@ from analyzers.estimation import Calibrator, estimate_accuracy
 from analyzers.multivariate import DetectorCache
 from analyzers.performance import DEFAULT_RESAMPLES, LabelledRow, PerformanceValue, window_performance
 from analyzers.quality import window_quality
+from analyzers.registry import DEFAULT_METRICS
 from collector import attributions, db, event_time, multivariate, repository
 from collector.explainers import Explainers
 from collector.metrics import MetricsState
@@ -40,7 +41,7 @@ log = logging.getLogger("driftline.evaluation")
 #: tick catches those that committed after the previous tick read past their stamp.
 COMMIT_GRACE = dt.timedelta(seconds=30)
 DEFAULT_DRIFT = Drift(
-    window_seconds=3600, metrics=("psi", "kl", "js"), warn=0.1, alert=0.25, bins=10, min_count=30
+    window_seconds=3600, metrics=DEFAULT_METRICS, warn=0.1, alert=0.25, bins=10, min_count=30
 )
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MULTIVARIATE_METRICS = ("mmd", "lsdd")

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from analyzers.explain import Attributions
+from analyzers.explain import Attributions, TreeAttributor, load_model
 from analyzers.performance import same_class
 from spec import Model
 
@@ -52,8 +52,6 @@ def _worker_attributor() -> Any:
     SHA-256 is not the one the spec pins: such a file is never unpickled)."""
     global _attributor
     if _attributor is None:
-        from analyzers.explain import TreeAttributor, load_model
-
         path, sha256, names, background, class_index = _setup
         model = load_model(path, sha256=sha256)
         _attributor = TreeAttributor(model, names, background=background, class_index=class_index)

@@ -12,7 +12,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from analyzers._values import spread
-from analyzers.multivariate import DetectorCache, MultivariateDetector, encode, fit_schema
+from analyzers.multivariate import DetectorCache, MultivariateDetector, VectorSchema, encode, fit_schema
 from collector import db, repository
 from spec import Model
 
@@ -63,7 +63,7 @@ def reference_sample(
 def _one_cpu_thread() -> None:
     """On CPU, torch's kernels run on one thread: with two, a test stalls whenever the API holds a core
     (bench/README.md: 0.04-2.6 s instead of a steady 0.07-0.09 s at 250 rows)."""
-    import torch
+    import torch  # optional heavy extra (alibi-detect's backend): imported only when a detector is fitted
 
     if not torch.cuda.is_available():
         torch.set_num_threads(1)
@@ -71,8 +71,6 @@ def _one_cpu_thread() -> None:
 
 def evaluate_window(s: Session, cache: DetectorCache, model: Model | None, key: Any) -> int:
     """Test the window's records against the reference sample, one test per group; returns points stored."""
-    from analyzers.multivariate import VectorSchema
-
     if model is None or model.multivariate is None:
         return 0
     ref = repository.latest_reference(s, model=key.model, version=key.version)

@@ -16,9 +16,11 @@ from collector import attributions, canonical, db, multivariate, redaction, repo
 from collector.auth import Principal
 from collector.context import AppContext
 from collector.schemas import Accepted, LabelBatch, RecordBatch, ReferenceIn, ReferenceOut, StatsBatch
+from contract import DriftlineError
+from spec import Model
 
 
-class InputError(ValueError):
+class InputError(DriftlineError, ValueError):
     """Input the collector refuses; the app answers it with `status` and a body naming the field."""
 
     def __init__(self, status: int, loc: list[str | int], msg: str) -> None:
@@ -26,6 +28,7 @@ class InputError(ValueError):
         self.status, self.loc, self.msg = status, loc, msg
 
     def detail(self) -> list[dict[str, Any]]:
+        """The refusal as FastAPI's 422 body lists it: where, what, and the error type."""
         return [{"loc": self.loc, "msg": self.msg, "type": "value_error"}]
 
 
@@ -169,6 +172,31 @@ def labelled_outcomes(rows: list[tuple[str, str, Any, Any]]) -> dict[tuple[str, 
     return out
 
 
+def _reference_calibration(body: ReferenceIn, model: Model | None, n: int) -> dict[str, Any] | None:
+    """Check a reference's per-row scores, labels and attributions against its `n` rows; fit CBPE's
+    calibration where scores came with labels."""
+    calibration = None
+    if body.scores is not None:  # labels alone are fine: they give loss attributions, not CBPE
+        if body.labels is None or len(body.scores) != len(body.labels):
+            raise InputError(
+                422, ["body", "scores"], "send scores and labels together, one per reference row"
+            )
+        positive = model.positive_class if model is not None else 1
+        try:
+            calibration = fit_calibration(body.scores, body.labels, positive_class=positive).to_dict()
+        except ValueError as exc:
+            raise InputError(422, ["body", "scores"], f"cannot calibrate CBPE: {exc}") from None
+    if body.attributions is not None and len(body.attributions) != n:
+        raise InputError(
+            422,
+            ["body", "attributions"],
+            f"{len(body.attributions)} attributions for {n} rows: send one per row",
+        )
+    if body.labels is not None and len(body.labels) != n:
+        raise InputError(422, ["body", "labels"], f"{len(body.labels)} labels for {n} rows: send one per row")
+    return calibration
+
+
 def store_reference(ctx: AppContext, body: ReferenceIn) -> ReferenceOut:
     """Fit a reference's binning once (numeric quantile edges, category tables) and store it."""
     known_model(ctx, body.model, ["body", "model"])
@@ -209,25 +237,7 @@ def store_reference(ctx: AppContext, body: ReferenceIn) -> ReferenceOut:
         raise InputError(422, ["body", "columns"], f"cannot fit the reference: {exc}") from None
     features: dict[str, Any] = {name: ref.to_dict() for name, ref in fitted.items()}
     n = next(iter(lengths))
-    calibration = None
-    if body.scores is not None:  # labels alone are fine: they give loss attributions, not CBPE
-        if body.labels is None or len(body.scores) != len(body.labels):
-            raise InputError(
-                422, ["body", "scores"], "send scores and labels together, one per reference row"
-            )
-        positive = model.positive_class if model is not None else 1
-        try:
-            calibration = fit_calibration(body.scores, body.labels, positive_class=positive).to_dict()
-        except ValueError as exc:
-            raise InputError(422, ["body", "scores"], f"cannot calibrate CBPE: {exc}") from None
-    if body.attributions is not None and len(body.attributions) != n:
-        raise InputError(
-            422,
-            ["body", "attributions"],
-            f"{len(body.attributions)} attributions for {n} rows: send one per row",
-        )
-    if body.labels is not None and len(body.labels) != n:
-        raise InputError(422, ["body", "labels"], f"{len(body.labels)} labels for {n} rows: send one per row")
+    calibration = _reference_calibration(body, model, n)
     with ctx.sessions.begin() as s:
         ref_id = repository.create_reference(
             s,

@@ -137,7 +137,8 @@ def slo_reports(session: Session, slos: Sequence[SLO], now: dt.datetime) -> list
 
 
 def gauges(reports: Sequence[SLOReport]) -> tuple[dict[str, float], dict[tuple[str, str], float]]:
-    """driftline_slo_error_budget_remaining{slo} and driftline_slo_burn_rate{slo,window} values."""
+    """The values of `contract.SLO_ERROR_BUDGET_REMAINING` (by slo) and `contract.SLO_BURN_RATE` (by slo
+    and window)."""
     remaining = {r.slo.name: r.status.remaining for r in reports if r.status}
     burn = {
         (r.slo.name, format_duration(b.window_seconds)): b.burn_rate

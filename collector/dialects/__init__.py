@@ -39,6 +39,10 @@ class Dialect(Protocol):
     json_column: TypeEngine[Any] | None
     #: Whether datetimes are stored naive (in UTC) because the database keeps no time zone.
     naive_datetimes: bool
+    #: The driver's own exceptions (raised outside SQLAlchemy, e.g. by COPY) meaning the store is
+    #: unavailable (the API answers 503), and meaning it refused a value (422).
+    unavailable_errors: tuple[type[Exception], ...]
+    rejected_errors: tuple[type[Exception], ...]
 
     def make_engine(self, url: URL, json_serializer: Callable[[Any], str]) -> Engine:
         """An engine for this database, configured for the collector's loop and API sharing it."""

@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import psycopg
 from psycopg import errors as pg_errors
 from sqlalchemy import Connection, Engine, Table, create_engine, inspect, text
 from sqlalchemy.dialects import postgresql
@@ -102,6 +103,8 @@ class Postgres:
     json_ddl = "JSONB"
     json_column: TypeEngine[Any] | None = JSONB()
     naive_datetimes = False
+    unavailable_errors: tuple[type[Exception], ...] = (psycopg.OperationalError,)
+    rejected_errors: tuple[type[Exception], ...] = (psycopg.DataError,)
 
     def make_engine(self, url: URL, json_serializer: Callable[[Any], str]) -> Engine:
         """A pooled psycopg 3 engine (a bare `postgresql://` URL means psycopg 3) without prepared plans.

@@ -75,6 +75,9 @@ class SQLite:
     json_ddl = "JSON"
     json_column: TypeEngine[Any] | None = None
     naive_datetimes = True
+    #: sqlite3's errors all reach the API wrapped by SQLAlchemy: none of its own to translate
+    unavailable_errors: tuple[type[Exception], ...] = ()
+    rejected_errors: tuple[type[Exception], ...] = ()
 
     def make_engine(self, url: URL, json_serializer: Callable[[Any], str]) -> Engine:
         """An engine with WAL and a busy timeout, usable from the loop's thread and the API's."""
