@@ -25,10 +25,11 @@ import psycopg
 from pydantic_core import to_json
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collector import db, migrations
+from collector import db, migrations, repository
 from collector.dialects import postgres
 from collector.schemas import RecordIn
 from tests.conftest import start_collector
@@ -63,7 +64,9 @@ def truncate(url: str) -> None:
 
 def raw_copy(url: str, recs: list[dict[str, Any]], batch: int) -> float:
     """Baseline: psycopg COPY of the same rows, built straight into tuples with the fastest JSON encoder
-    at hand (pydantic-core), one transaction per batch: the least any Python writer must do."""
+    at hand (pydantic-core), one transaction per batch: the least any Python writer must do.
+
+    The tuples follow `postgres.RECORD_COLUMNS`, every column the collector's own COPY writes."""
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     cols = ", ".join(postgres.RECORD_COLUMNS)
     t0 = time.perf_counter()
@@ -88,6 +91,7 @@ def raw_copy(url: str, recs: list[dict[str, Any]], batch: int) -> float:
                             r["score"],
                             to_json(r["slices"]).decode(),
                             f"raw-{i}",
+                            None,  # attributions: none sent, as in the other paths
                         )
                     )
     return time.perf_counter() - t0
@@ -95,10 +99,6 @@ def raw_copy(url: str, recs: list[dict[str, Any]], batch: int) -> float:
 
 def repository_path(url: str, recs: list[RecordIn], batch: int, path: str) -> float:
     """The collector's storage path alone (no HTTP, records already validated): COPY, or multi-row INSERT."""
-    from sqlalchemy.orm import sessionmaker
-
-    from collector import repository
-
     engine = db.make_engine(url)
     sessions = sessionmaker(engine)
     t0 = time.perf_counter()

@@ -48,6 +48,11 @@ class Dialect(Protocol):
         """An engine for this database, configured for the collector's loop and API sharing it."""
         ...
 
+    def missing_database(self, url: URL) -> str | None:
+        """Where a file database named by `url` should be but is not (connecting would create an empty
+        one), for readers that must never create one; None where it is there or lives on a server."""
+        ...
+
     def insert(self, table: Table) -> Insert:
         """This dialect's INSERT on `table`, which knows ON CONFLICT (do nothing / do update)."""
         ...

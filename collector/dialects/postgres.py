@@ -123,6 +123,10 @@ class Postgres:
             connect_args={"prepare_threshold": None},
         )
 
+    def missing_database(self, url: URL) -> str | None:
+        """None: a server database is there or refuses the connection with its own message."""
+        return None
+
     def insert(self, table: Table) -> Insert:
         """PostgreSQL's INSERT, which knows ON CONFLICT."""
         return postgresql.insert(table)

@@ -6,6 +6,7 @@ The bulk path skips SQLAlchemy's per-row type processing, which cost ~20 us a ro
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -86,6 +87,12 @@ class SQLite:
         )
         event.listen(engine, "connect", _pragmas)
         return engine
+
+    def missing_database(self, url: URL) -> str | None:
+        """The file's path (or the URL, for an in-memory database) where no file is there to read."""
+        path = url.database or ""
+        exists = path not in ("", ":memory:") and os.path.exists(path)
+        return None if exists else path or url.render_as_string(hide_password=True)
 
     def insert(self, table: Table) -> Insert:
         """SQLite's INSERT, which knows ON CONFLICT."""
