@@ -44,6 +44,7 @@ class Principal:
     project: str | None = None
 
     def may(self, needed: str) -> bool:
+        """Whether this token's scope grants `needed` (ingest, read or admin)."""
         return needed in GRANTS.get(self.scope, frozenset())
 
     def owns(self, project: str) -> bool:

@@ -23,6 +23,8 @@ from spec import ResolvedSpec
 
 @dataclass
 class AppContext:
+    """Everything a request and the evaluation loop share: settings, spec, storage, metrics, limits."""
+
     settings: Settings
     spec: ResolvedSpec | None
     engine: Engine

@@ -49,6 +49,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        """To UTC; naive where the storage dialect keeps no time zone."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -57,16 +58,19 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=None) if dialects.named(dialect.name).naive_datetimes else value
 
     def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        """Back as timezone-aware UTC."""
         if value is None:
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
     def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        """The storage dialect's own reading of stored datetimes, where it has one."""
         reader = dialects.named(dialect.name).datetime_reader()
         return super().result_processor(dialect, coltype) if reader is None else reader
 
 
 def utcnow() -> dt.datetime:
+    """Now, timezone-aware UTC: every stored time is."""
     return dt.datetime.now(dt.UTC)
 
 
@@ -75,7 +79,7 @@ DEFAULT_PROJECT = "default"
 
 
 class Base(DeclarativeBase):
-    pass
+    """The declarative base of every collector table."""
 
 
 class SchemaVersion(Base):

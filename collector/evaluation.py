@@ -59,6 +59,8 @@ def window_start(ts: dt.datetime, seconds: int) -> dt.datetime:
 
 @dataclass(frozen=True)
 class WindowKey:
+    """One event-time window of one model version: what the loop evaluates."""
+
     model: str
     version: str
     start: dt.datetime
@@ -66,6 +68,7 @@ class WindowKey:
 
     @property
     def end(self) -> dt.datetime:
+        """Where the window ends (exclusive)."""
         return self.start + dt.timedelta(seconds=self.seconds)
 
 
@@ -102,6 +105,7 @@ class Evaluator:
         self.detectors = DetectorCache()
 
     def drift_settings(self, model: str) -> Drift:
+        """The model's drift settings from the spec, or the defaults for a model the spec lacks."""
         m = self.spec.model(model) if self.spec else None
         return m.drift if m else DEFAULT_DRIFT
 
@@ -440,9 +444,11 @@ class EvaluationLoop:
         self._thread = threading.Thread(target=self._run, name="driftline-evaluation", daemon=True)
 
     def start(self) -> None:
+        """Start ticking in the background thread."""
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop ticking and wait up to `timeout` seconds for the current tick to end."""
         self._stop.set()
         self._thread.join(timeout)
 

@@ -106,9 +106,11 @@ class ModelExplainer:
         )
 
     def explain(self, x: np.ndarray) -> Attributions:
+        """Attributions of the model's output for rows `x`, computed in the worker process."""
         return self._pool.submit(_explain, x).result()
 
     def explain_loss(self, x: np.ndarray, y: np.ndarray) -> Attributions:
+        """Attributions of the model's loss for rows `x` with labels `y`, in the worker process."""
         return self._pool.submit(_explain_loss, x, y).result()
 
     def close(self) -> None:
@@ -127,6 +129,7 @@ class Explainers:
         self._workers: dict[str, tuple[int | None, ModelExplainer]] = {}
 
     def get(self, model: Model, reference_id: int | None, background: np.ndarray | None) -> ModelExplainer:
+        """The model's worker for this reference, started (or restarted for a new reference) on demand."""
         with self._lock:
             held = self._workers.get(model.name)
             if held is not None and held[0] == reference_id:
@@ -138,6 +141,7 @@ class Explainers:
             return worker
 
     def close(self) -> None:
+        """Stop every model's worker process."""
         with self._lock:
             for _, worker in self._workers.values():
                 worker.close()

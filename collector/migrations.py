@@ -15,6 +15,8 @@ log = logging.getLogger("driftline.migrations")
 
 @dataclass(frozen=True)
 class Migration:
+    """One schema change, applied once per database in version order."""
+
     version: int
     name: str
     apply: Callable[[Connection], None]

@@ -44,6 +44,7 @@ class Buckets:
 
     @property
     def enabled(self) -> bool:
+        """Whether limiting is on (a rate of 0 turns it off)."""
         return self.rate > 0
 
     def _refilled(self, key: str, now: float) -> _Bucket:
@@ -88,9 +89,11 @@ class Limited:
     retry_after: int
 
     def detail(self) -> str:
+        """The 429 body's message: what was limited and when to retry."""
         return f"too many requests {self.what}; retry after {self.retry_after} s"
 
     def headers(self) -> dict[str, str]:
+        """The 429 answer's headers (Retry-After in whole seconds)."""
         return {"Retry-After": str(self.retry_after)}
 
 

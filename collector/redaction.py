@@ -77,6 +77,7 @@ class Redaction:
 
     @classmethod
     def from_settings(cls, settings: Settings, spec: ResolvedSpec | None) -> Redaction:
+        """Redaction as the collector's settings and the spec configure it."""
         return cls(
             configured_salt(settings), spec, hash_record_ids=bool(getattr(settings, "hash_record_ids", False))
         )

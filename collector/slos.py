@@ -88,6 +88,7 @@ class SLOReport:
     status: SLOStatus | None  # None: judged by Prometheus from the exported gauges
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as the API's SLO status lists it (JSON-ready)."""
         s = self.slo
         out: dict[str, Any] = {
             "name": s.name,

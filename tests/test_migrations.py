@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.dialects.postgresql import JSONB
@@ -38,8 +38,6 @@ def test_every_time_series_primary_key_holds_its_time_column_as_hypertables_requ
 
 def test_timescaledb_is_detected_from_the_server_not_assumed(pg_fresh_url: str) -> None:
     engine = db.make_engine(pg_fresh_url)
-    from sqlalchemy import text
-
     with engine.connect() as conn:
         listed = bool(
             conn.scalar(text("SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'"))

@@ -26,6 +26,8 @@ SEGMENT_BY = "model"
 
 @dataclass(frozen=True)
 class Hypertable:
+    """One time-series table: its time column, chunk size, and the age at which chunks compress."""
+
     table: str
     time_column: str
     chunk_interval: str

@@ -47,6 +47,7 @@ class CallCounts:
 
     @property
     def total(self) -> int:
+        """Calls of either outcome."""
         return self.ok + self.error
 
     def under(self, seconds: float) -> int:
