@@ -20,9 +20,7 @@ from sqlalchemy.orm import sessionmaker
 
 from alerting import silence_body
 from clients import GrafanaError, SilenceError, connect, create_silence
-from collector import auth, db, migrations, repository
-from collector.app import create_app
-from collector.settings import Settings
+from collector import Settings, auth, create_app, db, migrations, repository
 from driftline import replay as rp
 from driftline.demo import run_demo
 from driftline.generate import build, generate, push_dashboards, push_grafana_alerting

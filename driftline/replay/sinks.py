@@ -6,10 +6,19 @@ from typing import Any
 
 from pydantic_core import to_json
 
-from collector import reads, repository, service
-from collector.app import build_context
-from collector.schemas import DriftPointOut, LabelBatch, PerformancePointOut, RecordBatch, ReferenceIn
-from collector.settings import Settings
+from collector import (
+    DriftPointOut,
+    InputError,
+    LabelBatch,
+    PerformancePointOut,
+    RecordBatch,
+    ReferenceIn,
+    Settings,
+    build_context,
+    reads,
+    repository,
+    service,
+)
 from driftline.replay.base import ReplayError
 from sdk.client import CollectorClient
 
@@ -28,7 +37,7 @@ class EmbeddedSink:
             out = service.store_records(
                 self.ctx, RecordBatch.model_validate_json(to_json(body, inf_nan_mode="null"))
             )
-        except service.InputError as exc:  # e.g. 409: this batch id holds other content already
+        except InputError as exc:  # e.g. 409: this batch id holds other content already
             raise ReplayError(f"the collector refused a records batch with {exc.status}: {exc.msg}") from None
         self._batches += 1
         if self._batches >= 4 and self._batches & (self._batches - 1) == 0:
@@ -42,7 +51,7 @@ class EmbeddedSink:
         """Store one labels batch: how many labels were stored."""
         try:
             return service.store_labels(self.ctx, LabelBatch.model_validate_json(to_json(body))).accepted
-        except service.InputError as exc:
+        except InputError as exc:
             raise ReplayError(f"the collector refused a labels batch with {exc.status}: {exc.msg}") from None
 
     def reference(self, body: dict[str, Any]) -> None:
