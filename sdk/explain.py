@@ -86,7 +86,7 @@ def shap_explainer(
         raise TypeError(f"explainer must be a shap explainer or a callable, got {type(explainer).__name__}")
 
     def explain(rows: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
-        import numpy as np
+        import numpy as np  # the SDK stays stdlib-only: numpy comes with the explainer the caller passes
 
         x = np.asarray(encode(rows) if encode is not None else _matrix(rows, names), dtype=np.float64)
         if x.ndim != 2 or x.shape != (len(rows), len(names)):
@@ -107,7 +107,7 @@ def _matrix(rows: list[dict[str, Any]], names: list[str]) -> list[list[float]]:
 
 def _values_and_base(result: Any, class_index: int | None) -> tuple[Any, Any]:
     """(values n x features, base n) of one output from a shap Explanation, (values, base) or an array."""
-    import numpy as np
+    import numpy as np  # as above: only reached with a caller's shap explainer
 
     if hasattr(result, "values") and hasattr(result, "base_values"):
         values, base = np.asarray(result.values, np.float64), result.base_values
