@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from spec.alerting import Alerting, MuteWindow, Receiver
+from spec import Alerting, MuteWindow, Receiver
 
 NULL_RECEIVER = "driftline-discard"
 COLLECTOR_DOWN = "DriftlineCollectorDown"

@@ -47,8 +47,7 @@ from typing import Any, Protocol
 from alerting.alertmanager import NULL_RECEIVER, Timing, build_config
 from alerting.rules import RuleOptions, generate_model_rules
 from slo.rules import DEFAULT_DASHBOARD_URL, AlertingRule, RuleGroup, generate_rules
-from spec import ResolvedSpec, parse_duration
-from spec.alerting import Alerting, Receiver
+from spec import Alerting, Receiver, ResolvedSpec, parse_duration
 
 #: Grafana's own contact point, in every organisation unless someone deleted it.
 DEFAULT_RECEIVER = "grafana-default-email"

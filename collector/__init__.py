@@ -20,7 +20,6 @@ from collector import (
 from collector.app import build_context, create_app
 from collector.context import AppContext
 from collector.db import make_engine
-from collector.evaluation import DEFAULT_DRIFT
 from collector.migrations import migrate
 from collector.schemas import (
     DriftPointOut,
@@ -36,7 +35,6 @@ from collector.settings import Settings
 from collector.slos import slo_reports
 
 __all__ = [
-    "DEFAULT_DRIFT",
     "AppContext",
     "DriftPointOut",
     "InputError",

@@ -27,22 +27,18 @@ from analyzers.estimation import Calibrator, estimate_accuracy
 from analyzers.multivariate import DetectorCache
 from analyzers.performance import DEFAULT_RESAMPLES, LabelledRow, PerformanceValue, window_performance
 from analyzers.quality import window_quality
-from analyzers.registry import DEFAULT_METRICS
 from collector import attributions, db, event_time, multivariate, repository
 from collector.explainers import Explainers
 from collector.metrics import MetricsState
 from collector.slos import SLOReport, gauges, slo_reports
 from sdk.wire import DEFAULT_MAX_FUTURE_SKEW_SECONDS
-from spec import Drift, ResolvedSpec
+from spec import DEFAULT_DRIFT, Drift, ResolvedSpec
 
 log = logging.getLogger("driftline.evaluation")
 
 #: Records are stamped `received_at` before their transaction commits; looking back this far on each
 #: tick catches those that committed after the previous tick read past their stamp.
 COMMIT_GRACE = dt.timedelta(seconds=30)
-DEFAULT_DRIFT = Drift(
-    window_seconds=3600, metrics=DEFAULT_METRICS, warn=0.1, alert=0.25, bins=10, min_count=30
-)
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MULTIVARIATE_METRICS = ("mmd", "lsdd")
 #: Following ticks on which a window whose core evaluation failed is tried again.

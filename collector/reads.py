@@ -8,7 +8,6 @@ data. `open_store` opens an existing database for reading only: a report must ne
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,13 +20,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from analyzers.explain import top_features
 from analyzers.performance import LabelledRow
 from analyzers.slices import SliceFinding, worst_slices
-from collector import db, repository
-from collector.evaluation import DEFAULT_DRIFT
+from collector import db, dialects, repository
 from collector.schemas import FeatureAttribution, RecordOut
 from collector.slos import SLOReport, slo_reports
 from contract import DriftlineError
 from slo.definition import SLO
-from spec import Drift, Model, ResolvedSpec
+from spec import DEFAULT_DRIFT, Drift, Model, ResolvedSpec
 
 EVERY = 10_000_000  # a limit that reads a model's whole history
 
@@ -68,17 +66,13 @@ class Store:
 
 
 def _missing_file(database_url: str) -> str | None:
-    """The path of a file-backed database URL whose file is not there (SQLite would create it on connect).
-
-    The one backend check outside `collector.dialects`: it moves there once `Dialect` says where a database lives."""
+    """Where a file-backed database should be but is not (SQLite would create it on connect), as its dialect says."""
     try:
         url = make_url(database_url)
+        dialect = dialects.for_url(url)
     except Exception as exc:
-        raise StoreError(f"{database_url!r} is not a database URL: {exc}") from exc
-    if url.get_backend_name() != "sqlite":
-        return None
-    path = url.database or ""
-    return None if path not in ("", ":memory:") and os.path.exists(path) else path or database_url
+        raise StoreError(f"{database_url!r} is not a database URL Driftline can read: {exc}") from exc
+    return dialect.missing_database(url)
 
 
 @contextmanager

@@ -10,6 +10,7 @@ errors as lines), `files` (explain model files and their pins), `loading` (the l
 (`SpecError`), `alerting` (the alerting block).
 """
 
+from spec.alerting import Alerting, MuteWindow, Receiver
 from spec.document import MODELS_DIR_ENV, SpecFile
 from spec.errors import SpecError
 from spec.fields import parse_duration
@@ -21,9 +22,12 @@ __all__ = [
     "DEFAULT_DRIFT",
     "MAX_SPEC_BYTES",
     "MODELS_DIR_ENV",
+    "Alerting",
     "Drift",
     "Feature",
     "Model",
+    "MuteWindow",
+    "Receiver",
     "ResolvedSpec",
     "SpecError",
     "SpecFile",

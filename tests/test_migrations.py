@@ -94,8 +94,7 @@ def test_only_dialect_modules_name_a_backend() -> None:
         for n, line in enumerate(p.read_text().splitlines(), 1)
         if pattern.search(line)
     ]
-    # reads.py's SQLite file check is to ask `Dialect.missing_database` instead (its owner's next step)
-    assert [o for o in offenders if not o.startswith("collector/reads.py:")] == []
+    assert offenders == []
 
 
 def test_a_missing_sqlite_file_is_reported_and_a_server_database_never(tmp_path: Path) -> None:
