@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import pkgutil
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect, text
@@ -57,8 +59,9 @@ def test_every_dialect_module_is_found_and_picked_by_sqlalchemy_name() -> None:
         for info in pkgutil.iter_modules([str(package)])
         if "\nDIALECT = " in (package / f"{info.name}.py").read_text()
     }
-    assert defined == {"postgres", "sqlite"}
-    assert set(dialects.registered()) == {"postgresql", "sqlite"}
+    assert {"postgres", "sqlite"} <= defined
+    by_module = {name: importlib.import_module(f"collector.dialects.{name}").DIALECT.name for name in defined}
+    assert set(dialects.registered()) == set(by_module.values()) >= {"postgresql", "sqlite"}
     assert dialects.named("postgresql") is postgres.DIALECT
     assert dialects.for_url("postgresql://u@h/db") is postgres.DIALECT
     assert dialects.for_url("postgresql+psycopg://u@h/db") is postgres.DIALECT
@@ -79,6 +82,28 @@ def test_the_dialect_of_a_session_connection_and_engine_is_their_database(db_url
     with engine.connect() as conn, Session(engine) as s:
         assert dialects.of(engine) is dialects.of(conn) is dialects.of(s) is want
     engine.dispose()
+
+
+def test_a_dialect_whose_driver_is_not_installed_is_left_out_and_named_when_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An optional backend's missing driver must not break the collector's import (or the other backends)."""
+    real = importlib.import_module
+
+    def without_sqlite_driver(name: str, package: str | None = None) -> Any:
+        if name == "collector.dialects.sqlite":
+            raise ModuleNotFoundError("No module named 'fancydb'", name="fancydb")
+        return real(name, package)
+
+    monkeypatch.setattr(dialects.importlib, "import_module", without_sqlite_driver)
+    monkeypatch.setattr(dialects, "_UNAVAILABLE", {})
+    found = dialects.registered.__wrapped__()
+    assert "sqlite" not in found and found["postgresql"] is postgres.DIALECT
+    monkeypatch.setattr(dialects, "registered", lambda: found)
+    with pytest.raises(
+        dialects.UnknownDialectError, match=r"sqlite\.py needs a driver \(No module named 'fancydb'\)"
+    ):
+        dialects.named("sqlite")
 
 
 def test_only_dialect_modules_name_a_backend() -> None:

@@ -88,12 +88,25 @@ class Dialect(Protocol):
         ...
 
 
+#: Dialect modules left out because a driver they import is not installed: module name -> the error.
+_UNAVAILABLE: dict[str, str] = {}
+
+
 @functools.cache
 def registered() -> Mapping[str, Dialect]:
-    """Every dialect module in this package, by SQLAlchemy dialect name (imported once, on first use)."""
+    """Every dialect module in this package, by SQLAlchemy dialect name (imported once, on first use).
+
+    A module whose database driver is not installed (an optional extra) is left out, not fatal: the
+    collector still runs on the others, and asking for that database names the missing driver."""
     found: dict[str, Dialect] = {}
     for info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{info.name}")
+        try:
+            module = importlib.import_module(f"{__name__}.{info.name}")
+        except ModuleNotFoundError as exc:
+            if exc.name is None or exc.name.startswith(__name__.split(".")[0]):
+                raise  # a broken module of ours, not a missing driver
+            _UNAVAILABLE[info.name] = str(exc)
+            continue
         dialect = getattr(module, "DIALECT", None)
         if dialect is not None:
             found[dialect.name] = dialect
@@ -106,8 +119,11 @@ def named(name: str) -> Dialect:
         return registered()[name]
     except KeyError:
         known = ", ".join(sorted(registered()))
+        missing = "".join(
+            f"; collector/dialects/{m}.py needs a driver ({why})" for m, why in _UNAVAILABLE.items()
+        )
         raise UnknownDialectError(
-            f"no storage dialect for {name!r} databases: the collector stores into {known}"
+            f"no storage dialect for {name!r} databases: the collector stores into {known}{missing}"
         ) from None
 
 
