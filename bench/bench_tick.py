@@ -13,13 +13,10 @@ Run by hand: `.venv/bin/python bench/bench_tick.py [--rows 10000 100000] [--feat
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import secrets
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +24,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.conftest import Collector, start_collector
+from tests.conftest import Collector, http, start_collector
 
 WINDOW = 3600
 
 
 def post(c: Collector, path: str, body: Any, token: str) -> Any:
-    data = gzip.compress(json.dumps(body).encode())
-    req = urllib.request.Request(c.url + path, data=data, method="POST")
-    req.add_header("Authorization", f"Bearer {token}")
-    req.add_header("Content-Type", "application/json")
-    req.add_header("Content-Encoding", "gzip")
-    with urllib.request.urlopen(req, timeout=600) as r:
-        return json.loads(r.read() or b"null")
+    status, answer = http("POST", c.url + path, body, token=token, timeout=600)
+    if status != 200:
+        raise RuntimeError(f"{path} answered {status}: {answer}")
+    return answer
 
 
 def records(n: int, features: int, start: float, seed: int) -> list[dict[str, Any]]:

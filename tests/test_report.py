@@ -395,6 +395,22 @@ def test_a_missing_database_or_an_unknown_model_is_a_clear_error(history: Histor
         build_report(history.url, SPEC, "fraud", now=NOW)
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        (
+            "mysql://u@h/db",
+            r"no storage dialect for 'mysql' databases: the collector stores into postgresql, sqlite",
+        ),
+        ("not a url", r"'not a url' is not a database URL Driftline can read"),
+        ("sqlite://", r"no database at 'sqlite://'"),  # in memory: nothing to read, never an empty page
+    ],
+)
+def test_a_database_url_the_report_cannot_read_is_named_with_why(url: str, says: str) -> None:
+    with pytest.raises(ReportError, match=says):
+        build_report(url, SPEC, "credit")
+
+
 def test_a_model_without_data_yet_gets_a_page_that_says_so(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     engine = db.make_engine(url)
