@@ -102,10 +102,11 @@ def _points(key: Any, kind: str, drift: Sequence[AttributionDrift], now: dt.date
 def evaluate_window(s: Session, explainers: Explainers, model: Model | None, key: Any) -> int:
     """Explain the window's records that lack attributions (registered models), then store mean |SHAP|
     and attribution drift per feature and kind; returns points stored."""
-    ref = repository.latest_reference(s, model=key.model, version=key.version)
-    stored = (ref.attributions if ref is not None else None) or {}
+    ref_id = repository.latest_reference_id(s, model=key.model, version=key.version)
+    stored = (repository.reference_attributions(s, ref_id) if ref_id is not None else None) or {}
     if not stored and (model is None or model.explain is None):
         return 0
+    ref = repository.reference_by_id(s, ref_id) if ref_id is not None else None
     rows = repository.window_explained(s, model=key.model, version=key.version, start=key.start, end=key.end)
     if not rows:
         return 0

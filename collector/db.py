@@ -152,6 +152,9 @@ class Record(Base):
     # migration 6: SHAP attributions {"base": float | None, "values": {feature: float}}, from the SDK's
     # explainer or computed by the collector for a registered model
     attributions: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    # migration 8: a keyed hash of the record id, uniform over int64; a window's reservoir is the records
+    # with the smallest keys (a seeded uniform sample, the same on every collector). NULL before it.
+    sample_key: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     __table_args__ = (
         Index("ix_records_model_ts", "model", "ts"),
@@ -311,6 +314,63 @@ class QualityPoint(Base):
     count: Mapped[int] = mapped_column(Integer)
     total: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class MinuteCount(Base):
+    """One count of one feature in one minute of a model version, on one reference's bins (migration 8).
+
+    `item` is "b<i>" (reference bin i), "missing", "invalid", "q:<check>" (quality count) or "t:<check>"
+    (its total); see analyzers.aggregates. Writers add to `n`, never replace it, so any number of
+    collectors can ingest at once; reference 0 holds the counts of a version that has no reference yet.
+    """
+
+    __tablename__ = "minute_counts"
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reference_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    minute: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    feature: Mapped[str] = mapped_column(String(128), primary_key=True)
+    item: Mapped[str] = mapped_column(String(48), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class MinuteMoments(Base):
+    """Count, sum, sum of squares, min and max of a numeric feature's finite values in one minute."""
+
+    __tablename__ = "minute_moments"
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reference_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    minute: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    feature: Mapped[str] = mapped_column(String(128), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[float] = mapped_column(Float)
+    squares: Mapped[float] = mapped_column(Float)
+    low: Mapped[float | None] = mapped_column(Float, nullable=True)
+    high: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class PendingMinute(Base):
+    """A minute of a model version that received records ("records") or labels ("labels") since the
+    evaluation loop last looked: the loop takes these rows (deleting them) and evaluates their windows."""
+
+    __tablename__ = "pending_minutes"
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    minute: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+
+
+class AggregateState(Base):
+    """Which reference (0: none) and which declared features (`config`, a digest) a model version's
+    per-minute aggregates were built with; ingest adds to them only while both still hold."""
+
+    __tablename__ = "aggregate_state"
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reference_id: Mapped[int] = mapped_column(Integer)
+    config: Mapped[str] = mapped_column(String(64))
+    built_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 def make_engine(url: str) -> Engine:

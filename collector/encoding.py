@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from pydantic_core import to_json
@@ -40,4 +41,39 @@ RECORD_COLUMNS: tuple[str, ...] = (
     "slices",
     "batch_id",
     "attributions",
+    "sample_key",
 )
+
+
+def sample_key(record_id: str) -> int:
+    """A keyed 64-bit hash of a record id, as a signed integer: the order of a window's reservoir.
+
+    Keyed so that ids chosen by a client cannot steer which records are sampled; fixed so that every
+    collector and every replay picks the same reservoir.
+    """
+    digest = hashlib.blake2b(record_id.encode("utf-8", "surrogatepass"), digest_size=8, key=b"driftline-reservoir")
+    return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+def _stored_value(v: Any) -> Any:
+    """One JSON value as it reads back from storage (see `as_stored`)."""
+    t = type(v)
+    if t is float:
+        return v if v - v == 0 else None  # NaN and +-inf are stored as null
+    if t is str:
+        return v.replace("\x00", "\ufffd") if "\x00" in v else v
+    if t is list or t is tuple:
+        return [_stored_value(x) for x in v]
+    if t is dict:
+        return {str(k): _stored_value(x) for k, x in v.items()}
+    return v
+
+
+def as_stored(features: dict[str, Any]) -> dict[str, Any]:
+    """A record's features as `encode_json` stores them (NaN and infinity null, NUL replaced), so what
+    ingest aggregates equals what a re-read of the stored rows gives; the same dict when nothing changes."""
+    for v in features.values():
+        t = type(v)
+        if (t is float and v - v != 0) or (t is str and "\x00" in v) or t is list or t is dict or t is tuple:
+            return {k: _stored_value(x) for k, x in features.items()}
+    return features

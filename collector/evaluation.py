@@ -15,19 +15,21 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from analyzers.binning import FeatureReference
-from analyzers.drift import DriftValue, correct_p_values, feature_drift
+from analyzers.aggregates import WindowCounts
+from analyzers.binning import FeatureReference, Histogram
+from analyzers.drift import DriftValue, correct_p_values, get_statistic, histogram_drift
 from analyzers.estimation import Calibrator, estimate_accuracy
 from analyzers.multivariate import DetectorCache
 from analyzers.performance import DEFAULT_RESAMPLES, LabelledRow, PerformanceValue, window_performance
-from analyzers.quality import window_quality
 from collector import attributions, db, event_time, multivariate, repository
+from collector.aggregation import NO_REFERENCE, Aggregator
 from collector.explainers import Explainers
 from collector.metrics import MetricsState
 from collector.slos import SLOReport, gauges, slo_reports
@@ -36,10 +38,12 @@ from spec import DEFAULT_DRIFT, Drift, ResolvedSpec
 
 log = logging.getLogger("driftline.evaluation")
 
-#: Records are stamped `received_at` before their transaction commits; looking back this far on each
-#: tick catches those that committed after the previous tick read past their stamp.
-COMMIT_GRACE = dt.timedelta(seconds=30)
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: Records per window that KS and Wasserstein read (the reservoir): below it they see every record; above
+#: it, a seeded uniform sample of this many, whose KS distance is within about 1.36/sqrt(n) = 0.014 of the
+#: whole window's at the 95% level.
+RESERVOIR_SIZE = 10_000
+#: What can change a window: its records, its labels.
+ALL_CHANGES = frozenset({"records", "labels"})
 MULTIVARIATE_METRICS = ("mmd", "lsdd")
 #: Following ticks on which a window whose core evaluation failed is tried again.
 MAX_RETRIES = 3
@@ -93,7 +97,7 @@ class Evaluator:
         self.spec = spec
         self.state = state
         self.clock = clock
-        self.watermark = EPOCH
+        self.aggregator = Aggregator(spec)
         self._lock = threading.Lock()
         self._warned: set[str] = set()
         self.slo_reports: list[SLOReport] = []
@@ -106,26 +110,29 @@ class Evaluator:
         return m.drift if m else DEFAULT_DRIFT
 
     def tick(self) -> list[WindowKey]:
-        """One evaluation pass over the windows touched since the last and those due a retry; returns them.
+        """One evaluation pass over the windows whose minutes changed since the last and those due a retry;
+        returns them. A tick with nothing new reads one small table and refreshes the gauges.
 
-        Only reading which windows were touched can fail the whole tick (storage is down): then the
-        watermark stays and the next tick reads them again.
+        Only taking the changed minutes can fail the whole tick (storage is down): then they stay noted and
+        the next tick takes them.
         """
         with self._lock:
             now = self.clock()
-            with self.sessions() as s:
-                touched = repository.touched_windows(
-                    s, received_after=self.watermark - COMMIT_GRACE, received_until=now
-                )
-            fresh = set()
-            for model, version, ts in touched:
-                key = self._window(model, version, ts, now)
-                if key is not None:
-                    fresh.add(key)
-            keys = sorted(fresh | set(self.retry), key=lambda k: (k.model, k.version, k.start))
+            with self.sessions.begin() as s:
+                pending = repository.claim_pending(s)
+            fresh: dict[WindowKey, set[str]] = {}
+            for key, kinds in self._rebuilt(
+                {(m, v) for m, v, _, _ in pending} | {(k.model, k.version) for k in self.retry}
+            ).items():
+                fresh.setdefault(key, set()).update(kinds)
+            for model, version, minute, kind in pending:
+                window = self._window(model, version, minute, now)
+                if window is not None:
+                    fresh.setdefault(window, set()).add(kind)
+            keys = sorted(set(fresh) | set(self.retry), key=lambda k: (k.model, k.version, k.start))
             for key in keys:
                 tries = 0 if key in fresh else self.retry.pop(key, 0)
-                if not self._evaluate(key):
+                if not self._evaluate(key, fresh.get(key, ALL_CHANGES)):
                     self.retry.pop(key, None)
                 elif tries < MAX_RETRIES:
                     self.retry[key] = tries + 1
@@ -138,10 +145,31 @@ class Evaluator:
                         key.start.isoformat(),
                         tries + 1,
                     )
-            self.watermark = now
             self._guarded("*", "export", self.export, now)
             self._guarded("*", "slos", self.refresh_slos, now)
             return keys
+
+    def _rebuilt(self, versions: set[tuple[str, str]]) -> dict[WindowKey, set[str]]:
+        """Rebuild the aggregates of versions whose reference or declared features changed; returns every
+        window of those versions, each to be evaluated again against what it is now compared with."""
+        out: dict[WindowKey, set[str]] = {}
+        for model, version in sorted(versions):
+            try:
+                with self.sessions() as s:
+                    if not self.aggregator.stale(s, model, version):
+                        continue
+                with self.sessions.begin() as s:
+                    self.aggregator.rebuild(s, model, version)
+                with self.sessions() as s:
+                    minutes = repository.aggregated_minutes(s, model=model, version=version)
+            except Exception as exc:
+                self._failed(model, "aggregates", exc)
+                continue
+            for minute in minutes:
+                key = self._window(model, version, minute, self.clock())
+                if key is not None:
+                    out[key] = set(ALL_CHANGES)
+        return out
 
     def _window(self, model: str, version: str, ts: dt.datetime, now: dt.datetime) -> WindowKey | None:
         """The window holding a touched record; None (counted) for one stored outside the event-time range
@@ -171,15 +199,18 @@ class Evaluator:
             + self._multivariate(key)
         )
 
-    def _evaluate(self, key: WindowKey) -> bool:
+    def _evaluate(self, key: WindowKey, changes: Collection[str]) -> bool:
         """Every stage of one window, each on its own (a failure is logged, counted and skipped); returns
-        whether a core stage (drift, performance, quality) failed, so the window is worth a retry."""
+        whether a core stage (drift, performance, quality) failed, so the window is worth a retry.
+        `changes` says what arrived ("records", "labels"): performance is skipped where it cannot move."""
         failed = False
-        for stage, run in (
+        stages: list[tuple[str, Callable[[WindowKey], int]]] = [
             ("drift", self._drift),
-            ("performance", self._performance),
             ("quality", self._quality),
-        ):
+        ]
+        if "labels" in changes or self._performance_moves(key):
+            stages.insert(1, ("performance", self._performance))
+        for stage, run in stages:
             try:
                 run(key)
             except Exception as exc:
@@ -229,19 +260,36 @@ class Evaluator:
             self._warned.add(key)
             log.error("%s failed (logged once; skipped for every window until fixed)", what, exc_info=exc)
 
-    def _quality(self, key: WindowKey) -> int:
-        m = self.spec.model(key.model) if self.spec else None
-        if m is None:
-            return 0
-        declared = {f.name: f.type for f in m.features if not f.pii}
+    def _performance_moves(self, key: WindowKey) -> bool:
+        """Whether records alone (no new label) can change the window's performance: it has labelled records
+        (coverage moves) or was never evaluated. A window with none keeps its insufficient-data points."""
         with self.sessions() as s:
-            rows = repository.window_records(
-                s, model=key.model, version=key.version, start=key.start, end=key.end
+            support = repository.window_support(
+                s, model=key.model, version=key.version, window_start=key.start
             )
-            ref = repository.latest_reference(s, model=key.model, version=key.version)
-            refs = {k: FeatureReference.from_dict(v) for k, v in ref.features.items()} if ref else None
-            pii = set(m.pii_features)
-            records = [{k: v for k, v in r.items() if k not in pii} for r in rows]
+        return support is None or support > 0
+
+    def _counts(self, s: Session, key: WindowKey) -> tuple[int, WindowCounts]:
+        """The window's reference id (0: none) and its counts summed over its minutes; refuses aggregates
+        built on another reference than the one that applies (a rebuild is due: the window is retried)."""
+        built = repository.aggregate_state(s, model=key.model, version=key.version)
+        target = self.aggregator.target(s, key.model, key.version)
+        if built != target:
+            raise RuntimeError(
+                f"the aggregates of {key.model} {key.version} are being rebuilt for reference {target[0]}"
+            )
+        counts = repository.window_counts(
+            s, model=key.model, version=key.version, reference_id=target[0], start=key.start, end=key.end
+        )
+        return target[0], WindowCounts(counts)
+
+    def _quality(self, key: WindowKey) -> int:
+        declared, _ = self.aggregator.declared(key.model)
+        if declared is None:
+            return 0
+        with self.sessions() as s:
+            ref_id, counts = self._counts(s, key)
+            refs = self.aggregator.references(s, ref_id) if ref_id != NO_REFERENCE else None
             now = db.utcnow()
             points = [
                 {
@@ -255,7 +303,7 @@ class Evaluator:
                     "total": q.total,
                     "computed_at": now,
                 }
-                for q in window_quality(declared, refs, records)
+                for q in counts.quality(declared, refs)
             ]
             repository.upsert_quality(s, rows=points)
             s.commit()
@@ -304,8 +352,9 @@ class Evaluator:
 
     def _estimate(self, s: Session, key: WindowKey) -> PerformanceValue | None:
         """CBPE's accuracy estimate from the window's scores, when the reference carries a calibration."""
-        ref = repository.latest_reference(s, model=key.model, version=key.version)
-        if ref is None or not ref.calibration:
+        ref_id = repository.latest_reference_id(s, model=key.model, version=key.version)
+        calibration = None if ref_id is None else repository.reference_calibration(s, ref_id)
+        if not calibration:
             return None
         scored = repository.window_scored(
             s, model=key.model, version=key.version, start=key.start, end=key.end
@@ -314,7 +363,7 @@ class Evaluator:
         # judged by the model's stored prediction, as realized accuracy is; the threshold only for rows
         # that carry a score and no prediction
         est = estimate_accuracy(
-            Calibrator.from_dict(ref.calibration),
+            Calibrator.from_dict(calibration),
             [sc for _, sc in scored],
             threshold=m.decision_threshold if m else 0.5,
             predictions=[p for p, _ in scored],
@@ -328,22 +377,28 @@ class Evaluator:
     def _drift(self, key: WindowKey) -> int:
         settings = self.drift_settings(key.model)
         with self.sessions() as s:
-            ref = repository.latest_reference(s, model=key.model, version=key.version)
-            if ref is None:
+            ref_id, counts = self._counts(s, key)
+            if ref_id == NO_REFERENCE:
                 if key.model not in self._warned:
                     self._warned.add(key.model)
                     log.warning("model %s has no reference yet: POST /v1/references to get drift", key.model)
                 return 0
-            rows = repository.window_records(
-                s, model=key.model, version=key.version, start=key.start, end=key.end
-            )
-            features = self._features(key.model, list(ref.features))
+            references = self.aggregator.references(s, ref_id)
+            features = self._features(key.model, list(references))
+            sampled = [n for n in features if references[n].binning.kind == "numeric"]
+            reservoir: list[Any] = []
+            if sampled and any(get_statistic(m).input == "sample" for m in settings.metrics):
+                reservoir = repository.window_sample(
+                    s, model=key.model, version=key.version, start=key.start, end=key.end, size=RESERVOIR_SIZE
+                )
             now = db.utcnow()
-            points = []
             values: list[DriftValue] = []
             for name in features:
-                reference = FeatureReference.from_dict(ref.features[name])
-                values.extend(window_drift(reference, [r.get(name) for r in rows], settings))
+                reference = references[name]
+                sample = None
+                if reservoir and reference.binning.kind == "numeric":
+                    _, sample = reference.binning.histogram_and_sample([r.get(name) for r in reservoir])
+                values.extend(window_drift(reference, counts.histogram(reference), settings, sample))
             # p-value tests are corrected across this window's features, one family per statistic
             if settings.correction != "none":
                 values = list(correct_p_values(values, settings.correction))
@@ -359,7 +414,7 @@ class Evaluator:
                     "status": v.status,
                     "n_reference": v.n_reference,
                     "n_current": v.n_current,
-                    "reference_id": ref.id,
+                    "reference_id": ref_id,
                     "computed_at": now,
                     "p_value": _finite(v.p_value),
                     "p_adjusted": _finite(v.p_adjusted),
@@ -420,13 +475,22 @@ def _finite(x: float | None) -> float | None:
 
 
 def window_drift(
-    reference: FeatureReference, values: list[object], settings: Drift
+    reference: FeatureReference, current: Histogram, settings: Drift, sample: np.ndarray | None = None
 ) -> tuple[DriftValue, ...]:
-    """Every configured statistic of one feature: the histogram ones from one pair of histograms, KS and
-    Wasserstein from the raw values. The spec's warn/alert apply to the first metric (and per-metric
-    `thresholds` to theirs); the rest keep their registered defaults, on their own scales."""
-    return feature_drift(
-        reference, values, settings.metrics, min_count=settings.min_count, thresholds=settings.levels()
+    """Every configured statistic of one feature: the histogram ones from the window's summed histogram, KS
+    and Wasserstein from the reservoir's finite values (`sample`; an empty one where there is none). The
+    spec's warn/alert apply to the first metric (and per-metric `thresholds` to theirs); the rest keep
+    their registered defaults, on their own scales."""
+    needs_sample = any(get_statistic(m).input == "sample" for m in settings.metrics)
+    if sample is None and needs_sample and reference.binning.kind == "numeric":
+        sample = np.empty(0)
+    return histogram_drift(
+        reference,
+        current,
+        settings.metrics,
+        min_count=settings.min_count,
+        thresholds=settings.levels(),
+        sample=sample,
     )
 
 

@@ -99,6 +99,17 @@ def _projects_and_scoped_batches(conn: Connection) -> None:
     dialects.of(conn).set_primary_key(conn, db.table(db.Batch), ["model", "batch_id"])
 
 
+def _minute_aggregates(conn: Connection) -> None:
+    """Per-minute aggregates, the minutes waiting for evaluation, and each record's reservoir key.
+
+    Existing records keep a NULL key (they join a reservoir only after keyed ones); every model version
+    has no aggregate state yet, so its first new data makes the loop build its aggregates from the records.
+    """
+    _create(db.MinuteCount, db.MinuteMoments, db.PendingMinute, db.AggregateState)(conn)
+    if "sample_key" not in {c["name"] for c in inspect(conn).get_columns("records")}:
+        conn.execute(text("ALTER TABLE records ADD COLUMN sample_key BIGINT"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -119,6 +130,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "projects on models and tokens; batch ids per model with a content digest",
         _projects_and_scoped_batches,
     ),
+    Migration(8, "per-minute aggregates for evaluation; reservoir keys on records", _minute_aggregates),
 )
 
 

@@ -15,6 +15,7 @@ from analyzers.quality import schema_checker
 from collector import attributions, canonical, db, multivariate, redaction, repository
 from collector.auth import Principal
 from collector.context import AppContext
+from collector.encoding import as_stored
 from collector.schemas import Accepted, LabelBatch, RecordBatch, ReferenceIn, ReferenceOut, StatsBatch
 from contract import DriftlineError
 from spec import Model
@@ -115,9 +116,17 @@ def store_records(ctx: AppContext, batch: RecordBatch) -> Accepted:
             received_at=now,
             records=batch.records,
         )
+        # the new records' counts join their minutes' aggregates in the same transaction: stored once, counted once
+        new = [batch.records[i] for i in stored]
+        ctx.evaluator.aggregator.add_records(
+            s,
+            model=batch.model,
+            version=batch.version,
+            rows=[(r.ts, as_stored(r.features), r.id) for r in new],
+        )
     ctx.state.received(batch.model, "records", now.timestamp())
     ctx.state.add_records(batch.model, batch.version, n, invalid)
-    return Accepted(accepted=stored)
+    return Accepted(accepted=len(stored))
 
 
 def invalid_records(ctx: AppContext, batch: RecordBatch) -> int:
@@ -155,6 +164,11 @@ def store_labels(ctx: AppContext, batch: LabelBatch) -> Accepted:
             return Accepted(accepted=0, duplicate=True)
         n = repository.upsert_labels(s, rows=rows)
         found = repository.predictions_by_id(s, model=batch.model, ids=list(latest))
+        by_version: dict[str, list[int]] = {}
+        for version, _, ts in found.values():
+            by_version.setdefault(version, []).append(repository.epoch_minute(ts))
+        for version, minutes in by_version.items():  # their windows' performance is evaluated again
+            repository.mark_pending(s, model=batch.model, version=version, minutes=minutes, kind="labels")
     # the labels are in hand: join them to their records' predictions here rather than in SQL
     joined = [(batch.model, found[i][0], found[i][1], lab.label) for i, lab in latest.items() if i in found]
     ctx.state.add_labels(batch.model, n)

@@ -70,8 +70,13 @@ class Dialect(Protocol):
         batch_id: str,
         received_at: dt.datetime,
         records: Sequence[Any],
-    ) -> int:
-        """Bulk-store validated records, keeping any already stored; returns how many were new."""
+    ) -> list[int]:
+        """Bulk-store validated records, keeping any already stored; returns the positions of the new ones."""
+        ...
+
+    def lock_version(self, conn: Connection, key: int, *, shared: bool) -> None:
+        """Lock one model version's aggregates until the transaction ends: shared for ingest, exclusive for
+        a rebuild on a new reference (a no-op where writers are serialised anyway)."""
         ...
 
     def refresh_statistics(self, conn: Connection, tables: Sequence[str]) -> None:

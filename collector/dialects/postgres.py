@@ -17,7 +17,7 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeEngine
 
 from collector.dialects import timescale
-from collector.encoding import RECORD_COLUMNS, attributions_of, json_or_none
+from collector.encoding import RECORD_COLUMNS, attributions_of, json_or_none, sample_key
 
 __all__ = ["DIALECT", "RECORD_COLUMNS", "analyze", "copy_records", "executemany_records", "record_row"]
 
@@ -43,11 +43,22 @@ def record_row(model: str, version: str, batch_id: str, received_at: dt.datetime
         json_or_none(r.slices),
         batch_id,
         json_or_none(attributions_of(r)),
+        sample_key(r.id),
     )
 
 
-def copy_records(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
+def _instant(ts: dt.datetime) -> tuple[int, int]:
+    """A datetime as (whole seconds, microseconds) since the epoch, to match keys across time zones."""
+    delta = _aware(ts) - _EPOCH
+    return delta.days * 86400 + delta.seconds, delta.microseconds
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def copy_records(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> list[int]:
     """COPY rows into `records`; where any record was already stored, stage and insert the new ones only.
+    Returns the positions of the rows stored now (what the per-minute aggregates add).
 
     COPY is all-or-nothing on a key conflict, so it runs under a savepoint: the common case (new
     records) pays for COPY alone, and a re-sent record costs one staged INSERT ... ON CONFLICT.
@@ -58,7 +69,7 @@ def copy_records(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
         with raw.transaction(), raw.cursor() as cur, cur.copy(f"COPY records ({_COLS}) FROM STDIN") as cp:
             for d in rows:
                 cp.write_row(d)
-        return len(rows)
+        return list(range(len(rows)))
     except pg_errors.UniqueViolation:
         pass
     with raw.cursor() as cur:
@@ -68,10 +79,19 @@ def copy_records(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
         with cur.copy(f"COPY records_stage ({_COLS}) FROM STDIN") as cp:
             for d in rows:
                 cp.write_row(d)
-        cur.execute(f"INSERT INTO records ({_COLS}) SELECT {_COLS} FROM records_stage ON CONFLICT DO NOTHING")
-        inserted = cur.rowcount
+        cur.execute(
+            f"INSERT INTO records ({_COLS}) SELECT {_COLS} FROM records_stage ON CONFLICT DO NOTHING "
+            "RETURNING record_id, ts"
+        )
+        stored = {(rid, _instant(ts)) for rid, ts in cur.fetchall()}
         cur.execute("DROP TABLE records_stage")
-    return inserted
+    out = []
+    for i, d in enumerate(rows):  # a record sent twice in one batch is stored, and counted, once
+        key = (d[1], _instant(d[2]))
+        if key in stored:
+            stored.discard(key)
+            out.append(i)
+    return out
 
 
 def executemany_records(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
@@ -144,9 +164,15 @@ class Postgres:
         batch_id: str,
         received_at: dt.datetime,
         records: Sequence[Any],
-    ) -> int:
+    ) -> list[int]:
         """COPY, with the exact fallback for re-sent records (see `copy_records`)."""
         return copy_records(conn, [record_row(model, version, batch_id, received_at, r) for r in records])
+
+    def lock_version(self, conn: Connection, key: int, *, shared: bool) -> None:
+        """A transaction-scoped advisory lock on one model version's aggregates: ingest holds it shared,
+        a rebuild exclusive, so no batch is binned on a reference the rebuild is replacing."""
+        fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        conn.execute(text(f"SELECT {fn}(:k)"), {"k": key})
 
     def refresh_statistics(self, conn: Connection, tables: Sequence[str]) -> None:
         """ANALYZE the tables, so lookups by key keep using their index as tables grow."""

@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeEngine
 
-from collector.encoding import RECORD_COLUMNS, attributions_of, encode_json, json_or_none
+from collector.encoding import RECORD_COLUMNS, attributions_of, encode_json, json_or_none, sample_key
 
 __all__ = ["DIALECT", "RECORD_COLUMNS", "insert_records", "read_datetime", "record_row", "utc_text"]
 
@@ -48,17 +48,35 @@ def record_row(model: str, version: str, batch_id: str, received_at: str, r: Any
     """One row in RECORD_COLUMNS order, encoded exactly as the mapped types would encode it."""
     return (
         model, r.id, utc_text(r.ts), version, received_at, encode_json(r.features), encode_json(r.prediction),
-        r.score, encode_json(r.slices), batch_id, json_or_none(attributions_of(r)),
+        r.score, encode_json(r.slices), batch_id, json_or_none(attributions_of(r)), sample_key(r.id),
     )  # fmt: skip
 
 
-def insert_records(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
-    """INSERT ... ON CONFLICT DO NOTHING of pre-encoded rows; returns how many were new."""
+def insert_records(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> list[int]:
+    """INSERT ... ON CONFLICT DO NOTHING of pre-encoded rows; returns the positions of those stored now.
+
+    One executemany under a savepoint; where some row was already there (rare: a re-sent record), the
+    savepoint is rolled back and the rows go one by one, to learn which were new.
+    """
     raw = conn.connection.driver_connection
     assert raw is not None
+    if not raw.in_transaction:  # a savepoint outside a transaction would commit on release
+        raw.execute("BEGIN")
+    raw.execute("SAVEPOINT records_insert")
     before = raw.total_changes
     raw.executemany(_SQL, rows)
-    return int(raw.total_changes - before)
+    if raw.total_changes - before == len(rows):
+        raw.execute("RELEASE records_insert")
+        return list(range(len(rows)))
+    raw.execute("ROLLBACK TO records_insert")
+    raw.execute("RELEASE records_insert")
+    stored = []
+    for i, row in enumerate(rows):
+        before = raw.total_changes
+        raw.execute(_SQL, row)
+        if raw.total_changes > before:
+            stored.append(i)
+    return stored
 
 
 def _pragmas(dbapi_conn: Any, _: Any) -> None:
@@ -111,10 +129,14 @@ class SQLite:
         batch_id: str,
         received_at: dt.datetime,
         records: Sequence[Any],
-    ) -> int:
+    ) -> list[int]:
         """Pre-encoded rows through the DB-API cursor (see `insert_records`)."""
         received = utc_text(received_at)
         return insert_records(conn, [record_row(model, version, batch_id, received, r) for r in records])
+
+    def lock_version(self, conn: Connection, key: int, *, shared: bool) -> None:
+        """Nothing: SQLite has one writer at a time, and ingest writes (claims its batch) before it reads
+        the aggregate state, so a rebuild and a batch never interleave."""
 
     def refresh_statistics(self, conn: Connection, tables: Sequence[str]) -> None:
         """Nothing: SQLite's planner needs no refresh for the collector's key lookups."""

@@ -46,12 +46,24 @@ def labelled_predictions(
     return [(m, v, p, y) for m, v, p, y in conn.execute(stmt)]
 
 
-def predictions_by_id(conn: Session, *, model: str, ids: Sequence[str]) -> dict[str, tuple[str, Any]]:
-    """record id -> (version, prediction) for these ids: one key lookup per id, no join (label ingest)."""
-    stmt = select(db.Record.record_id, db.Record.version, db.Record.prediction).where(
+def predictions_by_id(
+    conn: Session, *, model: str, ids: Sequence[str]
+) -> dict[str, tuple[str, Any, dt.datetime]]:
+    """record id -> (version, prediction, event time) for these ids: one key lookup per id, no join
+    (label ingest)."""
+    stmt = select(db.Record.record_id, db.Record.version, db.Record.prediction, db.Record.ts).where(
         db.Record.model == model, db.Record.record_id.in_(list(ids))
     )
-    return {rid: (v, p) for rid, v, p in conn.execute(stmt)}
+    return {rid: (v, p, ts) for rid, v, p, ts in conn.execute(stmt)}
+
+
+def labelled_ids(conn: Session, *, model: str, ids: Sequence[str]) -> set[str]:
+    """Which of these record ids already have a label (a record that arrives after its label); one
+    index probe when the model has no labels at all."""
+    if not ids or conn.scalar(select(db.Label.record_id).where(db.Label.model == model).limit(1)) is None:
+        return set()
+    stmt = select(db.Label.record_id).where(db.Label.model == model, db.Label.record_id.in_(list(ids)))
+    return set(conn.scalars(stmt))
 
 
 def last_received(conn: Session) -> dict[tuple[str, str], dt.datetime]:

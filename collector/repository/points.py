@@ -127,6 +127,15 @@ def latest_performance(conn: Session, *, complete_before: dt.datetime) -> list[d
     )
 
 
+def window_support(conn: Session, *, model: str, version: str, window_start: dt.datetime) -> int | None:
+    """The most labelled records any stored performance point of one window counted; None when the window
+    has no stored performance yet."""
+    p = db.PerformancePoint
+    stmt = select(func.max(p.support)).where(p.model == model, p.version == version, p.window_start == window_start)
+    found = conn.scalar(stmt)
+    return None if found is None else int(found)
+
+
 def newest_labelled_window(conn: Session, *, model: str, before: dt.datetime) -> dt.datetime | None:
     """Start of the newest window, ended by `before`, whose realized performance has matured labels."""
     stmt = select(func.max(db.PerformancePoint.window_start)).where(

@@ -33,10 +33,11 @@ def insert_records(
     batch_id: str,
     received_at: dt.datetime,
     records: Sequence[RecordLike],
-) -> int:
-    """Store sampled records of one model version; a record already stored is kept as it was."""
+) -> list[int]:
+    """Store sampled records of one model version; a record already stored is kept as it was. Returns
+    the positions in `records` of those stored now."""
     if not records:
-        return 0
+        return []
     return dialects.of(conn).insert_records(
         conn.connection(),
         model=model,
