@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 from analyzers.aggregates import aggregate
 from analyzers.binning import FeatureReference
 from collector import dialects, repository
-from spec import ResolvedSpec
+from spec import DEFAULT_DRIFT, ResolvedSpec
 
 #: Parsed references kept in memory (a reference's JSON holds up to 10,000 values per feature).
 MAX_CACHED_REFERENCES = 64
@@ -55,10 +56,17 @@ class Aggregator:
             return None, frozenset()
         return {f.name: f.type for f in m.features if not f.pii}, frozenset(m.pii_features)
 
+    def bucket_seconds(self, model: str) -> int:
+        """How long one aggregate bucket lasts: a minute, or less where the model's drift window is shorter
+        or not a whole number of minutes (the largest length that divides both), so windows are whole buckets."""
+        m = self.spec.model(model) if self.spec else None
+        return math.gcd((m.drift if m else DEFAULT_DRIFT).window_seconds, 60)
+
     def config(self, model: str) -> str:
-        """A digest of what, besides the reference, the aggregates depend on: the declared features."""
+        """A digest of what, besides the reference, the aggregates depend on: the declared features and the
+        bucket length."""
         declared, pii = self.declared(model)
-        text = json.dumps([declared, sorted(pii)], sort_keys=True)
+        text = json.dumps([declared, sorted(pii), self.bucket_seconds(model)], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def references(self, s: Session, reference_id: int) -> dict[str, FeatureReference]:
@@ -101,7 +109,8 @@ class Aggregator:
         if not rows:
             return
         dialects.of(s).lock_version(s.connection(), lock_key(model, version), shared=True)
-        minutes = [repository.epoch_minute(ts) for ts, _, _ in rows]
+        bucket = self.bucket_seconds(model)
+        minutes = [repository.bucket_start(ts, bucket) for ts, _, _ in rows]
         repository.mark_pending(s, model=model, version=version, minutes=minutes, kind="records")
         labelled = repository.labelled_ids(s, model=model, ids=[i for _, _, i in rows])
         if labelled:  # records that arrive after their labels change their windows' performance
@@ -138,11 +147,12 @@ class Aggregator:
         dialects.of(s).lock_version(s.connection(), lock_key(model, version), shared=False)
         repository.clear_aggregates(s, model=model, version=version)  # SQLite: the write lock, before reading
         target = self.target(s, model, version)
+        bucket = self.bucket_seconds(model)
         chunk: list[tuple[int, Mapping[str, Any]]] = []
         for _, ts, features in repository.version_records(
             s, model=model, version=version, chunk=REBUILD_CHUNK
         ):
-            chunk.append((repository.epoch_minute(ts), features if isinstance(features, Mapping) else {}))
+            chunk.append((repository.bucket_start(ts, bucket), features if isinstance(features, Mapping) else {}))
             if len(chunk) >= REBUILD_CHUNK:
                 self._add(s, model, version, target[0], chunk)
                 chunk = []

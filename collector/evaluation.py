@@ -98,6 +98,7 @@ class Evaluator:
         self.state = state
         self.clock = clock
         self.aggregator = Aggregator(spec)
+        self._summed: dict[WindowKey, tuple[int, WindowCounts]] = {}
         self._lock = threading.Lock()
         self._warned: set[str] = set()
         self.slo_reports: list[SLOReport] = []
@@ -191,6 +192,7 @@ class Evaluator:
 
     def evaluate(self, key: WindowKey) -> int:
         """Compute and store the drift and realized performance of one window; returns points stored."""
+        self._summed.clear()
         return (
             self._drift(key)
             + self._performance(key)
@@ -210,6 +212,7 @@ class Evaluator:
         ]
         if "labels" in changes or self._performance_moves(key):
             stages.insert(1, ("performance", self._performance))
+        self._summed.clear()  # drift and quality share one read of the window's counts
         for stage, run in stages:
             try:
                 run(key)
@@ -272,6 +275,8 @@ class Evaluator:
     def _counts(self, s: Session, key: WindowKey) -> tuple[int, WindowCounts]:
         """The window's reference id (0: none) and its counts summed over its minutes; refuses aggregates
         built on another reference than the one that applies (a rebuild is due: the window is retried)."""
+        if key in self._summed:
+            return self._summed[key]
         built = repository.aggregate_state(s, model=key.model, version=key.version)
         target = self.aggregator.target(s, key.model, key.version)
         if built != target:
@@ -281,7 +286,8 @@ class Evaluator:
         counts = repository.window_counts(
             s, model=key.model, version=key.version, reference_id=target[0], start=key.start, end=key.end
         )
-        return target[0], WindowCounts(counts)
+        self._summed[key] = target[0], WindowCounts(counts)
+        return self._summed[key]
 
     def _quality(self, key: WindowKey) -> int:
         declared, _ = self.aggregator.declared(key.model)

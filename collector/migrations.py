@@ -106,7 +106,8 @@ def _minute_aggregates(conn: Connection) -> None:
     has no aggregate state yet, so its first new data makes the loop build its aggregates from the records.
     """
     _create(db.MinuteCount, db.MinuteMoments, db.PendingMinute, db.AggregateState)(conn)
-    if "sample_key" not in {c["name"] for c in inspect(conn).get_columns("records")}:
+    inspector = inspect(conn)
+    if inspector.has_table("records") and "sample_key" not in {c["name"] for c in inspector.get_columns("records")}:
         conn.execute(text("ALTER TABLE records ADD COLUMN sample_key BIGINT"))
 
 

@@ -165,8 +165,9 @@ def store_labels(ctx: AppContext, batch: LabelBatch) -> Accepted:
         n = repository.upsert_labels(s, rows=rows)
         found = repository.predictions_by_id(s, model=batch.model, ids=list(latest))
         by_version: dict[str, list[int]] = {}
+        bucket = ctx.evaluator.aggregator.bucket_seconds(batch.model)
         for version, _, ts in found.values():
-            by_version.setdefault(version, []).append(repository.epoch_minute(ts))
+            by_version.setdefault(version, []).append(repository.bucket_start(ts, bucket))
         for version, minutes in by_version.items():  # their windows' performance is evaluated again
             repository.mark_pending(s, model=batch.model, version=version, minutes=minutes, kind="labels")
     # the labels are in hand: join them to their records' predictions here rather than in SQL

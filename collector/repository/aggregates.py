@@ -14,15 +14,16 @@ from collector import db
 from collector.repository._sql import insert
 
 
-def minute_time(minute: int) -> dt.datetime:
-    """The start of an epoch minute as a UTC datetime."""
-    return dt.datetime.fromtimestamp(minute * 60, dt.UTC)
+def minute_time(start: int) -> dt.datetime:
+    """A bucket's start, in epoch seconds, as a UTC datetime (what the `minute` columns hold)."""
+    return dt.datetime.fromtimestamp(start, dt.UTC)
 
 
-def epoch_minute(ts: dt.datetime) -> int:
-    """The epoch minute holding `ts`."""
+def bucket_start(ts: dt.datetime, seconds: int) -> int:
+    """The start, in epoch seconds, of the aligned bucket of `seconds` holding `ts`."""
     aware = ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
-    return int(aware.timestamp() // 60)
+    epoch = int(aware.timestamp() // 1)
+    return epoch - epoch % seconds
 
 
 def add_aggregates(

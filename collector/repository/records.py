@@ -53,22 +53,6 @@ def refresh_statistics(conn: Session) -> None:
     dialects.of(conn).refresh_statistics(conn.connection(), ["records", "labels"])
 
 
-def touched_windows(
-    conn: Session, *, received_after: dt.datetime, received_until: dt.datetime
-) -> set[tuple[str, str, dt.datetime]]:
-    """(model, version, event time) of records that, or whose labels, arrived in (after, until]."""
-    cols = (db.Record.model, db.Record.version, db.Record.ts)
-    records = select(*cols).where(
-        db.Record.received_at > received_after, db.Record.received_at <= received_until
-    )
-    labelled = (
-        select(*cols)
-        .join(db.Label, (db.Label.model == db.Record.model) & (db.Label.record_id == db.Record.record_id))
-        .where(db.Label.received_at > received_after, db.Label.received_at <= received_until)
-    )
-    return {(m, v, ts) for stmt in (records, labelled) for m, v, ts in conn.execute(stmt)}
-
-
 def window_records(
     conn: Session, *, model: str, version: str, start: dt.datetime, end: dt.datetime
 ) -> list[dict[str, Any]]:
