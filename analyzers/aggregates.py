@@ -19,8 +19,11 @@ import numpy as np
 
 from analyzers._values import to_float
 from analyzers.binning import FeatureReference, Histogram
+from analyzers.estimation import Calibrator, correctness
 from analyzers.quality import QualityValue, window_quality
 
+#: The moments key of the rows' CBPE correctness probabilities (no feature name starts with "*").
+ESTIMATE = "*cbpe"
 MISSING = "missing"
 INVALID = "invalid"
 #: Count items: "b<i>" a reference bin, "missing", "invalid", "q:<check>" a quality count, "t:<check>" its total.
@@ -32,9 +35,16 @@ def bin_item(i: int) -> str:
     return f"b{i}"
 
 
+#: Values beyond this magnitude stay out of the sums (they still set min and max): a stored sum can then never
+#: overflow (PostgreSQL refuses a float overflow where SQLite gives infinity), and such values make a mean
+#: meaningless anyway.
+MAX_SUMMED = 1e100
+
+
 @dataclass(frozen=True)
 class Moments:
-    """Count, sum, sum of squares, min and max of a numeric feature's finite values; they add up."""
+    """Count, sum, sum of squares, min and max of a numeric feature's finite values (count, sum and sum of
+    squares of those within +-MAX_SUMMED); they add up."""
 
     n: int
     total: float
@@ -61,8 +71,9 @@ class Moments:
         x = x[np.isfinite(x)]
         if x.size == 0:
             return cls(0, 0.0, 0.0, None, None)
-        with np.errstate(over="ignore"):  # sums near 1e308 overflow to inf, as a float sum would
-            return cls(int(x.size), float(x.sum()), float(np.square(x).sum()), float(x.min()), float(x.max()))
+        summed = x[np.abs(x) <= MAX_SUMMED]
+        return cls(int(summed.size), float(summed.sum()), float(np.square(summed).sum()), float(x.min()),
+                   float(x.max()))
 
 
 @dataclass(frozen=True)
@@ -104,6 +115,26 @@ def aggregate(
                 if q.total:
                     counts[(minute, q.feature, f"t:{q.check}")] = q.total
     return MinuteAggregates(counts, moments)
+
+
+def estimate_moments(
+    rows: Sequence[tuple[int, float | None, Any]], calibrator: Calibrator, *, threshold: float,
+    positive_class: Any,
+) -> dict[tuple[int, str], Moments]:
+    """Per minute, the moments of CBPE's per-row correctness probabilities of (minute, score, prediction)
+    rows with a finite score: what `estimation.estimate_from_sums` turns into a window's estimate."""
+    by_minute: dict[int, tuple[list[float], list[Any]]] = defaultdict(lambda: ([], []))
+    for minute, score, prediction in rows:
+        if score is not None and math.isfinite(score):
+            scores, predictions = by_minute[minute]
+            scores.append(score)
+            predictions.append(prediction)
+    out = {}
+    for minute, (scores, predictions) in by_minute.items():
+        c = correctness(calibrator, scores, threshold, predictions=predictions, positive_class=positive_class)
+        out[(minute, ESTIMATE)] = Moments(int(c.size), float(c.sum()), float((c * c).sum()), float(c.min()),
+                                          float(c.max()))
+    return out
 
 
 @dataclass(frozen=True)

@@ -182,42 +182,64 @@ def fit_calibration(
     return Calibrator(kind, tuple(x.tolist()), tuple(y.tolist()), int(s.size), rate)
 
 
-def estimate_accuracy(
-    calibrator: Calibrator, scores: Sequence[float] | np.ndarray, threshold: float = 0.5,
-    confidence: float = 0.95, *, predictions: Sequence[Any] | None = None, positive_class: Any = 1,
-    min_count: int = 30,
-) -> Estimate:
-    """Expected accuracy of a window from its scores alone: mean of p̂ where predicted positive, else 1 - p̂.
+def correctness(
+    calibrator: Calibrator, scores: Sequence[float] | np.ndarray, threshold: float = 0.5, *,
+    predictions: Sequence[Any] | None = None, positive_class: Any = 1,
+) -> np.ndarray:
+    """Each row's probability of being right: p̂ where the row is predicted positive, else 1 - p̂.
 
     A row's predicted class is the model's own: `predictions[i]` (the stored prediction, compared with
     `positive_class` as realized accuracy compares it), and only where a row has no prediction (None, or
     no `predictions` at all) its score ≥ `threshold` (the spec's decision_threshold). Re-deriving the
     class from the score alone misjudges every row where the model used another cut-off or a rule of
-    its own. Given the scores, each row is correct independently with probability c (p̂ or 1 - p̂), so
-    the accuracy the labels will show is a Poisson-binomial mean: variance Σ c(1 - c) / n², interval by
-    the normal approximation, clipped to [0, 1]. It holds sampling noise only, not the calibrator's own
-    error, which shrinks with the reference size. Below `min_count` rows the status is "insufficient_data".
+    its own.
     """
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}")
     s = _finite(scores, "window scores")
-    n = int(s.size)
-    if n == 0:
-        return Estimate("accuracy", None, None, None, 0, confidence, "insufficient_data")
     positive = s >= threshold
     if predictions is not None:
-        if len(predictions) != n:
-            raise ValueError(f"{len(predictions)} predictions for {n} scores: pass one per row, None where absent")
+        if len(predictions) != s.size:
+            raise ValueError(f"{len(predictions)} predictions for {s.size} scores: pass one per row, None where "
+                             "absent")
         stated = [(i, v) for i, v in enumerate(predictions) if v is not None]
         if stated:
             rows, values = zip(*stated, strict=True)
             positive[list(rows)] = [same_class(v, positive_class) for v in values]
-    p = calibrator.calibrate(s)
-    correct = np.where(positive, p, 1.0 - p)
-    value = float(correct.mean())
-    half = float(norm.ppf(0.5 + confidence / 2)) * math.sqrt(float((correct * (1.0 - correct)).sum())) / n
+    p = calibrator.calibrate(s) if s.size else np.empty(0)
+    return np.where(positive, p, 1.0 - p)
+
+
+def estimate_from_sums(
+    n: int, total: float, squares: float, confidence: float = 0.95, min_count: int = 30
+) -> Estimate:
+    """The accuracy estimate from the rows' correctness probabilities c summed (n, Σc, Σc²): the same
+    numbers per-minute aggregates add up, so a window's estimate needs no rows.
+
+    Given the scores, each row is correct independently with probability c, so the accuracy the labels
+    will show is a Poisson-binomial mean: variance Σ c(1 - c) / n², interval by the normal approximation,
+    clipped to [0, 1]. It holds sampling noise only, not the calibrator's own error, which shrinks with
+    the reference size. Below `min_count` rows the status is "insufficient_data".
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}")
+    if n == 0:
+        return Estimate("accuracy", None, None, None, 0, confidence, "insufficient_data")
+    value = total / n
+    half = float(norm.ppf(0.5 + confidence / 2)) * math.sqrt(max(total - squares, 0.0)) / n
     status: Literal["ok", "insufficient_data"] = "ok" if n >= min_count else "insufficient_data"
     return Estimate("accuracy", value, max(0.0, value - half), min(1.0, value + half), n, confidence, status)
+
+
+def estimate_accuracy(
+    calibrator: Calibrator, scores: Sequence[float] | np.ndarray, threshold: float = 0.5,
+    confidence: float = 0.95, *, predictions: Sequence[Any] | None = None, positive_class: Any = 1,
+    min_count: int = 30,
+) -> Estimate:
+    """Expected accuracy of a window from its scores alone: the mean of each row's `correctness`, with the
+    interval of `estimate_from_sums`."""
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}")
+    c = correctness(calibrator, scores, threshold, predictions=predictions, positive_class=positive_class)
+    return estimate_from_sums(int(c.size), float(c.sum()), float((c * c).sum()), confidence, min_count)
 
 
 def reconcile(

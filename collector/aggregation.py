@@ -17,12 +17,14 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
-from analyzers.aggregates import aggregate
+from analyzers.aggregates import MinuteAggregates, aggregate, estimate_moments
 from analyzers.binning import FeatureReference
+from analyzers.estimation import Calibrator
 from collector import dialects, repository
 from spec import DEFAULT_DRIFT, ResolvedSpec
 
@@ -40,12 +42,28 @@ def lock_key(model: str, version: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+class Ingested(NamedTuple):
+    """One newly stored record as the aggregates read it (features as stored: see `encoding.as_stored`)."""
+
+    record_id: str
+    ts: dt.datetime
+    features: Mapping[str, Any]
+    score: float | None
+    prediction: Any
+
+
+@dataclass(frozen=True)
+class _Reference:
+    features: dict[str, FeatureReference]
+    calibrator: Calibrator | None
+
+
 class Aggregator:
     """Bins records into per-minute aggregates for one collector; shared by ingest and the evaluation loop."""
 
     def __init__(self, spec: ResolvedSpec | None) -> None:
         self.spec = spec
-        self._references: OrderedDict[int, dict[str, FeatureReference]] = OrderedDict()
+        self._references: OrderedDict[int, _Reference] = OrderedDict()
         self._lock = threading.Lock()
 
     def declared(self, model: str) -> tuple[dict[str, str] | None, frozenset[str]]:
@@ -62,29 +80,51 @@ class Aggregator:
         m = self.spec.model(model) if self.spec else None
         return math.gcd((m.drift if m else DEFAULT_DRIFT).window_seconds, 60)
 
+    def decision(self, model: str) -> tuple[float, Any]:
+        """(decision threshold, positive class) by which CBPE judges a row predicted positive."""
+        m = self.spec.model(model) if self.spec else None
+        if m is None:
+            return 0.5, 1
+        return m.decision_threshold, (m.positive_class if m.positive_class is not None else 1)
+
     def config(self, model: str) -> str:
-        """A digest of what, besides the reference, the aggregates depend on: the declared features and the
-        bucket length."""
+        """A digest of what, besides the reference, the aggregates depend on: the declared features, the
+        bucket length and CBPE's decision rule."""
         declared, pii = self.declared(model)
-        text = json.dumps([declared, sorted(pii), self.bucket_seconds(model)], sort_keys=True)
+        text = json.dumps(
+            [declared, sorted(pii), self.bucket_seconds(model), self.decision(model)],
+            sort_keys=True,
+            default=str,
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
-    def references(self, s: Session, reference_id: int) -> dict[str, FeatureReference]:
-        """A reference's features, parsed once per collector (references never change once stored)."""
+    def _reference(self, s: Session, reference_id: int) -> _Reference:
+        """A reference parsed once per collector (references never change once stored)."""
         if reference_id == NO_REFERENCE:
-            return {}
+            return _Reference({}, None)
         with self._lock:
             cached = self._references.get(reference_id)
             if cached is not None:
                 self._references.move_to_end(reference_id)
                 return cached
         row = repository.reference_by_id(s, reference_id)
-        parsed = {} if row is None else {k: FeatureReference.from_dict(v) for k, v in row.features.items()}
+        parsed = _Reference({}, None)
+        if row is not None:
+            features = {k: FeatureReference.from_dict(v) for k, v in row.features.items()}
+            parsed = _Reference(features, Calibrator.from_dict(row.calibration) if row.calibration else None)
         with self._lock:
             self._references[reference_id] = parsed
             while len(self._references) > MAX_CACHED_REFERENCES:
                 self._references.popitem(last=False)
         return parsed
+
+    def references(self, s: Session, reference_id: int) -> dict[str, FeatureReference]:
+        """A reference's features; none for `NO_REFERENCE`."""
+        return self._reference(s, reference_id).features
+
+    def calibrator(self, s: Session, reference_id: int) -> Calibrator | None:
+        """A reference's CBPE calibration, None where it has none."""
+        return self._reference(s, reference_id).calibrator
 
     def target(self, s: Session, model: str, version: str) -> tuple[int, str]:
         """(reference id, config) the version's aggregates should be built with now."""
@@ -95,44 +135,42 @@ class Aggregator:
         """Whether the version's aggregates were built with another reference or other declared features."""
         return repository.aggregate_state(s, model=model, version=version) != self.target(s, model, version)
 
-    def add_records(
-        self,
-        s: Session,
-        *,
-        model: str,
-        version: str,
-        rows: Sequence[tuple[dt.datetime, Mapping[str, Any], str]],
-    ) -> None:
+    def add_records(self, s: Session, *, model: str, version: str, rows: Sequence[Ingested]) -> None:
         """Within an ingest transaction, after the records are stored: note their minutes for evaluation and,
-        while the aggregates are current, add the records' counts to them. Rows are (event time, features
-        as stored, record id)."""
+        while the aggregates are current, add the records' counts to them."""
         if not rows:
             return
         dialects.of(s).lock_version(s.connection(), lock_key(model, version), shared=True)
         bucket = self.bucket_seconds(model)
-        minutes = [repository.bucket_start(ts, bucket) for ts, _, _ in rows]
+        minutes = [repository.bucket_start(r.ts, bucket) for r in rows]
         repository.mark_pending(s, model=model, version=version, minutes=minutes, kind="records")
-        labelled = repository.labelled_ids(s, model=model, ids=[i for _, _, i in rows])
+        labelled = repository.labelled_ids(s, model=model, ids=[r.record_id for r in rows])
         if labelled:  # records that arrive after their labels change their windows' performance
-            late = [m for m, (_, _, i) in zip(minutes, rows, strict=True) if i in labelled]
+            late = [m for m, r in zip(minutes, rows, strict=True) if r.record_id in labelled]
             repository.mark_pending(s, model=model, version=version, minutes=late, kind="labels")
         target = self.target(s, model, version)
         if repository.aggregate_state(s, model=model, version=version) != target:
             return  # the loop rebuilds this version from the stored records, these included
-        self._add(s, model, version, target[0], list(zip(minutes, (f for _, f, _ in rows), strict=True)))
+        self._add(s, model, version, target[0], list(zip(minutes, rows, strict=True)))
 
     def _add(
-        self,
-        s: Session,
-        model: str,
-        version: str,
-        reference_id: int,
-        rows: list[tuple[int, Mapping[str, Any]]],
+        self, s: Session, model: str, version: str, reference_id: int, rows: list[tuple[int, Ingested]]
     ) -> None:
         declared, pii = self.declared(model)
+        features = [(m, r.features) for m, r in rows]
         if pii:
-            rows = [(m, {k: v for k, v in f.items() if k not in pii}) for m, f in rows]
-        aggregates = aggregate(rows, self.references(s, reference_id), declared)
+            features = [(m, {k: v for k, v in f.items() if k not in pii}) for m, f in features]
+        reference = self._reference(s, reference_id)
+        aggregates = aggregate(features, reference.features, declared)
+        if reference.calibrator is not None:
+            threshold, positive = self.decision(model)
+            estimates = estimate_moments(
+                [(m, r.score, r.prediction) for m, r in rows],
+                reference.calibrator,
+                threshold=threshold,
+                positive_class=positive,
+            )
+            aggregates = MinuteAggregates(aggregates.counts, {**aggregates.moments, **estimates})
         repository.add_aggregates(
             s, model=model, version=version, reference_id=reference_id, aggregates=aggregates
         )
@@ -148,11 +186,12 @@ class Aggregator:
         repository.clear_aggregates(s, model=model, version=version)  # SQLite: the write lock, before reading
         target = self.target(s, model, version)
         bucket = self.bucket_seconds(model)
-        chunk: list[tuple[int, Mapping[str, Any]]] = []
-        for _, ts, features in repository.version_records(
-            s, model=model, version=version, chunk=REBUILD_CHUNK
-        ):
-            chunk.append((repository.bucket_start(ts, bucket), features if isinstance(features, Mapping) else {}))
+        chunk: list[tuple[int, Ingested]] = []
+        for row in repository.version_records(s, model=model, version=version, chunk=REBUILD_CHUNK):
+            record = Ingested(*row)
+            if not isinstance(record.features, Mapping):
+                record = record._replace(features={})
+            chunk.append((repository.bucket_start(record.ts, bucket), record))
             if len(chunk) >= REBUILD_CHUNK:
                 self._add(s, model, version, target[0], chunk)
                 chunk = []

@@ -55,7 +55,7 @@ def sample_key(record_id: str) -> int:
     return int.from_bytes(digest.digest(), "big", signed=True)
 
 
-def _stored_value(v: Any) -> Any:
+def as_stored_value(v: Any) -> Any:
     """One JSON value as it reads back from storage (see `as_stored`)."""
     t = type(v)
     if t is float:
@@ -63,9 +63,9 @@ def _stored_value(v: Any) -> Any:
     if t is str:
         return v.replace("\x00", "\ufffd") if "\x00" in v else v
     if t is list or t is tuple:
-        return [_stored_value(x) for x in v]
+        return [as_stored_value(x) for x in v]
     if t is dict:
-        return {str(k): _stored_value(x) for k, x in v.items()}
+        return {str(k): as_stored_value(x) for k, x in v.items()}
     return v
 
 
@@ -75,5 +75,5 @@ def as_stored(features: dict[str, Any]) -> dict[str, Any]:
     for v in features.values():
         t = type(v)
         if (t is float and v - v != 0) or (t is str and "\x00" in v) or t is list or t is dict or t is tuple:
-            return {k: _stored_value(x) for k, x in features.items()}
+            return {k: as_stored_value(x) for k, x in features.items()}
     return features

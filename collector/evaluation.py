@@ -22,10 +22,10 @@ from typing import Any, Literal
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from analyzers.aggregates import WindowCounts
+from analyzers.aggregates import ESTIMATE, WindowCounts
 from analyzers.binning import FeatureReference, Histogram
 from analyzers.drift import DriftValue, correct_p_values, get_statistic, histogram_drift
-from analyzers.estimation import Calibrator, estimate_accuracy
+from analyzers.estimation import estimate_from_sums
 from analyzers.multivariate import DetectorCache
 from analyzers.performance import DEFAULT_RESAMPLES, LabelledRow, PerformanceValue, window_performance
 from collector import attributions, db, event_time, multivariate, repository
@@ -357,24 +357,22 @@ class Evaluator:
         return len(rows)
 
     def _estimate(self, s: Session, key: WindowKey) -> PerformanceValue | None:
-        """CBPE's accuracy estimate from the window's scores, when the reference carries a calibration."""
-        ref_id = repository.latest_reference_id(s, model=key.model, version=key.version)
-        calibration = None if ref_id is None else repository.reference_calibration(s, ref_id)
-        if not calibration:
+        """CBPE's accuracy estimate, from the window's summed correctness probabilities, when the reference
+        carries a calibration (ingest adds each scored record's to its minute)."""
+        ref_id, _ = self._counts(s, key)
+        if self.aggregator.calibrator(s, ref_id) is None:
             return None
-        scored = repository.window_scored(
-            s, model=key.model, version=key.version, start=key.start, end=key.end
+        moments = repository.window_moments(
+            s,
+            model=key.model,
+            version=key.version,
+            reference_id=ref_id,
+            start=key.start,
+            end=key.end,
+            features=[ESTIMATE],
         )
-        m = self.spec.model(key.model) if self.spec else None
-        # judged by the model's stored prediction, as realized accuracy is; the threshold only for rows
-        # that carry a score and no prediction
-        est = estimate_accuracy(
-            Calibrator.from_dict(calibration),
-            [sc for _, sc in scored],
-            threshold=m.decision_threshold if m else 0.5,
-            predictions=[p for p, _ in scored],
-            positive_class=m.positive_class if m and m.positive_class is not None else 1,
-        )
+        n, total, squares, _, _ = moments.get(ESTIMATE, (0, 0.0, 0.0, None, None))
+        est = estimate_from_sums(n, total, squares)
         status: Literal["ok", "insufficient_data"] = "ok" if est.status == "ok" else "insufficient_data"
         return PerformanceValue(
             "all", "estimated_accuracy", est.value, est.lower, est.upper, est.n, est.n, status

@@ -170,8 +170,9 @@ class Monitor:
     ``os.getpid``) are seams for tests.
 
     ``explainer`` (see `sdk.explain`) attaches SHAP attributions to sampled records: it runs on the
-    background thread once per outgoing batch, on the features before redaction; when it fails the
-    batch goes without attributions and `explain_errors` counts it.
+    background thread once per outgoing batch, on the features before redaction; when it raises, the
+    batch is split in halves and retried (a bounded number of calls) so only the rows it refuses go
+    without attributions; `explain_errors` counts such batches.
     """
 
     def __init__(
@@ -432,7 +433,7 @@ class Monitor:
 
     @property
     def explain_errors(self) -> int:
-        """Batches this process sent without attributions because the explainer raised or misbehaved."""
+        """Batches in which the explainer raised or misbehaved, so some or all rows went without attributions."""
         return self._shipper.explain_errors
 
     @property

@@ -34,6 +34,9 @@ _PATHS = {STATS: wire.STATS_PATH, RECORDS: wire.RECORDS_PATH, LABELS: wire.LABEL
 BODY_LIMIT = wire.DEFAULT_MAX_BODY_BYTES // 2
 _MAX_TS = 32503680000.0
 _USER_AGENT = "driftline-sdk/0.1"
+# A batch the explainer refuses is split in halves and retried, so one unparsable row (a "n/a" among
+# numbers) costs its own attributions, not the batch's; at most this many extra calls per batch.
+EXPLAIN_RETRY_CALLS = 64
 
 
 @dataclass(slots=True)
@@ -294,18 +297,35 @@ class Shipper:
         """
         assert self._explainer is not None
         rows = [{str(k)[:128]: plain_feature(v) for k, v in rec[2].items()} for rec in items]
-        try:
-            found = checked_attributions(self._explainer(rows), len(rows))
-        except Exception as exc:
+        found: list[Any] = [None] * len(rows)
+        failure: Exception | None = None
+        scheduled, pending = 1, [(0, len(rows))]
+        while pending:
+            lo, hi = pending.pop()
+            try:
+                result = self._explainer(rows[lo:hi])
+            except Exception as exc:  # bisect: the rows it can explain keep their attributions
+                failure = failure or exc
+                if hi - lo > 1 and scheduled + 2 <= 1 + EXPLAIN_RETRY_CALLS:
+                    scheduled += 2
+                    mid = (lo + hi) // 2
+                    pending += [(mid, hi), (lo, mid)]
+                continue
+            try:
+                found[lo:hi] = checked_attributions(result, hi - lo)
+            except Exception as exc:  # a malformed answer is not trusted for any row of the batch
+                failure = failure or exc
+                found = [None] * len(rows)
+                break
+        if failure is not None:
             self.explain_errors += 1
             self._log.warning(
                 "explainer",
-                "driftline: the explainer failed (%s: %s); the batch is sent without attributions "
-                "(counted in explain_errors)",
-                type(exc).__name__,
-                exc,
+                "driftline: the explainer failed (%s: %s); the rows it refused are sent without attributions "
+                "(counted in explain_errors, one per batch)",
+                type(failure).__name__,
+                failure,
             )
-            found = [None] * len(items)
         return [(*rec, att) for rec, att in zip(items, found, strict=True)]
 
     def _record(self, rec: tuple[Any, ...]) -> str:

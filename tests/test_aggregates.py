@@ -30,6 +30,7 @@ from sqlalchemy.orm import sessionmaker
 from analyzers.aggregates import Moments, WindowCounts, aggregate
 from analyzers.binning import FeatureReference, fit_reference
 from analyzers.drift import feature_drift
+from analyzers.estimation import Calibrator, estimate_accuracy
 from analyzers.quality import window_quality
 from collector import db, evaluation, repository
 from collector.encoding import sample_key
@@ -62,6 +63,16 @@ def public_rows() -> list[dict[str, Any]]:
         out.append({**{n: float(values[n.replace("_", " ")]) for n in NUMERIC}, "cultivar": f"c{wine[i % len(wine)]}",
                     "email": f"p{i}@example.com"})
     return out
+
+
+def model_scores() -> tuple[np.ndarray, np.ndarray]:
+    """A logistic regression fitted on the first 300 rows: its scores for every row, and the true labels."""
+    from sklearn.linear_model import LogisticRegression
+
+    data = load_breast_cancer()
+    x = data.data[:, [0, 1, 23]]
+    fitted = LogisticRegression(max_iter=5000).fit(x[:300], data.target[:300])
+    return fitted.predict_proba(x)[:, 1], data.target
 
 
 def hostile(rows: list[dict[str, Any]], rng: random.Random) -> list[dict[str, Any]]:
@@ -129,13 +140,17 @@ def body(records: list[dict[str, Any]], version: str = "v1") -> dict[str, Any]:
     return {"batch_id": uuid.uuid4().hex, "model": "cancer", "version": version, "records": records}
 
 
-def traffic(rows: list[dict[str, Any]], start: float, prefix: str, rng: random.Random) -> list[dict[str, Any]]:
-    """Records spread over two hour-long windows from `start`, with scores."""
-    return [
-        {"id": f"{prefix}{i}", "ts": start + rng.uniform(0, 2 * HOUR - 1), "features": f,
-         "prediction": int(rng.random() < 0.4), "score": rng.random()}
-        for i, f in enumerate(rows)
-    ]
+def traffic(rows: list[dict[str, Any]], start: float, prefix: str, rng: random.Random,
+            scores: np.ndarray | None = None) -> list[dict[str, Any]]:
+    """Records spread over two hour-long windows from `start`, with the model's scores (some missing,
+    some predictions left for the threshold to decide)."""
+    out = []
+    for i, f in enumerate(rows):
+        score = float(scores[i]) if scores is not None else rng.random()
+        out.append({"id": f"{prefix}{i}", "ts": start + rng.uniform(0, 2 * HOUR - 1), "features": f,
+                    "prediction": None if rng.random() < 0.1 else int(score > 0.3),
+                    "score": None if rng.random() < 0.05 else score})
+    return out
 
 
 def send(c: Collector, records: list[dict[str, Any]], rng: random.Random) -> None:
@@ -147,8 +162,8 @@ def send(c: Collector, records: list[dict[str, Any]], rng: random.Random) -> Non
         i += n
 
 
-def from_raw(url: str, model: str = "cancer") -> tuple[dict[Any, Any], dict[Any, Any]]:
-    """Drift and quality of every window, computed by the analyzers from the stored rows themselves."""
+def from_raw(url: str, model: str = "cancer") -> tuple[dict[Any, Any], dict[Any, Any], dict[Any, Any]]:
+    """Drift, quality and CBPE's estimate of every window, computed by the analyzers from the stored rows."""
     spec = {"metrics": ("psi", "kl", "js", "chi2", "ks", "wasserstein"), "min_count": 5}
     engine = db.make_engine(url)
     try:
@@ -156,24 +171,36 @@ def from_raw(url: str, model: str = "cancer") -> tuple[dict[Any, Any], dict[Any,
             ref = repository.latest_reference(s, model=model, version="v1")
             assert ref is not None
             refs = {k: FeatureReference.from_dict(v) for k, v in ref.features.items()}
+            calibrator = Calibrator.from_dict(ref.calibration) if ref.calibration else None
             windows: dict[dt.datetime, list[dict[str, Any]]] = defaultdict(list)
-            for ts, features in s.execute(select(db.Record.ts, db.Record.features).where(db.Record.model == model)):
+            scored: dict[dt.datetime, list[tuple[float, Any]]] = defaultdict(list)
+            r = db.Record
+            for ts, features, score, prediction in s.execute(
+                select(r.ts, r.features, r.score, r.prediction).where(r.model == model)
+            ):
                 epoch = int(ts.timestamp())
-                windows[dt.datetime.fromtimestamp(epoch - epoch % HOUR, dt.UTC)].append(features)
+                start = dt.datetime.fromtimestamp(epoch - epoch % HOUR, dt.UTC)
+                windows[start].append(features)
+                if score is not None and np.isfinite(score):
+                    scored[start].append((score, prediction))
     finally:
         engine.dispose()
-    drift, quality = {}, {}
+    drift, quality, estimate = {}, {}, {}
     for start, rows in windows.items():
+        if calibrator is not None:
+            e = estimate_accuracy(calibrator, [x for x, _ in scored[start]], 0.5,
+                                  predictions=[p for _, p in scored[start]], positive_class=1)
+            estimate[start] = (e.n, e.value, e.lower, e.upper)
         for name in (*NUMERIC, "cultivar"):
             for v in feature_drift(refs[name], [r.get(name) for r in rows], spec["metrics"], min_count=5):
                 drift[(start, name, v.metric)] = (v.value, v.n_current, v.p_value)
         clean = [{k: x for k, x in r.items() if k != "email"} for r in rows]
         for q in window_quality(DECLARED | {}, refs, clean):
             quality[(start, q.feature, q.check)] = (q.count, q.total)
-    return drift, quality
+    return drift, quality, estimate
 
 
-def stored(url: str) -> tuple[dict[Any, Any], dict[Any, Any]]:
+def stored(url: str) -> tuple[dict[Any, Any], dict[Any, Any], dict[Any, Any]]:
     engine = db.make_engine(url)
     try:
         with sessionmaker(engine)() as s:
@@ -181,9 +208,11 @@ def stored(url: str) -> tuple[dict[Any, Any], dict[Any, Any]]:
                      for p in repository.drift_series(s, model="cancer", limit=100_000)}
             quality = {(q.window_start, q.feature, q.check): (q.count, q.total)
                        for q in repository.quality_series(s, model="cancer", limit=100_000)}
+            estimate = {p.window_start: (p.support, p.value, p.lower, p.upper)
+                        for p in repository.performance_series(s, model="cancer", metric="estimated_accuracy")}
     finally:
         engine.dispose()
-    return drift, quality
+    return drift, quality, estimate
 
 
 def same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
@@ -193,12 +222,17 @@ def same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
 
 
 def assert_exact(url: str) -> None:
-    want_drift, want_quality = from_raw(url)
-    got_drift, got_quality = stored(url)
+    want_drift, want_quality, want_estimate = from_raw(url)
+    got_drift, got_quality, got_estimate = stored(url)
     assert set(got_drift) == set(want_drift)
     wrong = {k: (got_drift[k], want_drift[k]) for k in want_drift if not same(got_drift[k], want_drift[k])}
     assert not wrong, wrong
     assert got_quality == want_quality
+    # CBPE sums floats minute by minute: equal to the last few bits, and its count exactly
+    assert want_estimate and set(got_estimate) == set(want_estimate)
+    for start, (n, *bounds) in want_estimate.items():
+        assert got_estimate[start][0] == n
+        assert got_estimate[start][1:] == pytest.approx(bounds, rel=1e-12)
 
 
 def test_drift_and_quality_from_aggregates_equal_the_raw_rows_exactly(db_url: str, tmp_path: Path) -> None:
@@ -208,13 +242,15 @@ def test_drift_and_quality_from_aggregates_equal_the_raw_rows_exactly(db_url: st
     spec.write_text(SPEC)
     rng = random.Random(16)
     data = public_rows()
+    scores, labels = model_scores()
     c = start_collector(db_url, tmp_path, config=spec)
     try:
         ref = {n: [r[n] for r in data[:300]] for n in (*NUMERIC, "cultivar")}
-        assert c.post("/v1/references", {"model": "cancer", "columns": ref})[0] == 200
+        calibration = {"scores": scores[:300].tolist(), "labels": labels[:300].tolist()}
+        assert c.post("/v1/references", {"model": "cancer", "columns": ref, **calibration})[0] == 200
         now = int(time.time())
         start = float(now - now % HOUR - 3 * HOUR)
-        records = traffic(hostile(data[300:], rng), start, "r", rng)
+        records = traffic(hostile(data[300:], rng), start, "r", rng, scores[300:])
         rng.shuffle(records)
         first, late = records[:200], records[200:]
         send(c, first, rng)
@@ -228,7 +264,9 @@ def test_drift_and_quality_from_aggregates_equal_the_raw_rows_exactly(db_url: st
         assert c.evaluate() == 0  # nothing new: no window is evaluated again
 
         shifted = {n: [x * 1.3 for x in ref[n]] if n != "cultivar" else ref[n][::-1] for n in ref}
-        assert c.post("/v1/references", {"model": "cancer", "version": "v1", "columns": shifted})[0] == 200
+        recalibrated = {"scores": scores[:300][::-1].tolist(), "labels": labels[:300].tolist()}
+        answer = c.post("/v1/references", {"model": "cancer", "version": "v1", "columns": shifted, **recalibrated})
+        assert answer[0] == 200, answer
         send(c, traffic(data[:30], start, "after-ref", rng), rng)
         assert c.evaluate() >= 2  # re-binned on the new reference: every window again
         assert_exact(db_url)

@@ -17,6 +17,7 @@ import shap
 from sklearn.ensemble import RandomForestClassifier
 
 from sdk import MockTransport, Monitor, wire
+from sdk.shipper import EXPLAIN_RETRY_CALLS
 from sdk.explain import checked_attributions, shap_explainer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,6 +111,40 @@ def test_a_raising_explainer_ships_the_records_without_attributions_counts_and_w
     assert mon.internal_errors == 0 and mon.dropped_total == 0
     warnings = [r.getMessage() for r in caplog.records if "explainer" in r.getMessage()]
     assert len(warnings) == 1 and "RuntimeError: CUDA out of memory" in warnings[0]
+
+
+def test_one_unparsable_row_costs_its_own_attributions_not_the_batchs(make, credit):
+    """A real explainer (SHAP's, over float features) refuses a batch holding one "n/a": the batch is split
+    until only that row goes without attributions, and the warning and counter say so once."""
+    X, y = credit
+    model = RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0).fit(X, y)
+    t = MockTransport()
+    mon = make(t, explainer=shap_explainer(shap.TreeExplainer(model), NAMES), batch_size=64, flush_interval=60.0)
+    features = [dict(zip(NAMES, row, strict=True)) for row in X[:64].tolist()]
+    features[37]["age"] = "n/a"
+    with mon.observe(ids=[f"r{i}" for i in range(64)], features=features) as obs:
+        obs.predictions([1] * 64)
+    assert mon.flush(10.0)
+    records = shipped(t)
+    assert [i for i in range(64) if "attributions" not in records[f"r{i}"]] == [37]
+    assert mon.explain_errors == 1
+
+
+def test_an_explainer_that_always_raises_is_called_a_bounded_number_of_times(make):
+    calls: list[int] = []
+
+    def broken(rows: list[dict[str, Any]]) -> list[Any]:
+        calls.append(len(rows))
+        raise RuntimeError("CUDA out of memory")
+
+    t = MockTransport()
+    mon = make(t, explainer=broken, batch_size=1000, flush_interval=60.0)
+    with mon.observe(ids=[f"r{i}" for i in range(1000)], features={"income": list(range(1000))}) as obs:
+        obs.predictions([1] * 1000)
+    assert mon.flush(10.0)
+    assert len(shipped(t)) == 1000
+    assert len(calls) == 1 + EXPLAIN_RETRY_CALLS and calls[0] == 1000
+    assert mon.explain_errors == 1
 
 
 @pytest.mark.parametrize(

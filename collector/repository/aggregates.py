@@ -100,9 +100,17 @@ def window_counts(
 
 
 def window_moments(
-    conn: Session, *, model: str, version: str, reference_id: int, start: dt.datetime, end: dt.datetime
+    conn: Session,
+    *,
+    model: str,
+    version: str,
+    reference_id: int,
+    start: dt.datetime,
+    end: dt.datetime,
+    features: Iterable[str] | None = None,
 ) -> dict[str, tuple[int, float, float, float | None, float | None]]:
-    """feature -> (count, sum, sum of squares, min, max) of the finite values in [start, end)."""
+    """feature -> (count, sum, sum of squares, min, max) of the finite values in [start, end); only the
+    named features when given (the estimate reads one row per minute, not every feature's)."""
     m = db.MinuteMoments
     stmt = (
         select(
@@ -122,6 +130,8 @@ def window_moments(
         )
         .group_by(m.feature)
     )
+    if features is not None:
+        stmt = stmt.where(m.feature.in_(list(features)))
     return {f: (int(n), float(t), float(sq), lo, hi) for f, n, t, sq, lo, hi in conn.execute(stmt)}
 
 
@@ -168,10 +178,11 @@ def set_aggregate_state(conn: Session, *, model: str, version: str, reference_id
 
 
 def version_records(conn: Session, *, model: str, version: str, chunk: int = 20_000) -> Iterator[Any]:
-    """(record id, event time, features) of every stored record of a model version, streamed in chunks."""
+    """(record id, event time, features, score, prediction) of every stored record of a model version,
+    streamed in chunks."""
     r = db.Record
     stmt = (
-        select(r.record_id, r.ts, r.features)
+        select(r.record_id, r.ts, r.features, r.score, r.prediction)
         .where(r.model == model, r.version == version)
         .execution_options(yield_per=chunk)
     )
