@@ -362,6 +362,20 @@ def _probability(x: Any) -> float | None:
     return v if v is not None and 0.0 <= v <= 1.0 else None
 
 
+#: Longest slice label ("column=value") stored; longer values are cut and suffixed with a hash of the whole.
+MAX_SLICE_LABEL = 200
+
+
+def slice_value(column: str, value: Any) -> str:
+    """A slice value as its label spells it: str(value), cut (with a hash of the whole, so distinct values stay
+    distinct) where "column=value" would pass MAX_SLICE_LABEL characters."""
+    text = str(value)
+    room = MAX_SLICE_LABEL - len(column) - 1
+    if len(text) <= room:
+        return text
+    return f"{text[: max(room - 9, 0)]}~{zlib.crc32(text.encode()):08x}"
+
+
 def slice_keys(
     slices: Mapping[str, Any], columns: Sequence[str], allowed: Mapping[str, set[str]]
 ) -> list[str]:
@@ -369,7 +383,7 @@ def slice_keys(
     keys = [ALL]
     for col in columns:
         if col in slices and slices[col] is not None:
-            value = str(slices[col])
+            value = slice_value(col, slices[col])
             keys.append(f"{col}={value if value in allowed.get(col, set()) else OTHER}")
     return keys
 
@@ -384,7 +398,8 @@ def bounded_values(
         for r in rows:
             v = r.slices.get(col)
             if v is not None:
-                counts[str(v)] = counts.get(str(v), 0) + 1
+                text = slice_value(col, v)
+                counts[text] = counts.get(text, 0) + 1
         ranked = sorted(counts, key=lambda k: (-counts[k], k))
         out[col] = set(ranked[:max_values])
     return out

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from analyzers.aggregates import MinuteAggregates, aggregate, estimate_moments
 from analyzers.binning import FeatureReference
 from analyzers.estimation import Calibrator
+from analyzers.performance_summary import slice_totals
 from collector import dialects, repository
 from spec import DEFAULT_DRIFT, ResolvedSpec
 
@@ -50,6 +51,7 @@ class Ingested(NamedTuple):
     features: Mapping[str, Any]
     score: float | None
     prediction: Any
+    slices: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,11 @@ class Aggregator:
             return None, frozenset()
         return {f.name: f.type for f in m.features if not f.pii}, frozenset(m.pii_features)
 
+    def slice_columns(self, model: str) -> tuple[str, ...]:
+        """The slice columns whose records per value are counted (the spec's `slices`; none undeclared)."""
+        m = self.spec.model(model) if self.spec else None
+        return tuple(m.slices) if m else ()
+
     def bucket_seconds(self, model: str) -> int:
         """How long one aggregate bucket lasts: a minute, or less where the model's drift window is shorter
         or not a whole number of minutes (the largest length that divides both), so windows are whole buckets."""
@@ -92,7 +99,7 @@ class Aggregator:
         bucket length and CBPE's decision rule."""
         declared, pii = self.declared(model)
         text = json.dumps(
-            [declared, sorted(pii), self.bucket_seconds(model), self.decision(model)],
+            [declared, sorted(pii), self.bucket_seconds(model), self.decision(model), self.slice_columns(model)],
             sort_keys=True,
             default=str,
         )
@@ -174,6 +181,12 @@ class Aggregator:
         repository.add_aggregates(
             s, model=model, version=version, reference_id=reference_id, aggregates=aggregates
         )
+        columns = self.slice_columns(model)
+        totals: dict[tuple[int, str], int] = {}
+        for m, r in rows:
+            for sl, n in slice_totals([r.slices], columns).items():
+                totals[(m, sl)] = totals.get((m, sl), 0) + n
+        repository.add_slice_totals(s, model=model, version=version, totals=totals)
 
     def rebuild(self, s: Session, model: str, version: str) -> None:
         """Re-bin every stored record of a model version on the reference and declared features that apply
@@ -191,6 +204,8 @@ class Aggregator:
             record = Ingested(*row)
             if not isinstance(record.features, Mapping):
                 record = record._replace(features={})
+            if not isinstance(record.slices, Mapping):
+                record = record._replace(slices=None)
             chunk.append((repository.bucket_start(record.ts, bucket), record))
             if len(chunk) >= REBUILD_CHUNK:
                 self._add(s, model, version, target[0], chunk)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    Text,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -348,6 +349,25 @@ class MinuteMoments(Base):
     squares: Mapped[float] = mapped_column(Float)
     low: Mapped[float | None] = mapped_column(Float, nullable=True)
     high: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class MinutePerformance(Base):
+    """One summary item of one slice in one minute of a model version's labelled records (migration 9).
+
+    `item` "records" counts the minute's records, labelled or not, added at ingest; the other items are
+    `analyzers.performance_summary`'s, replaced whenever a label for the minute arrives. `slice` is "all"
+    or "column=value" with the value as sent: the window folds rare values into "other".
+    """
+
+    __tablename__ = "minute_performance"
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    minute: Mapped[dt.datetime] = mapped_column(UTCDateTime, primary_key=True)
+    slice: Mapped[str] = mapped_column(Text, primary_key=True)
+    item: Mapped[str] = mapped_column(Text, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[float] = mapped_column(Float, default=0.0)
+    squares: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class PendingMinute(Base):

@@ -27,9 +27,10 @@ from analyzers.binning import FeatureReference, Histogram
 from analyzers.drift import DriftValue, correct_p_values, get_statistic, histogram_drift
 from analyzers.estimation import estimate_from_sums
 from analyzers.multivariate import DetectorCache
-from analyzers.performance import DEFAULT_RESAMPLES, LabelledRow, PerformanceValue, window_performance
-from collector import attributions, db, event_time, multivariate, repository
-from collector.aggregation import NO_REFERENCE, Aggregator
+from analyzers.performance import DEFAULT_RESAMPLES, LabelledRow, PerformanceValue
+from analyzers.performance_summary import Summary, performance_from_summary, summarize
+from collector import attributions, db, dialects, event_time, multivariate, repository
+from collector.aggregation import NO_REFERENCE, Aggregator, lock_key
 from collector.explainers import Explainers
 from collector.metrics import MetricsState
 from collector.slos import SLOReport, gauges, slo_reports
@@ -42,8 +43,6 @@ log = logging.getLogger("driftline.evaluation")
 #: it, a seeded uniform sample of this many, whose KS distance is within about 1.36/sqrt(n) = 0.014 of the
 #: whole window's at the 95% level.
 RESERVOIR_SIZE = 10_000
-#: What can change a window: its records, its labels.
-ALL_CHANGES = frozenset({"records", "labels"})
 MULTIVARIATE_METRICS = ("mmd", "lsdd")
 #: Following ticks on which a window whose core evaluation failed is tried again.
 MAX_RETRIES = 3
@@ -121,19 +120,21 @@ class Evaluator:
             now = self.clock()
             with self.sessions.begin() as s:
                 pending = repository.claim_pending(s)
-            fresh: dict[WindowKey, set[str]] = {}
-            for key, kinds in self._rebuilt(
-                {(m, v) for m, v, _, _ in pending} | {(k.model, k.version) for k in self.retry}
-            ).items():
-                fresh.setdefault(key, set()).update(kinds)
+            # per window: the minutes whose labelled records changed (None: all of them, to be summarised again)
+            fresh: dict[WindowKey, set[dt.datetime] | None] = dict.fromkeys(
+                self._rebuilt({(m, v) for m, v, _, _ in pending} | {(k.model, k.version) for k in self.retry})
+            )
             for model, version, minute, kind in pending:
                 window = self._window(model, version, minute, now)
-                if window is not None:
-                    fresh.setdefault(window, set()).add(kind)
+                if window is None:
+                    continue
+                minutes = fresh.setdefault(window, set())
+                if kind == "labels" and minutes is not None:
+                    minutes.add(minute)
             keys = sorted(set(fresh) | set(self.retry), key=lambda k: (k.model, k.version, k.start))
             for key in keys:
                 tries = 0 if key in fresh else self.retry.pop(key, 0)
-                if not self._evaluate(key, fresh.get(key, ALL_CHANGES)):
+                if not self._evaluate(key, fresh.get(key)):
                     self.retry.pop(key, None)
                 elif tries < MAX_RETRIES:
                     self.retry[key] = tries + 1
@@ -150,10 +151,10 @@ class Evaluator:
             self._guarded("*", "slos", self.refresh_slos, now)
             return keys
 
-    def _rebuilt(self, versions: set[tuple[str, str]]) -> dict[WindowKey, set[str]]:
+    def _rebuilt(self, versions: set[tuple[str, str]]) -> set[WindowKey]:
         """Rebuild the aggregates of versions whose reference or declared features changed; returns every
         window of those versions, each to be evaluated again against what it is now compared with."""
-        out: dict[WindowKey, set[str]] = {}
+        out: set[WindowKey] = set()
         for model, version in sorted(versions):
             try:
                 with self.sessions() as s:
@@ -169,7 +170,7 @@ class Evaluator:
             for minute in minutes:
                 key = self._window(model, version, minute, self.clock())
                 if key is not None:
-                    out[key] = set(ALL_CHANGES)
+                    out.add(key)
         return out
 
     def _window(self, model: str, version: str, ts: dt.datetime, now: dt.datetime) -> WindowKey | None:
@@ -201,17 +202,16 @@ class Evaluator:
             + self._multivariate(key)
         )
 
-    def _evaluate(self, key: WindowKey, changes: Collection[str]) -> bool:
+    def _evaluate(self, key: WindowKey, labelled: Collection[dt.datetime] | None) -> bool:
         """Every stage of one window, each on its own (a failure is logged, counted and skipped); returns
         whether a core stage (drift, performance, quality) failed, so the window is worth a retry.
-        `changes` says what arrived ("records", "labels"): performance is skipped where it cannot move."""
+        `labelled`: the minutes whose labelled records changed, summarised again first (None: every one)."""
         failed = False
         stages: list[tuple[str, Callable[[WindowKey], int]]] = [
             ("drift", self._drift),
+            ("performance", lambda k: self._performance(k, labelled)),
             ("quality", self._quality),
         ]
-        if "labels" in changes or self._performance_moves(key):
-            stages.insert(1, ("performance", self._performance))
         self._summed.clear()  # drift and quality share one read of the window's counts
         for stage, run in stages:
             try:
@@ -263,15 +263,6 @@ class Evaluator:
             self._warned.add(key)
             log.error("%s failed (logged once; skipped for every window until fixed)", what, exc_info=exc)
 
-    def _performance_moves(self, key: WindowKey) -> bool:
-        """Whether records alone (no new label) can change the window's performance: it has labelled records
-        (coverage moves) or was never evaluated. A window with none keeps its insufficient-data points."""
-        with self.sessions() as s:
-            support = repository.window_support(
-                s, model=key.model, version=key.version, window_start=key.start
-            )
-        return support is None or support > 0
-
     def _counts(self, s: Session, key: WindowKey) -> tuple[int, WindowCounts]:
         """The window's reference id (0: none) and its counts summed over its minutes; refuses aggregates
         built on another reference than the one that applies (a rebuild is due: the window is retried)."""
@@ -315,18 +306,50 @@ class Evaluator:
             s.commit()
         return len(points)
 
-    def _performance(self, key: WindowKey) -> int:
+    def _summarise(self, key: WindowKey, minutes: Collection[dt.datetime] | None) -> None:
+        """Summarise again the labelled records of some minutes of a window (None: all of its minutes),
+        under the version's exclusive lock so two collectors never interleave a minute's rewrite."""
+        m = self.spec.model(key.model) if self.spec else None
+        bucket = self.aggregator.bucket_seconds(key.model)
+        step = dt.timedelta(seconds=bucket)
+        ranges = [(key.start, key.end)] if minutes is None else [(t, t + step) for t in sorted(minutes)]
+        with self.sessions.begin() as s:
+            dialects.of(s).lock_version(s.connection(), lock_key(key.model, key.version), shared=False)
+            summaries: dict[int, Summary] = {}
+            for start, end in ranges:
+                by_bucket: dict[int, list[LabelledRow]] = {}
+                for ts, p, y, sl, sc in repository.labelled_records(
+                    s, model=key.model, version=key.version, start=start, end=end
+                ):
+                    by_bucket.setdefault(repository.bucket_start(ts, bucket), []).append(
+                        LabelledRow(p, y, sl or {}, sc)
+                    )
+                for b in range(repository.bucket_start(start, bucket), repository.bucket_start(end, bucket), bucket):
+                    summaries[b] = summarize(
+                        by_bucket.get(b, []),
+                        prediction_type=m.prediction_type if m else "binary",
+                        positive_class=m.positive_class if m and m.positive_class is not None else 1,
+                        slice_columns=self.aggregator.slice_columns(key.model),
+                    )
+            repository.replace_summaries(s, model=key.model, version=key.version, summaries=summaries)
+
+    def _performance(self, key: WindowKey, labelled: Collection[dt.datetime] | None = None) -> int:
+        """Realized performance of a window from its minutes' summaries (those whose labelled records
+        changed, `labelled`, summarised again first; None: all), with CBPE's estimate beside it."""
+        if labelled is None or labelled:
+            self._summarise(key, labelled)
         m = self.spec.model(key.model) if self.spec else None
         with self.sessions() as s:
-            joined = repository.window_labelled(
+            summary, totals = repository.window_summary(
                 s, model=key.model, version=key.version, start=key.start, end=key.end
             )
-            values = window_performance(
-                [LabelledRow(p, y, sl or {}, sc) for p, y, sl, sc in joined],
+            values = performance_from_summary(
+                summary,
+                totals,
                 prediction_type=m.prediction_type if m else "binary",
                 positive_class=m.positive_class if m and m.positive_class is not None else 1,
                 resamples=self.bootstrap_resamples,
-                slice_columns=m.slices if m else (),
+                slice_columns=self.aggregator.slice_columns(key.model),
                 max_slice_values=self.max_slice_values,
                 min_coverage=self.min_label_coverage,
             )

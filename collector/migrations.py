@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, inspect, select, text
+from sqlalchemy import Connection, Engine, delete, inspect, select, text
 
 from collector import db, dialects
 
@@ -111,6 +111,14 @@ def _minute_aggregates(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE records ADD COLUMN sample_key BIGINT"))
 
 
+def _minute_performance(conn: Connection) -> None:
+    """Per-minute performance summaries. Aggregate states are dropped so the loop rebuilds each version's
+    aggregates (slice counts included) from its records when its next data arrives."""
+    _create(db.MinutePerformance)(conn)
+    if inspect(conn).has_table(db.AggregateState.__tablename__):
+        conn.execute(delete(db.table(db.AggregateState)))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -132,6 +140,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         _projects_and_scoped_batches,
     ),
     Migration(8, "per-minute aggregates for evaluation; reservoir keys on records", _minute_aggregates),
+    Migration(
+        9,
+        "per-minute performance summaries; every version's aggregates rebuilt to count its slices",
+        _minute_performance,
+    ),
 )
 
 

@@ -124,7 +124,14 @@ def store_records(ctx: AppContext, batch: RecordBatch) -> Accepted:
             model=batch.model,
             version=batch.version,
             rows=[
-                Ingested(r.id, r.ts, as_stored(r.features), r.score, as_stored_value(r.prediction))
+                Ingested(
+                    r.id,
+                    r.ts,
+                    as_stored(r.features),
+                    r.score,
+                    as_stored_value(r.prediction),
+                    as_stored(r.slices) if r.slices else None,
+                )
                 for r in new
             ],
         )

@@ -31,6 +31,7 @@ from analyzers.aggregates import Moments, WindowCounts, aggregate
 from analyzers.binning import FeatureReference, fit_reference
 from analyzers.drift import feature_drift
 from analyzers.estimation import Calibrator, estimate_accuracy
+from analyzers.performance import LabelledRow, window_performance
 from analyzers.quality import window_quality
 from collector import db, evaluation, repository
 from collector.encoding import sample_key
@@ -49,6 +50,7 @@ models:
       - {name: cultivar, type: categorical}
       - {name: email, type: text, pii: true}
     prediction: {type: binary, positive_class: 1}
+    slices: [cultivar]
     drift: {window: 1h, metrics: [psi, kl, js, chi2, ks, wasserstein], min_count: 5}
 """
 
@@ -149,8 +151,18 @@ def traffic(rows: list[dict[str, Any]], start: float, prefix: str, rng: random.R
         score = float(scores[i]) if scores is not None else rng.random()
         out.append({"id": f"{prefix}{i}", "ts": start + rng.uniform(0, 2 * HOUR - 1), "features": f,
                     "prediction": None if rng.random() < 0.1 else int(score > 0.3),
-                    "score": None if rng.random() < 0.05 else score})
+                    "score": None if rng.random() < 0.05 else score,
+                    "slices": {"cultivar": scalar(f.get("cultivar")) if rng.random() < 0.8
+                               else rng.choice(ODD_SLICES)}})
     return out
+
+
+ODD_SLICES = ["a-" + "x" * 250, "b-" + "x" * 250, 3, None, ""]
+
+
+def scalar(v: Any) -> Any:
+    """A feature value as a slice value may be (lists and objects are refused there)."""
+    return v if v is None or isinstance(v, str | int | float) else None
 
 
 def send(c: Collector, records: list[dict[str, Any]], rng: random.Random) -> None:
@@ -340,6 +352,8 @@ def aggregates_of(url: str) -> tuple[dict[Any, int], dict[Any, tuple[Any, ...]]]
             counts = {(r.reference_id, r.minute, r.feature, r.item): r.n for r in s.scalars(select(c))}
             # sums of floats depend on the order they were added in; counts and extremes do not
             moments = {(r.reference_id, r.minute, r.feature): (r.n, r.low, r.high) for r in s.scalars(select(m))}
+            p = db.MinutePerformance
+            counts |= {("slices", r.minute, r.slice, r.item): r.n for r in s.scalars(select(p))}
     finally:
         engine.dispose()
     return counts, moments
@@ -386,6 +400,8 @@ def test_two_collectors_ingesting_one_stream_concurrently_store_the_aggregates_o
         shared_counts, shared_moments = aggregates_of(shared)
         single_counts, single_moments = aggregates_of(single)
         assert shared_counts == single_counts
+        assert sum(n for (k, _, sl, _), n in single_counts.items() if k == "slices" and sl == "all") \
+            == len(stream) + len(warmup)
         assert shared_moments == single_moments
         assert sum(n for (_, _, f, item), n in single_counts.items() if f == "*" and item == "t:schema_violation") \
             == len(stream) + len(warmup)
@@ -394,3 +410,90 @@ def test_two_collectors_ingesting_one_stream_concurrently_store_the_aggregates_o
             c.stop()
         drop_database(pg_url, shared)
         drop_database(pg_url, single)
+
+
+def performance_from_raw(url: str) -> dict[tuple[Any, str, str], tuple[Any, ...]]:
+    """Every window's realized performance computed by the analyzers from the stored joined rows."""
+    engine = db.make_engine(url)
+    try:
+        with sessionmaker(engine)() as s:
+            windows: dict[dt.datetime, list[LabelledRow]] = defaultdict(list)
+            r, lab = db.Record, db.Label
+            stmt = select(r.ts, r.prediction, lab.label, r.slices, r.score).outerjoin(
+                lab, (lab.model == r.model) & (lab.record_id == r.record_id)
+            ).where(r.model == "cancer")
+            for ts, p, y, sl, sc in s.execute(stmt):
+                epoch = int(ts.timestamp())
+                windows[dt.datetime.fromtimestamp(epoch - epoch % HOUR, dt.UTC)].append(
+                    LabelledRow(p, y, sl or {}, sc))
+    finally:
+        engine.dispose()
+    return {
+        (start, v.slice, v.metric): (v.value, v.support, v.total, v.status)
+        for start, rows in windows.items()
+        for v in window_performance(rows, prediction_type="binary", slice_columns=["cultivar"], resamples=0)
+    }
+
+
+def performance_stored(url: str) -> dict[tuple[Any, str, str], tuple[Any, ...]]:
+    engine = db.make_engine(url)
+    try:
+        with sessionmaker(engine)() as s:
+            return {
+                (p.window_start, p.slice, p.metric): (p.value, p.support, p.total, p.status)
+                for p in repository.performance_series(s, model="cancer", limit=100_000)
+                if p.metric != "estimated_accuracy"
+            }
+    finally:
+        engine.dispose()
+
+
+def assert_performance_exact(url: str) -> None:
+    want, got = performance_from_raw(url), performance_stored(url)
+    assert set(got) == set(want) and want
+    for key, (value, *rest) in want.items():
+        assert got[key][1:] == tuple(rest), (key, got[key], want[key])
+        if value is None:
+            assert got[key][0] is None, key
+        else:  # ROC AUC on the logit grid; the rest to the last bits of the float sums
+            assert got[key][0] == pytest.approx(value, rel=1e-9, abs=2e-3 if key[2] == "roc_auc" else 1e-12), key
+
+
+def test_performance_from_summaries_equals_the_raw_rows_with_late_early_and_corrected_labels(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Labels before their records, after them, in shuffled batches, some corrected later, plus records
+    with no label: after every tick each window's stored performance equals the raw joined rows'."""
+    spec = tmp_path / "cancer.yaml"
+    spec.write_text(SPEC)
+    rng = random.Random(21)
+    data = public_rows()
+    scores, truth = model_scores()
+    c = start_collector(db_url, tmp_path, config=spec)
+
+    def label(ids: list[int], flip: bool = False) -> None:
+        rng.shuffle(ids)
+        for i in range(0, len(ids), 70):
+            labels = [{"id": f"r{j}", "label": int(truth[300 + j]) ^ flip} for j in ids[i : i + 70]]
+            answer = c.post("/v1/labels", {"batch_id": uuid.uuid4().hex, "model": "cancer", "labels": labels})
+            assert answer[0] == 200, answer
+
+    try:
+        now = int(time.time())
+        start = float(now - now % HOUR - 3 * HOUR)
+        records = traffic(data[300:], start, "r", rng, scores[300:])
+        n = len(records)
+        label(list(range(0, n, 5)))  # labels first: their records are not there yet
+        send(c, records[: n // 2], rng)
+        assert c.evaluate() >= 1
+        assert_performance_exact(db_url)
+        label([i for i in range(n // 2) if i % 5 and i % 3])  # late labels for stored records
+        send(c, records[n // 2 :], rng)
+        assert c.evaluate() >= 1
+        assert_performance_exact(db_url)
+        label([i for i in range(0, n, 7)], flip=True)  # corrections: the new label replaces the old
+        assert c.evaluate() >= 1
+        assert_performance_exact(db_url)
+        assert c.evaluate() == 0
+    finally:
+        c.stop()

@@ -17,8 +17,8 @@ import shap
 from sklearn.ensemble import RandomForestClassifier
 
 from sdk import MockTransport, Monitor, wire
-from sdk.shipper import EXPLAIN_RETRY_CALLS
 from sdk.explain import checked_attributions, shap_explainer
+from sdk.shipper import EXPLAIN_RETRY_CALLS
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = {"flush_interval": 0.05, "initial_backoff": 0.01, "max_backoff": 0.05}

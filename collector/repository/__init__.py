@@ -4,7 +4,9 @@ of stored thing; every name is reachable as `collector.repository.<name>`."""
 from __future__ import annotations
 
 from collector.repository.aggregates import (
+    RECORDS_ITEM,
     add_aggregates,
+    add_slice_totals,
     aggregate_state,
     aggregated_minutes,
     bucket_start,
@@ -12,11 +14,13 @@ from collector.repository.aggregates import (
     clear_aggregates,
     mark_pending,
     minute_time,
+    replace_summaries,
     set_aggregate_state,
     version_records,
     window_counts,
     window_moments,
     window_sample,
+    window_summary,
 )
 from collector.repository.batches import Claim, claim_batch, scoped_batch_key
 from collector.repository.labels import (
@@ -55,6 +59,7 @@ from collector.repository.records import (
     RecordLike,
     count_records,
     insert_records,
+    labelled_records,
     newest_record_time,
     recent_records,
     record_counts,
@@ -86,11 +91,13 @@ from collector.repository.stats import (
 from collector.repository.tokens import add_token, count_tokens, get_token, list_tokens, revoke_token
 
 __all__ = [
+    "RECORDS_ITEM",
     "CallCounts",
     "Claim",
     "ExplainedRow",
     "RecordLike",
     "add_aggregates",
+    "add_slice_totals",
     "add_token",
     "aggregate_state",
     "aggregated_minutes",
@@ -111,6 +118,7 @@ __all__ = [
     "insert_stats",
     "labelled_ids",
     "labelled_predictions",
+    "labelled_records",
     "last_received",
     "latest_attributions",
     "latest_drift",
@@ -137,6 +145,7 @@ __all__ = [
     "reference_calibration",
     "refresh_statistics",
     "register_models",
+    "replace_summaries",
     "revoke_token",
     "scoped_batch_key",
     "set_aggregate_state",
@@ -158,5 +167,6 @@ __all__ = [
     "window_records",
     "window_sample",
     "window_scored",
+    "window_summary",
     "window_support",
 ]

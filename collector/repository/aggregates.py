@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
 from analyzers.aggregates import MinuteAggregates
+from analyzers.performance_summary import Summary, Sums
 from collector import db
 from collector.repository._sql import insert
 
@@ -76,7 +78,7 @@ def add_aggregates(
 
 def clear_aggregates(conn: Session, *, model: str, version: str) -> None:
     """Delete every stored minute of a model version (before it is re-binned on another reference)."""
-    for entity in (db.MinuteCount, db.MinuteMoments):
+    for entity in (db.MinuteCount, db.MinuteMoments, db.MinutePerformance):
         conn.execute(delete(entity).where(entity.model == model, entity.version == version))
 
 
@@ -178,11 +180,11 @@ def set_aggregate_state(conn: Session, *, model: str, version: str, reference_id
 
 
 def version_records(conn: Session, *, model: str, version: str, chunk: int = 20_000) -> Iterator[Any]:
-    """(record id, event time, features, score, prediction) of every stored record of a model version,
-    streamed in chunks."""
+    """(record id, event time, features, score, prediction, slices) of every stored record of a model
+    version, streamed in chunks."""
     r = db.Record
     stmt = (
-        select(r.record_id, r.ts, r.features, r.score, r.prediction)
+        select(r.record_id, r.ts, r.features, r.score, r.prediction, r.slices)
         .where(r.model == model, r.version == version)
         .execution_options(yield_per=chunk)
     )
@@ -202,3 +204,72 @@ def window_sample(
         .limit(size)
     )
     return list(conn.scalars(stmt))
+
+
+#: The `MinutePerformance` item that counts a minute's records per slice, labelled or not (added at ingest).
+RECORDS_ITEM = "records"
+#: Larger magnitudes are stored as infinity: a SUM over minutes then cannot overflow (PostgreSQL refuses a
+#: finite float sum that overflows; infinity plus a number is infinity).
+_MAX_STORED = 1e300
+
+
+def _storable(x: float) -> float:
+    return x if abs(x) <= _MAX_STORED else math.copysign(math.inf, x)
+
+
+def add_slice_totals(conn: Session, *, model: str, version: str, totals: Mapping[tuple[int, str], int]) -> None:
+    """Add records per (bucket, slice) to the stored minutes: an upsert that adds, as `add_aggregates`."""
+    rows = [
+        {"model": model, "version": version, "minute": minute_time(m), "slice": sl, "item": RECORDS_ITEM, "n": n,
+         "total": 0.0, "squares": 0.0}
+        for (m, sl), n in sorted(totals.items())
+    ]
+    if rows:
+        stmt = insert(conn, db.MinutePerformance)
+        t = db.table(db.MinutePerformance)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["model", "version", "minute", "slice", "item"], set_={"n": t.c.n + stmt.excluded.n}
+        )
+        conn.execute(stmt, rows)
+
+
+def replace_summaries(
+    conn: Session, *, model: str, version: str, summaries: Mapping[int, Summary]
+) -> None:
+    """Replace the labelled-record summaries of the given buckets (their record counts stay)."""
+    p = db.MinutePerformance
+    for m in sorted(summaries):
+        conn.execute(
+            delete(p).where(
+                p.model == model, p.version == version, p.minute == minute_time(m), p.item != RECORDS_ITEM
+            )
+        )
+    rows = [
+        {"model": model, "version": version, "minute": minute_time(m), "slice": sl, "item": item, "n": x.n,
+         "total": _storable(x.total), "squares": _storable(x.squares)}
+        for m in sorted(summaries)
+        for sl, items in sorted(summaries[m].items())
+        for item, x in sorted(items.items())
+    ]
+    if rows:
+        conn.execute(insert(conn, db.MinutePerformance), rows)
+
+
+def window_summary(
+    conn: Session, *, model: str, version: str, start: dt.datetime, end: dt.datetime
+) -> tuple[Summary, dict[str, int]]:
+    """The labelled-record summary and the records per slice of [start, end), summed over its minutes."""
+    p = db.MinutePerformance
+    stmt = (
+        select(p.slice, p.item, func.sum(p.n), func.sum(p.total), func.sum(p.squares))
+        .where(p.model == model, p.version == version, p.minute >= start, p.minute < end)
+        .group_by(p.slice, p.item)
+    )
+    summary: Summary = {}
+    totals: dict[str, int] = {}
+    for sl, item, n, total, squares in conn.execute(stmt):
+        if item == RECORDS_ITEM:
+            totals[sl] = int(n)
+        else:
+            summary.setdefault(sl, {})[item] = Sums(int(n), float(total or 0.0), float(squares or 0.0))
+    return summary, totals

@@ -80,6 +80,21 @@ def window_labelled(
     return [(p, y, s, sc) for p, y, s, sc in conn.execute(stmt)]
 
 
+def labelled_records(
+    conn: Session, *, model: str, version: str, start: dt.datetime, end: dt.datetime
+) -> list[tuple[dt.datetime, Any, Any, dict[str, Any] | None, float | None]]:
+    """(event time, prediction, label, slices, score) of one model version's labelled records with event
+    time in [start, end): what a minute's performance summary is built from."""
+    stmt = (
+        select(db.Record.ts, db.Record.prediction, db.Label.label, db.Record.slices, db.Record.score)
+        .join(db.Label, (db.Label.model == db.Record.model) & (db.Label.record_id == db.Record.record_id))
+        .where(
+            db.Record.model == model, db.Record.version == version, db.Record.ts >= start, db.Record.ts < end
+        )
+    )
+    return [(ts, p, y, s, sc) for ts, p, y, s, sc in conn.execute(stmt)]
+
+
 def window_scored(
     conn: Session, *, model: str, version: str, start: dt.datetime, end: dt.datetime
 ) -> list[tuple[Any, float]]:
