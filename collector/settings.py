@@ -29,7 +29,7 @@ class Settings(BaseSettings):
         0.5, gt=0, le=1, description="Share of a window's records that must have labels before it counts."
     )
     bootstrap_resamples: int = Field(
-        1000, ge=0, description="Bootstrap resamples behind each F1/AUC/log-loss/ECE/MAE/RMSE/MAPE interval (0: none)."
+        1000, ge=0, description="Bootstrap resamples behind each F1/macro/ROC AUC/ECE interval (0: none)."
     )
     rate_limit_per_token: float = Field(
         50.0,
