@@ -8,8 +8,8 @@ sums. Sums add, so a window's summary is the sum of its minutes' in any order (`
 
 - accuracy, precision, recall, F1 (binary and macro multiclass), log loss, ECE, MAE, RMSE and MAPE equal
   the raw rows' up to float summation order;
-- ROC AUC is computed on a grid of `AUC_BINS` logit cells (pairs of opposite class in one cell count half),
-  within a few thousandths of the exact value for any realistic score distribution.
+- ROC AUC is computed on a grid of `AUC_BINS` score cells (pairs of opposite class in one cell count half),
+  within a few thousandths of the exact value for realistic score distributions.
 
 Intervals come from the counts: Wilson for proportions; a multinomial bootstrap over the summary's cells
 for F1, macro averages, ROC AUC and ECE (resampling rows with replacement redraws the cell counts
@@ -45,10 +45,12 @@ from analyzers.performance import (
     wilson_interval,
 )
 
-#: Logit cells of the ROC AUC score histogram: 0.01 wide over logit -40..40 (p 4e-18 .. 1-4e-18; a float64
-#: score nearer 1 than 1.1e-16 is 1), each end collecting what lies beyond it. Only occupied cells are stored.
-AUC_BINS = 8000
-_LOGIT_RANGE = 40.0
+#: Cells of the ROC AUC score histogram: 0.02 wide in asinh(logit / 2), which is logit/2 near p = 0.5 and
+#: log-like in the tails, so a cell is ~0.01 of p at the centre and ever finer towards 0 and 1 (where
+#: confident models put their scores). Every float64 score in [0, 1] lands in one of them; only occupied
+#: cells are stored, so a window's summary holds at most AUC_BINS of them per slice.
+AUC_BINS = 362
+_CELL_WIDTH = 0.02
 _SEP = ":"  # between the parts of a numbered item
 
 
@@ -77,11 +79,11 @@ def confusion_item(predicted: str, actual: str) -> str:
 
 
 def _logit_cell(score: np.ndarray) -> np.ndarray:
+    """The ROC AUC cell of each score in [0, 1]: ordered like the scores, 0 .. AUC_BINS - 1."""
     eps = np.finfo(np.float64).eps
     p = np.clip(score, eps, 1 - eps)
-    logit = np.log(p) - np.log1p(-p)
-    cell = np.floor((logit + _LOGIT_RANGE) / (2 * _LOGIT_RANGE) * AUC_BINS)
-    return np.clip(cell, 0, AUC_BINS - 1).astype(np.int64)
+    t = np.arcsinh((np.log(p) - np.log1p(-p)) / 2)  # |t| <= asinh(18.03) = 3.59 for p in [eps, 1 - eps]
+    return np.clip(np.floor(t / _CELL_WIDTH) + AUC_BINS // 2, 0, AUC_BINS - 1).astype(np.int64)
 
 
 def _add(out: dict[str, Sums], item: str, s: Sums) -> None:

@@ -3,7 +3,8 @@
 For each database (a SQLite file, a scratch PostgreSQL database) and window size N: a collector gets a
 reference and N records in one complete 1-hour event-time window, is evaluated once, then
   - "one new record": one more record lands in that window, then `POST /v1/evaluate` is timed;
-  - "nothing new": `POST /v1/evaluate` again at once (the best of five).
+  - "nothing new": `POST /v1/evaluate` again at once (the best of five);
+  - "one new label": every record of the window carries a label; one more label arrives, then a tick.
 Then one tick for many models (100 x 25 features by default) after one new record in each.
 The floor is PSI of the same features from 60 per-minute histograms in numpy (what a tick that reads
 aggregates must at least do). Ratios are against the smallest N, measured in the same run.
@@ -51,6 +52,7 @@ def records(n: int, features: int, start: float, seed: int) -> list[dict[str, An
             "ts": start + (i * (WINDOW - 1)) / max(n, 1),
             "features": {f"f{j}": float(x[i, j]) for j in range(features)},
             "prediction": int(x[i, 0] > 0),
+            "score": float(1 / (1 + np.exp(-x[i, 0]))),
         }
         for i in range(n)
     ]
@@ -65,6 +67,16 @@ def send(c: Collector, recs: list[dict[str, Any]], batch: int = 5000, model: str
             "records": recs[i : i + batch],
         }
         post(c, "/v1/records", body, c.ingest)
+
+
+def label(c: Collector, ids: list[str], seed: int, batch: int = 20_000, model: str = "bench") -> None:
+    rng = np.random.default_rng(seed)
+    for i in range(0, len(ids), batch):
+        part = ids[i : i + batch]
+        values = rng.integers(0, 2, size=len(part)).tolist()
+        body = {"batch_id": secrets.token_hex(8), "model": model,
+                "labels": [{"id": r, "label": v} for r, v in zip(part, values, strict=True)]}
+        post(c, "/v1/labels", body, c.ingest)
 
 
 def timed_evaluate(c: Collector) -> float:
@@ -97,20 +109,24 @@ def add_model(c: Collector, name: str, features: int) -> None:
     )
 
 
-def one_size(n: int, features: int, database_url: str, workdir: Path) -> tuple[float, float]:
-    """(tick after one new record, tick with nothing new) for a window of `n` rows of one model."""
+def one_size(n: int, features: int, database_url: str, workdir: Path) -> tuple[float, float, float]:
+    """(tick after one new record, tick with nothing new, tick after one new label) for a window of `n`
+    labelled rows of one model."""
     c = start_collector(database_url, workdir, config=None)
     try:
         add_model(c, "bench", features)
         start = (time.time() // WINDOW - 3) * WINDOW  # a complete window, 2-3 hours ago
         send(c, records(n, features, start, seed=1))
+        label(c, [f"s1-{i}" for i in range(n)], seed=1)  # every record labelled: performance has work
         timed_evaluate(c)  # the first evaluation of the full window (builds the aggregates)
         send(c, records(1, features, start + 10, seed=2))
         timed_evaluate(c)  # the first tick after ingest binned a record (warms caches)
         send(c, records(1, features, start + 20, seed=3))
         one_new = timed_evaluate(c)
         nothing_new = min(timed_evaluate(c) for _ in range(5))
-        return one_new, nothing_new
+        label(c, ["s3-0"], seed=4)
+        new_label = timed_evaluate(c)
+        return one_new, nothing_new, new_label
     finally:
         c.stop()
 
@@ -166,18 +182,18 @@ def main() -> None:
     floor = floor_psi(args.features)
     print(
         f"{'database':>10} | {'window rows':>12} | {'tick, one new record':>22} | {'x smallest':>10} | "
-        f"{'tick, nothing new':>18} | {'x floor (new)':>13}"
+        f"{'tick, nothing new':>18} | {'x floor (new)':>13} | {'tick, one new label':>20} | {'x smallest':>10}"
     )
     for kind in args.databases:
         results = []
         for n in args.rows:
             with tempfile.TemporaryDirectory() as tmp, database(kind, Path(tmp)) as url:
                 results.append((n, *one_size(n, args.features, url, Path(tmp))))
-        base_new = results[0][1]
-        for n, new, idle in results:
+        base_new, base_label = results[0][1], results[0][3]
+        for n, new, idle, lab in results:
             print(
                 f"{kind:>10} | {n:>12,} | {new:>20.3f} s | {new / base_new:>10.1f} | {idle * 1e3:>15.1f} ms | "
-                f"{new / floor:>13,.0f}"
+                f"{new / floor:>13,.0f} | {lab:>18.3f} s | {lab / base_label:>10.1f}"
             )
     print(
         f"floor: PSI of {args.features} features from 60 per-minute histograms in numpy: {floor * 1e6:.0f} us"
