@@ -15,6 +15,8 @@ from analyzers.performance_summary import Summary, Sums
 from collector import db
 from collector.repository._sql import insert
 
+#: The `MinutePerformance` item that counts a minute's records per slice, labelled or not (added at ingest).
+RECORDS_ITEM = "records"
 
 def minute_time(start: int) -> dt.datetime:
     """A bucket's start, in epoch seconds, as a UTC datetime (what the `minute` columns hold)."""
@@ -138,10 +140,12 @@ def window_moments(
 
 
 def aggregated_minutes(conn: Session, *, model: str, version: str) -> list[dt.datetime]:
-    """Every minute of a model version that holds aggregates."""
-    c = db.MinuteCount
-    stmt = select(c.minute).where(c.model == model, c.version == version).distinct()
-    return list(conn.scalars(stmt))
+    """Every minute of a model version that holds aggregates: feature counts, or records per slice (a
+    version with no reference and no declared features has only those)."""
+    c, p = db.MinuteCount, db.MinutePerformance
+    counts = select(c.minute).where(c.model == model, c.version == version)
+    slices = select(p.minute).where(p.model == model, p.version == version, p.item == RECORDS_ITEM)
+    return sorted(set(conn.scalars(counts.union(slices))))
 
 
 def mark_pending(conn: Session, *, model: str, version: str, minutes: Iterable[int], kind: str) -> None:
@@ -205,9 +209,6 @@ def window_sample(
     )
     return list(conn.scalars(stmt))
 
-
-#: The `MinutePerformance` item that counts a minute's records per slice, labelled or not (added at ingest).
-RECORDS_ITEM = "records"
 #: Larger magnitudes are stored as infinity: a SUM over minutes then cannot overflow (PostgreSQL refuses a
 #: finite float sum that overflows; infinity plus a number is infinity).
 _MAX_STORED = 1e300
