@@ -218,20 +218,25 @@ def _macro(pred: np.ndarray, label: np.ndarray, which: str) -> _Fn:
     code = codes[: len(pred)] * k + codes[len(pred) :]  # confusion cell: predicted class, true class
 
     def fn(idx: Resamples) -> np.ndarray:
-        c = _counts(code[idx], k * k).reshape(-1, k, k)
-        tp = np.diagonal(c, axis1=1, axis2=2)
-        predicted, actual = c.sum(2), c.sum(1)
-        if which == "precision":
-            per = _ratio(tp, predicted)
-        elif which == "recall":
-            per = _ratio(tp, actual)
-        else:
-            per = _f1(tp, predicted - tp, actual - tp)
-        seen = (predicted + actual) > 0
-        per = np.where(np.isnan(per), 0.0, per)
-        return _ratio((per * seen).sum(1), seen.sum(1))
+        return macro_from_confusion(_counts(code[idx], k * k).reshape(-1, k, k), which)
 
     return fn
+
+
+def macro_from_confusion(c: np.ndarray, which: str) -> np.ndarray:
+    """Macro precision, recall or F1 of (b, k, k) confusion counts (predicted class, true class), over the
+    classes present in each; shared by the row bootstrap and the summaries' multinomial one."""
+    tp = np.diagonal(c, axis1=1, axis2=2)
+    predicted, actual = c.sum(2), c.sum(1)
+    if which == "precision":
+        per = _ratio(tp, predicted)
+    elif which == "recall":
+        per = _ratio(tp, actual)
+    else:
+        per = _f1(tp, predicted - tp, actual - tp)
+    seen = (predicted + actual) > 0
+    per = np.where(np.isnan(per), 0.0, per)
+    return _ratio((per * seen).sum(1), seen.sum(1))
 
 
 def _class_keys(values: Sequence[Any]) -> np.ndarray:

@@ -40,6 +40,8 @@ from analyzers.performance import (
     _class_keys,
     _number,
     _probability,
+    _ratio,
+    macro_from_confusion,
     metrics_for,
     slice_value,
     wilson_interval,
@@ -206,11 +208,6 @@ def _fold(
     return out, out_totals
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-
-
 class _Cells:
     """One slice's summary as arrays the metrics (and their multinomial resamples) are functions of."""
 
@@ -253,21 +250,8 @@ class _Cells:
         return _ratio(2 * tp, predicted + actual)
 
     def macro(self, which: str) -> Any:
-        def fn(c: np.ndarray) -> np.ndarray:
-            m = c.reshape(-1, *self.confusion.shape)
-            tp = np.diagonal(m, axis1=1, axis2=2)
-            predicted, actual = m.sum(2), m.sum(1)
-            if which == "precision":
-                per = _ratio(tp, predicted)
-            elif which == "recall":
-                per = _ratio(tp, actual)
-            else:
-                per = _ratio(2 * tp, predicted + actual)
-            seen = (predicted + actual) > 0
-            per = np.where(np.isnan(per), 0.0, per)
-            return _ratio((per * seen).sum(1), seen.sum(1))
-
-        return fn
+        """c: (b, k*k) confusion counts -> macro precision, recall or F1."""
+        return lambda c: macro_from_confusion(c.reshape(-1, *self.confusion.shape), which)
 
     def roc_auc(self, c: np.ndarray) -> np.ndarray:
         """c: (b, occupied cells*2) per-cell negatives and positives; pairs sharing a cell count half."""

@@ -182,10 +182,10 @@ class Aggregator:
             s, model=model, version=version, reference_id=reference_id, aggregates=aggregates
         )
         columns = self.slice_columns(model)
-        totals: dict[tuple[int, str], int] = {}
+        by_minute: dict[int, list[Mapping[str, Any] | None]] = {}
         for m, r in rows:
-            for sl, n in slice_totals([r.slices], columns).items():
-                totals[(m, sl)] = totals.get((m, sl), 0) + n
+            by_minute.setdefault(m, []).append(r.slices)
+        totals = {(m, sl): n for m, part in by_minute.items() for sl, n in slice_totals(part, columns).items()}
         repository.add_slice_totals(s, model=model, version=version, totals=totals)
 
     def rebuild(self, s: Session, model: str, version: str) -> None:
