@@ -20,6 +20,7 @@ from contract import (
     SDK_DROPPED,
 )
 from slo.rules import DEFAULT_DASHBOARD_URL, AlertingRule, RuleGroup
+from slo.windows import format_duration
 from spec import Model, ResolvedSpec
 
 COLLECTOR_JOB = "driftline-collector"
@@ -70,9 +71,11 @@ def _dashboard(url: str, model: str | None) -> str:
 def model_rules(m: Model, o: RuleOptions) -> RuleGroup:
     """The alerts of one model, grouped so Prometheus evaluates them together."""
     sel = f'model="{m.name}"'
-    rules = [*_drift_rules(m, o, sel), *_input_rules(m, o, sel), _drops_rule(m, o, sel)]
+    # per-window gauges: the model's first window, the one its alerts read (drift.window lists it first)
+    windowed = f'{sel},window="{format_duration(m.drift.window_seconds)}"'
+    rules = [*_drift_rules(m, o, windowed), *_input_rules(m, o, sel, windowed), _drops_rule(m, o, sel)]
     if m.multivariate is not None:
-        rules.append(_multivariate_rule(m, o, sel, m.multivariate.method, m.multivariate.p_value))
+        rules.append(_multivariate_rule(m, o, windowed, m.multivariate.method, m.multivariate.p_value))
     if m.version:
         rules.append(_version_rule(m, o, sel, m.version))
     return RuleGroup(f"driftline-model-{m.name}", tuple(rules))
@@ -112,8 +115,9 @@ def _drift_rules(m: Model, o: RuleOptions, sel: str) -> list[AlertingRule]:
     ]
 
 
-def _input_rules(m: Model, o: RuleOptions, sel: str) -> list[AlertingRule]:
-    """What the model is fed and told: labels gone stale, records failing quality checks, attributions moved."""
+def _input_rules(m: Model, o: RuleOptions, sel: str, windowed: str) -> list[AlertingRule]:
+    """What the model is fed and told: labels gone stale, records failing quality checks, attributions moved
+    (the last two from per-window gauges, selected by `windowed`)."""
     return [
         AlertingRule(
             alert="DriftlineLabelsStale",
@@ -133,7 +137,7 @@ def _input_rules(m: Model, o: RuleOptions, sel: str) -> list[AlertingRule]:
         AlertingRule(
             alert="DriftlineDataQuality",
             expr=(
-                f'{DATA_QUALITY.name}{{{sel},check=~"type_violation|schema_violation|out_of_range|unseen_category"}}'
+                f'{DATA_QUALITY.name}{{{windowed},check=~"type_violation|schema_violation|out_of_range|unseen_category"}}'
                 f" > {o.quality_threshold}"
             ),
             for_=o.quality_for,
@@ -149,7 +153,7 @@ def _input_rules(m: Model, o: RuleOptions, sel: str) -> list[AlertingRule]:
         ),
         AlertingRule(
             alert="DriftlineAttributionDrift",
-            expr=f"{ATTRIBUTION_DRIFT.name}{{{sel}}} == 1",
+            expr=f"{ATTRIBUTION_DRIFT.name}{{{windowed}}} == 1",
             for_=o.attribution_for,
             labels={"severity": "ticket", "model": m.name},
             annotations={

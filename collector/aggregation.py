@@ -85,7 +85,7 @@ class Aggregator:
         """How long one aggregate bucket lasts: a minute, or less where the model's drift window is shorter
         or not a whole number of minutes (the largest length that divides both), so windows are whole buckets."""
         m = self.spec.model(model) if self.spec else None
-        return math.gcd((m.drift if m else DEFAULT_DRIFT).window_seconds, 60)
+        return math.gcd(*(m.drift if m else DEFAULT_DRIFT).windows, 60)
 
     def decision(self, model: str) -> tuple[float, Any]:
         """(decision threshold, positive class) by which CBPE judges a row predicted positive."""
@@ -96,13 +96,20 @@ class Aggregator:
 
     def config(self, model: str) -> str:
         """A digest of what, besides the reference, the aggregates depend on: the declared features, the
-        bucket length and CBPE's decision rule."""
+        bucket length and CBPE's decision rule; and the window lengths beyond the first, so a window added to
+        the spec is evaluated over the stored history too (a rebuild evaluates every window again)."""
         declared, pii = self.declared(model)
-        text = json.dumps(
-            [declared, sorted(pii), self.bucket_seconds(model), self.decision(model), self.slice_columns(model)],
-            sort_keys=True,
-            default=str,
-        )
+        parts: list[object] = [
+            declared,
+            sorted(pii),
+            self.bucket_seconds(model),
+            self.decision(model),
+            self.slice_columns(model),
+        ]
+        m = self.spec.model(model) if self.spec else None
+        if m is not None and m.drift.extra_windows:  # absent with one window: upgrades rebuild nothing
+            parts.append(list(m.drift.extra_windows))
+        text = json.dumps(parts, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def _reference(self, s: Session, reference_id: int) -> _Reference:
@@ -185,7 +192,9 @@ class Aggregator:
         by_minute: dict[int, list[Mapping[str, Any] | None]] = {}
         for m, r in rows:
             by_minute.setdefault(m, []).append(r.slices)
-        totals = {(m, sl): n for m, part in by_minute.items() for sl, n in slice_totals(part, columns).items()}
+        totals = {
+            (m, sl): n for m, part in by_minute.items() for sl, n in slice_totals(part, columns).items()
+        }
         repository.add_slice_totals(s, model=model, version=version, totals=totals)
 
     def rebuild(self, s: Session, model: str, version: str) -> None:

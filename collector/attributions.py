@@ -81,6 +81,7 @@ def _points(key: Any, kind: str, drift: Sequence[AttributionDrift], now: dt.date
             "version": key.version,
             "feature": d.feature,
             "kind": kind,
+            "window_seconds": key.seconds,
             "window_start": key.start,
             "window_end": key.end,
             "mean_abs": finite(d.mean_abs_current),

@@ -35,6 +35,7 @@ from collector.explainers import Explainers
 from collector.metrics import MetricsState
 from collector.slos import SLOReport, gauges, slo_reports
 from sdk.wire import DEFAULT_MAX_FUTURE_SKEW_SECONDS
+from slo.windows import format_duration
 from spec import DEFAULT_DRIFT, Drift, ResolvedSpec
 
 log = logging.getLogger("driftline.evaluation")
@@ -98,6 +99,8 @@ class Evaluator:
         self.clock = clock
         self.aggregator = Aggregator(spec)
         self._summed: dict[WindowKey, tuple[int, WindowCounts]] = {}
+        #: Minutes (model, version, start) summarised again this tick: windows of several lengths share them.
+        self._summarised: set[tuple[str, str, dt.datetime]] = set()
         self._lock = threading.Lock()
         self._warned: set[str] = set()
         self.slo_reports: list[SLOReport] = []
@@ -125,13 +128,14 @@ class Evaluator:
                 self._rebuilt({(m, v) for m, v, _, _ in pending} | {(k.model, k.version) for k in self.retry})
             )
             for model, version, minute, kind in pending:
-                window = self._window(model, version, minute, now)
-                if window is None:
-                    continue
-                minutes = fresh.setdefault(window, set())
-                if kind == "labels" and minutes is not None:
-                    minutes.add(minute)
-            keys = sorted(set(fresh) | set(self.retry), key=lambda k: (k.model, k.version, k.start))
+                for window in self._windows(model, version, minute, now):
+                    minutes = fresh.setdefault(window, set())
+                    if kind == "labels" and minutes is not None:
+                        minutes.add(minute)
+            keys = sorted(
+                set(fresh) | set(self.retry), key=lambda k: (k.model, k.version, k.seconds, k.start)
+            )
+            self._summarised.clear()
             for key in keys:
                 tries = 0 if key in fresh else self.retry.pop(key, 0)
                 if not self._evaluate(key, fresh.get(key)):
@@ -168,14 +172,13 @@ class Evaluator:
                 self._failed(model, "aggregates", exc)
                 continue
             for minute in minutes:
-                key = self._window(model, version, minute, self.clock())
-                if key is not None:
-                    out.add(key)
+                out.update(self._windows(model, version, minute, self.clock()))
         return out
 
-    def _window(self, model: str, version: str, ts: dt.datetime, now: dt.datetime) -> WindowKey | None:
-        """The window holding a touched record; None (counted) for one stored outside the event-time range
-        before ingest refused such times, whose window cannot even be computed (9999-12-31 overflows)."""
+    def _windows(self, model: str, version: str, ts: dt.datetime, now: dt.datetime) -> list[WindowKey]:
+        """The windows, one per configured length, holding a touched record; none (counted) for one stored
+        outside the event-time range before ingest refused such times, whose window cannot even be computed
+        (9999-12-31 overflows)."""
         try:
             if event_time.out_of_range(ts, *event_time.bounds(now, self.max_future_skew)) is not None:
                 # one message per model version, however many such rows: it is logged once
@@ -183,13 +186,15 @@ class Evaluator:
                     f"records of version {version!r} stored before ingest checked event times lie outside "
                     "2000-01-01 .. the clock plus the allowed skew: they are not evaluated"
                 )
-            seconds = self.drift_settings(model).window_seconds
-            key = WindowKey(model, version, window_start(ts, seconds), seconds)
-            key.end  # noqa: B018 - computing the end is what overflows
-            return key
+            keys = [
+                WindowKey(model, version, window_start(ts, n), n) for n in self.drift_settings(model).windows
+            ]
+            for key in keys:
+                key.end  # noqa: B018 - computing the end is what overflows
+            return keys
         except Exception as exc:
             self._failed(model, "window", exc)
-            return None
+            return []
 
     def evaluate(self, key: WindowKey) -> int:
         """Compute and store the drift and realized performance of one window; returns points stored."""
@@ -294,6 +299,7 @@ class Evaluator:
                     "version": key.version,
                     "feature": q.feature,
                     "check": q.check,
+                    "window_seconds": key.seconds,
                     "window_start": key.start,
                     "window_end": key.end,
                     "count": q.count,
@@ -308,11 +314,22 @@ class Evaluator:
 
     def _summarise(self, key: WindowKey, minutes: Collection[dt.datetime] | None) -> None:
         """Summarise again the labelled records of some minutes of a window (None: all of its minutes),
-        under the version's exclusive lock so two collectors never interleave a minute's rewrite."""
+        under the version's exclusive lock so two collectors never interleave a minute's rewrite. A minute
+        already summarised this tick (for a window of another length) is not summarised twice."""
         m = self.spec.model(key.model) if self.spec else None
         bucket = self.aggregator.bucket_seconds(key.model)
         step = dt.timedelta(seconds=bucket)
-        ranges = [(key.start, key.end)] if minutes is None else [(t, t + step) for t in sorted(minutes)]
+        if minutes is None:
+            minutes = [key.start + step * i for i in range(key.seconds // bucket)]
+        todo = sorted(t for t in minutes if (key.model, key.version, t) not in self._summarised)
+        if not todo:
+            return
+        ranges: list[tuple[dt.datetime, dt.datetime]] = []
+        for t in todo:  # contiguous minutes are read with one query
+            if ranges and ranges[-1][1] == t:
+                ranges[-1] = (ranges[-1][0], t + step)
+            else:
+                ranges.append((t, t + step))
         with self.sessions.begin() as s:
             dialects.of(s).lock_version(s.connection(), lock_key(key.model, key.version), shared=False)
             summaries: dict[int, Summary] = {}
@@ -324,7 +341,9 @@ class Evaluator:
                     by_bucket.setdefault(repository.bucket_start(ts, bucket), []).append(
                         LabelledRow(p, y, sl or {}, sc)
                     )
-                for b in range(repository.bucket_start(start, bucket), repository.bucket_start(end, bucket), bucket):
+                for b in range(
+                    repository.bucket_start(start, bucket), repository.bucket_start(end, bucket), bucket
+                ):
                     summaries[b] = summarize(
                         by_bucket.get(b, []),
                         prediction_type=m.prediction_type if m else "binary",
@@ -332,6 +351,7 @@ class Evaluator:
                         slice_columns=self.aggregator.slice_columns(key.model),
                     )
             repository.replace_summaries(s, model=key.model, version=key.version, summaries=summaries)
+        self._summarised.update((key.model, key.version, t) for t in todo)
 
     def _performance(self, key: WindowKey, labelled: Collection[dt.datetime] | None = None) -> int:
         """Realized performance of a window from its minutes' summaries (those whose labelled records
@@ -363,6 +383,7 @@ class Evaluator:
                     "version": key.version,
                     "slice": v.slice,
                     "metric": v.metric,
+                    "window_seconds": key.seconds,
                     "window_start": key.start,
                     "window_end": key.end,
                     "value": v.value,
@@ -435,6 +456,7 @@ class Evaluator:
                     "version": key.version,
                     "feature": v.feature,
                     "metric": v.metric,
+                    "window_seconds": key.seconds,
                     "window_start": key.start,
                     "window_end": key.end,
                     "value": v.value if v.value == v.value else None,
@@ -477,24 +499,35 @@ class Evaluator:
             explained = repository.latest_attributions(s, complete_before=now)
         self.state.set_attributions(
             {
-                (a.model, a.version, a.feature, a.kind): (a.mean_abs or 0.0, a.status == "drift")
+                (a.model, a.version, a.feature, a.kind, _label(a)): (a.mean_abs or 0.0, a.status == "drift")
                 for a in explained
             }
         )
-        self.state.set_quality({(q.model, q.version, q.feature, q.check): q.count / q.total for q in quality})
-        drift = {(p.model, p.version, p.feature, p.metric): p.value for p in points if p.value is not None}
+        self.state.set_quality(
+            {(q.model, q.version, q.feature, q.check, _label(q)): q.count / q.total for q in quality}
+        )
+        drift = {
+            (p.model, p.version, p.feature, p.metric, _label(p)): p.value
+            for p in points
+            if p.value is not None
+        }
         # the kernel tests' distances have no fixed scale; their p-values are what alerts compare
         drift.update(
             {
-                (p.model, p.version, p.feature, f"{p.metric}_p_value"): p.p_value
+                (p.model, p.version, p.feature, f"{p.metric}_p_value", _label(p)): p.p_value
                 for p in points
                 if p.metric in MULTIVARIATE_METRICS and p.p_value is not None
             }
         )
         self.state.set_drift(drift)
         self.state.set_performance(
-            {(p.model, p.version, p.slice, p.metric): p.value for p in perf if p.value is not None}
+            {(p.model, p.version, p.slice, p.metric, _label(p)): p.value for p in perf if p.value is not None}
         )
+
+
+def _label(point: Any) -> str:
+    """A stored point's window length as the `window` label spells it (1h, 1d)."""
+    return format_duration(point.window_seconds)
 
 
 def _finite(x: float | None) -> float | None:

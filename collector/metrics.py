@@ -33,6 +33,9 @@ from contract import (
     Series,
 )
 
+#: Label values of a per-window gauge: model, version, feature (or slice), metric (or check, kind), window.
+WindowSample = tuple[str, str, str, str, str]
+
 
 @dataclass
 class _Histogram:
@@ -51,13 +54,14 @@ class MetricsState:
     dropped: dict[tuple[str, str], int] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)
     current_version: dict[str, tuple[float, str]] = field(default_factory=dict)
-    drift: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
-    performance: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
+    #: Per-window gauges are keyed (model, version, feature | slice | check, metric | check | kind, window).
+    drift: dict[WindowSample, float] = field(default_factory=dict)
+    performance: dict[WindowSample, float] = field(default_factory=dict)
     labelled: dict[tuple[str, str, str], int] = field(default_factory=dict)
     last_received: dict[tuple[str, str], float] = field(default_factory=dict)
     records: dict[tuple[str, str, str], int] = field(default_factory=dict)
-    quality: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
-    attribution: dict[tuple[str, str, str, str], tuple[float, bool]] = field(default_factory=dict)
+    quality: dict[WindowSample, float] = field(default_factory=dict)
+    attribution: dict[WindowSample, tuple[float, bool]] = field(default_factory=dict)
     slo_remaining: dict[str, float] = field(default_factory=dict)
     slo_burn: dict[tuple[str, str], float] = field(default_factory=dict)
     #: Evaluation steps that failed and were skipped, by (model, stage): the other models went on.
@@ -169,13 +173,13 @@ class MetricsState:
         with self.lock:
             self.labels[model] = self.labels.get(model, 0) + n
 
-    def set_drift(self, values: dict[tuple[str, str, str, str], float]) -> None:
-        """(model, version, feature, metric) -> drift of the newest complete window, for exported versions."""
+    def set_drift(self, values: dict[WindowSample, float]) -> None:
+        """(model, version, feature, metric, window) -> drift of the newest complete window, for exported versions."""
         with self.lock:
             self.drift.update({k: v for k, v in values.items() if self._exported(k[0], k[1])})
 
-    def set_performance(self, values: dict[tuple[str, str, str, str], float]) -> None:
-        """(model, version, slice, metric) -> realized performance, for exported versions and slice values."""
+    def set_performance(self, values: dict[WindowSample, float]) -> None:
+        """(model, version, slice, metric, window) -> realized performance, for exported versions and slice values."""
         with self.lock:
             self.performance.update(
                 {
@@ -206,13 +210,13 @@ class MetricsState:
                 key = (model, version, outcome)
                 self.records[key] = self.records.get(key, 0) + n
 
-    def set_quality(self, values: dict[tuple[str, str, str, str], float]) -> None:
-        """(model, version, feature, check) -> share of values failing the check, for exported versions."""
+    def set_quality(self, values: dict[WindowSample, float]) -> None:
+        """(model, version, feature, check, window) -> share of values failing the check, for exported versions."""
         with self.lock:
             self.quality.update({k: v for k, v in values.items() if self._exported(k[0], k[1])})
 
-    def set_attributions(self, values: dict[tuple[str, str, str, str], tuple[float, bool]]) -> None:
-        """(model, version, feature, kind) -> (mean |SHAP|, whether it drifted from the reference)."""
+    def set_attributions(self, values: dict[WindowSample, tuple[float, bool]]) -> None:
+        """(model, version, feature, kind, window) -> (mean |SHAP|, whether it drifted from the reference)."""
         with self.lock:
             self.attribution.update({k: v for k, v in values.items() if self._exported(k[0], k[1])})
 

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, delete, inspect, select, text
+from sqlalchemy import Connection, Engine, bindparam, delete, inspect, select, text, update
 
 from collector import db, dialects
 
@@ -107,7 +107,9 @@ def _minute_aggregates(conn: Connection) -> None:
     """
     _create(db.MinuteCount, db.MinuteMoments, db.PendingMinute, db.AggregateState)(conn)
     inspector = inspect(conn)
-    if inspector.has_table("records") and "sample_key" not in {c["name"] for c in inspector.get_columns("records")}:
+    if inspector.has_table("records") and "sample_key" not in {
+        c["name"] for c in inspector.get_columns("records")
+    }:
         conn.execute(text("ALTER TABLE records ADD COLUMN sample_key BIGINT"))
 
 
@@ -117,6 +119,38 @@ def _minute_performance(conn: Connection) -> None:
     _create(db.MinutePerformance)(conn)
     if inspect(conn).has_table(db.AggregateState.__tablename__):
         conn.execute(delete(db.table(db.AggregateState)))
+
+
+#: Tables of per-window results: one series per window length since migration 10.
+WINDOW_TABLES: tuple[type[db.Base], ...] = (
+    db.DriftPoint,
+    db.PerformancePoint,
+    db.QualityPoint,
+    db.AttributionPoint,
+)
+
+
+def _window_lengths(conn: Connection) -> None:
+    """The window's length joins each per-window table's key, so one model can keep several windows
+    (drift.window: [1h, 1d]). Existing rows get the length they were computed for, end minus start."""
+    for entity in WINDOW_TABLES:
+        t = db.table(entity)
+        inspector = inspect(conn)
+        if not inspector.has_table(t.name) or "window_seconds" in {
+            c["name"] for c in inspector.get_columns(t.name)
+        }:
+            continue
+        dialects.of(conn).prepare_rekey(conn, t)
+        conn.execute(text(f'ALTER TABLE "{t.name}" ADD COLUMN window_seconds INTEGER NOT NULL DEFAULT 0'))
+        spans = conn.execute(select(t.c.window_start, t.c.window_end).distinct()).all()
+        if spans:
+            conn.execute(
+                update(t)
+                .where(t.c.window_start == bindparam("s"), t.c.window_end == bindparam("e"))
+                .values(window_seconds=bindparam("w")),
+                [{"s": s, "e": e, "w": round((e - s).total_seconds())} for s, e in spans],
+            )
+        dialects.of(conn).set_primary_key(conn, t, [c.name for c in t.primary_key.columns])
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -145,6 +179,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "per-minute performance summaries; every version's aggregates rebuilt to count its slices",
         _minute_performance,
     ),
+    Migration(10, "the window's length in every per-window key: several windows per model", _window_lengths),
 )
 
 

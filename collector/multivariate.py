@@ -104,6 +104,7 @@ def evaluate_window(s: Session, cache: DetectorCache, model: Model | None, key: 
                 "version": key.version,
                 "feature": group,
                 "metric": mv.method,
+                "window_seconds": key.seconds,
                 "window_start": key.start,
                 "window_end": key.end,
                 "value": None if not np.isfinite(result.distance) else result.distance,

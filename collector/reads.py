@@ -128,10 +128,18 @@ def model_names(s: Session) -> list[str]:
 
 
 def drift_points(
-    s: Session, *, model: str, version: str | None = None, feature: str | None = None, limit: int = 1000
+    s: Session,
+    *,
+    model: str,
+    version: str | None = None,
+    feature: str | None = None,
+    window_seconds: int | None = None,
+    limit: int = 1000,
 ) -> list[db.DriftPoint]:
     """Drift per feature, metric and window, newest window first."""
-    return repository.drift_series(s, model=model, version=version, feature=feature, limit=limit)
+    return repository.drift_series(
+        s, model=model, version=version, feature=feature, window_seconds=window_seconds, limit=limit
+    )
 
 
 def performance_points(
@@ -141,24 +149,41 @@ def performance_points(
     version: str | None = None,
     slice_: str | None = None,
     metric: str | None = None,
+    window_seconds: int | None = None,
     limit: int = 1000,
 ) -> list[db.PerformancePoint]:
     """Realized performance per slice, metric and window, newest window first."""
     return repository.performance_series(
-        s, model=model, version=version, slice_=slice_, metric=metric, limit=limit
+        s,
+        model=model,
+        version=version,
+        slice_=slice_,
+        metric=metric,
+        window_seconds=window_seconds,
+        limit=limit,
     )
 
 
 def attribution_points(
-    s: Session, *, model: str, version: str | None = None, kind: str | None = None, limit: int = 1000
+    s: Session,
+    *,
+    model: str,
+    version: str | None = None,
+    kind: str | None = None,
+    window_seconds: int | None = None,
+    limit: int = 1000,
 ) -> list[db.AttributionPoint]:
     """Mean |SHAP| per feature and window, newest window first."""
-    return repository.attribution_series(s, model=model, version=version, kind=kind, limit=limit)
+    return repository.attribution_series(
+        s, model=model, version=version, kind=kind, window_seconds=window_seconds, limit=limit
+    )
 
 
-def quality_points(s: Session, *, model: str, limit: int = 1000) -> list[db.QualityPoint]:
+def quality_points(
+    s: Session, *, model: str, window_seconds: int | None = None, limit: int = 1000
+) -> list[db.QualityPoint]:
     """Data-quality checks per feature and window, newest window first."""
-    return repository.quality_series(s, model=model, limit=limit)
+    return repository.quality_series(s, model=model, window_seconds=window_seconds, limit=limit)
 
 
 def deploys(s: Session, *, model: str) -> list[db.Deploy]:
@@ -210,8 +235,11 @@ def reference_features(s: Session, reference_id: int) -> Mapping[str, Any] | Non
 def worst_slices_in(
     s: Session, model: Model, window_start: dt.datetime | None, min_support: int, now: dt.datetime
 ) -> tuple[dt.datetime | None, Sequence[SliceFinding]]:
-    """Slices significantly worse than the whole in one window (default: the newest labelled one)."""
-    window = window_start or repository.newest_labelled_window(s, model=model.name, before=now)
+    """Slices significantly worse than the whole in one window of the model's first (alerting) length
+    (default: the newest labelled one)."""
+    window = window_start or repository.newest_labelled_window(
+        s, model=model.name, window_seconds=model.drift.window_seconds, before=now
+    )
     if window is None:
         return None, ()
     end = window + dt.timedelta(seconds=model.drift.window_seconds)

@@ -16,6 +16,7 @@ from pydantic import (
     StrictBool,
     ValidationInfo,
     WithJsonSchema,
+    computed_field,
     model_validator,
 )
 from pydantic_core import PydanticCustomError, ValidationError
@@ -30,6 +31,7 @@ from sdk.wire import (
     MAX_FEATURES_PER_RECORD,
     MAX_RECORDS_PER_BATCH,
 )
+from slo.windows import format_duration
 
 #: Text that can be stored: no NUL character.
 NUL_FREE_PATTERN = r"^[^\x00]*$"
@@ -322,13 +324,27 @@ class ReferenceOut(BaseModel):
     warnings: list[str] = Field(default_factory=list, description="What was stored without (and why).")
 
 
-class AttributionPointOut(BaseModel):
+class WindowedOut(BaseModel):
+    """What every per-window result carries: its window, and the window's length as labels spell it."""
+
+    window_start: dt.datetime
+    window_end: dt.datetime
+    window_seconds: int = Field(description="The window's length in seconds.")
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="The window's length as the `window` label spells it, e.g. 1h or 1d (drift.window)."
+    )
+    @property
+    def window(self) -> str:
+        """The length in its largest whole unit, as the exported series' `window` label."""
+        return format_duration(self.window_seconds)
+
+
+class AttributionPointOut(WindowedOut):
     model: str
     version: str
     feature: str
     kind: str = Field(description="prediction (what moved the output) or loss (what moved the error).")
-    window_start: dt.datetime
-    window_end: dt.datetime
     mean_abs: float | None = Field(description="Mean |SHAP| in the window.")
     mean: float | None
     reference_mean_abs: float | None
@@ -368,13 +384,11 @@ class ModelOut(BaseModel):
     project: str = Field("default", description="The project the model belongs to.")
 
 
-class DriftPointOut(BaseModel):
+class DriftPointOut(WindowedOut):
     model: str
     version: str
     feature: str
     metric: str
-    window_start: dt.datetime
-    window_end: dt.datetime
     value: float | None
     status: str
     n_reference: int
@@ -386,13 +400,11 @@ class DriftPointOut(BaseModel):
     correction: str | None = None
 
 
-class PerformancePointOut(BaseModel):
+class PerformancePointOut(WindowedOut):
     model: str
     version: str
     slice: str
     metric: str
-    window_start: dt.datetime
-    window_end: dt.datetime
     value: float | None
     lower: float | None
     upper: float | None
@@ -409,12 +421,10 @@ class DeployOut(BaseModel):
     )
 
 
-class QualityPointOut(BaseModel):
+class QualityPointOut(WindowedOut):
     model: str
     version: str
     feature: str = Field(description="A declared feature, or * for record-level (schema) checks.")
     check: str
-    window_start: dt.datetime
-    window_end: dt.datetime
     count: int
     total: int

@@ -4,6 +4,10 @@ The collector's exposition, the SLI and alert rule generators and the dashboards
 series names from here, so a renamed or mistyped series fails in one place instead of silently
 breaking an alert or a panel. This is the only non-test module that spells a series name.
 
+Per-window gauges (drift, performance, quality, attributions) carry a `window` label, the window's length
+as `drift.window` lists it (1h, 1d): a model with several windows has one series per length, and rules and
+panels pick the one they read.
+
 Names follow the Prometheus text exposition that prometheus-client writes: `Series.name` is the name
 on the `# HELP` / `# TYPE` lines and on every sample PromQL selects, so a counter's name ends in
 `_total` (prometheus-client's family `driftline_predictions` is exposed as
@@ -106,14 +110,14 @@ FEATURE_DRIFT = Series(
     name="driftline_feature_drift",
     kind="gauge",
     help="Drift of a feature in the newest complete event-time window against the reference.",
-    labels=("model", "version", "feature", "metric"),
+    labels=("model", "version", "feature", "metric", "window"),
 )
 MODEL_PERFORMANCE = Series(
     name="driftline_model_performance",
     kind="gauge",
     help="Realized performance (accuracy, precision, recall, f1, roc_auc, log_loss, ece; mae, rmse, mape) "
     "in the newest complete window whose labels matured.",
-    labels=("model", "version", "slice", "metric"),
+    labels=("model", "version", "slice", "metric", "window"),
 )
 LABELLED_PREDICTIONS = Series(
     name="driftline_labelled_predictions_total",
@@ -143,19 +147,19 @@ FEATURE_ATTRIBUTION = Series(
     name="driftline_feature_attribution",
     kind="gauge",
     help="Mean |SHAP| of a feature in the newest complete window (kind: prediction or loss).",
-    labels=("model", "version", "feature", "kind"),
+    labels=("model", "version", "feature", "kind", "window"),
 )
 ATTRIBUTION_DRIFT = Series(
     name="driftline_attribution_drift",
     kind="gauge",
     help="1 when a feature's attributions moved from the reference's in the newest complete window.",
-    labels=("model", "version", "feature", "kind"),
+    labels=("model", "version", "feature", "kind", "window"),
 )
 DATA_QUALITY = Series(
     name="driftline_data_quality",
     kind="gauge",
     help="Share of values failing a data-quality check in the newest complete window (feature * = record).",
-    labels=("model", "version", "feature", "check"),
+    labels=("model", "version", "feature", "check", "window"),
 )
 SLO_ERROR_BUDGET_REMAINING = Series(
     name="driftline_slo_error_budget_remaining",

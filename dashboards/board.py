@@ -19,6 +19,7 @@ from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 
 from dashboards.options import GrafanaOptions
+from slo.windows import format_duration
 
 #: Every generated dashboard carries these tags; provisioning prunes only dashboards tagged GENERATED_TAG.
 TAGS = ("driftline",)
@@ -196,6 +197,26 @@ def custom_variable(
     if values:
         return v.current(_option(values[0]))
     return v
+
+
+def window_variable(windows: Sequence[int]) -> builders.CustomVariable:
+    """The window length the per-window panels show: text as the `window` label spells it (1h), value in
+    seconds as the tables' `window_seconds` column holds it; the model's first window (its alerts') first."""
+    texts = [format_duration(w) for w in windows]
+    return (
+        builders.CustomVariable("window")
+        .label("Window")
+        .values(",".join(f"{t} : {w}" for t, w in zip(texts, windows, strict=True)))
+        .multi(False)
+        .include_all(False)
+        .options(
+            [
+                model.VariableOption(selected=i == 0, text=t, value=str(w))
+                for i, (t, w) in enumerate(zip(texts, windows, strict=True))
+            ]
+        )
+        .current(_option(str(windows[0]), texts[0]))
+    )
 
 
 def constant_variable(name: str, value: str) -> builders.ConstantVariable:

@@ -23,6 +23,7 @@ from dashboards.board import (
     query_variable,
     threshold_lines,
     thresholds,
+    window_variable,
 )
 from dashboards.options import GrafanaOptions
 from dashboards.targets import prom, sql, sql_identifier, sql_string
@@ -30,6 +31,10 @@ from spec import Model
 
 SELECTOR = 'model="$model",version=~"$version"'
 IN_MODEL = "model = ${model:sqlstring} AND version IN (${version:sqlstring})"
+#: Per-window gauges and tables: one window length, the `window` variable (text 1h for the label, value in
+#: seconds for the tables' window_seconds column).
+WINDOWED = SELECTOR + ',window="${window:text}"'
+IN_WINDOW = IN_MODEL + " AND window_seconds = ${window}"
 
 
 def performance_metric(m: Model) -> str:
@@ -152,6 +157,7 @@ def debug(m: Model, options: GrafanaOptions) -> dict[str, Any]:
         )
     )
     board.variable(custom_variable("metric", "Drift metric", list(m.drift.metrics), multi=False))
+    board.variable(window_variable(m.drift.windows))
     if options.has_sql:
         board.variable(custom_variable("feature", "Feature", drift_features))
     board.deploys(["driftline-deploy", "model:$model"])
@@ -209,7 +215,7 @@ def _explanations_row(board: Board, has_sql: bool) -> None:
         )
         .height(8)
         .span(12 if has_sql else 24),
-        prom(f'{FEATURE_ATTRIBUTION.name}{{{SELECTOR},kind="prediction"}}', "{{feature}}"),
+        prom(f'{FEATURE_ATTRIBUTION.name}{{{WINDOWED},kind="prediction"}}', "{{feature}}"),
     )
     if not has_sql:
         return
@@ -228,7 +234,7 @@ def _explanations_row(board: Board, has_sql: bool) -> None:
                    feature, kind, status, mean_abs, reference_mean_abs, mean, reference_mean,
                    p_adjusted, n, window_start AS "window"
             FROM attributions
-            WHERE {IN_MODEL} AND $__timeFilter(window_start)
+            WHERE {IN_WINDOW} AND $__timeFilter(window_start)
             ORDER BY feature, kind, window_start DESC
             """
         ),
@@ -238,7 +244,7 @@ def _explanations_row(board: Board, has_sql: bool) -> None:
 
 def _drift_row(board: Board, m: Model, features: list[str]) -> None:
     board.row("Drift")
-    drift = f'{FEATURE_DRIFT.name}{{{SELECTOR},metric="$metric"}}'
+    drift = f'{FEATURE_DRIFT.name}{{{WINDOWED},metric="$metric"}}'
     levels = thresholds((None, "green"), (m.drift.warn, "orange"), (m.drift.alert, "red"))
     note = f"warn at {m.drift.warn:g} and alert at {m.drift.alert:g} apply to {m.drift.metrics[0]}"
     board.add(
@@ -274,7 +280,7 @@ def _drift_row(board: Board, m: Model, features: list[str]) -> None:
                 f"""
                 SELECT window_start AS time, feature AS metric, max(value) AS value
                 FROM drift
-                WHERE {IN_MODEL} AND metric = ${{metric:sqlstring}} AND $__timeFilter(window_start)
+                WHERE {IN_WINDOW} AND metric = ${{metric:sqlstring}} AND $__timeFilter(window_start)
                 GROUP BY 1, 2
                 ORDER BY 1, 2
                 """,
@@ -321,7 +327,7 @@ def _performance_row(board: Board, m: Model, metric: str) -> None:
         .unit(unit)
         .height(8)
         .span(12),
-        prom(f'{MODEL_PERFORMANCE.name}{{{SELECTOR},slice=~"$slice",metric="{metric}"}}', "{{slice}}"),
+        prom(f'{MODEL_PERFORMANCE.name}{{{WINDOWED},slice=~"$slice",metric="{metric}"}}', "{{slice}}"),
     )
     if not board.options.has_sql:
         return
@@ -339,7 +345,7 @@ def _performance_row(board: Board, m: Model, metric: str) -> None:
             SELECT window_start AS time, avg(value) AS "{metric}", min(lower) AS "lower 95%",
                    max(upper) AS "upper 95%"
             FROM performance
-            WHERE {IN_MODEL} AND slice = 'all' AND metric = {sql_string(metric)}
+            WHERE {IN_WINDOW} AND slice = 'all' AND metric = {sql_string(metric)}
               AND value IS NOT NULL AND $__timeFilter(window_start)
             GROUP BY 1
             ORDER BY 1
@@ -362,7 +368,7 @@ def _performance_row(board: Board, m: Model, metric: str) -> None:
                    slice, version, metric, value, lower, upper, support, total, status,
                    window_start AS "window"
             FROM performance
-            WHERE {IN_MODEL} AND slice IN (${{slice:sqlstring}}) AND $__timeFilter(window_start)
+            WHERE {IN_WINDOW} AND slice IN (${{slice:sqlstring}}) AND $__timeFilter(window_start)
             ORDER BY slice, version, metric, window_start DESC
             """
         ),

@@ -12,7 +12,8 @@ from dashboards import uids
 from dashboards.board import Board, custom_variable, thresholds
 from dashboards.options import GrafanaOptions
 from dashboards.targets import prom, sql, sql_string
-from spec import ResolvedSpec
+from slo.windows import format_duration
+from spec import DEFAULT_DRIFT, Model, ResolvedSpec
 
 CALLS = PREDICTIONS.name + '{model=~"$model"%s}'
 #: A literal dot in a regular expression, written inside a PromQL string.
@@ -25,12 +26,24 @@ def availability_expr(window: str = "$__range") -> str:
     return f"sum by (model) (increase({ok}[{window}]))\n/\nsum by (model) (increase({CALLS % ''}[{window}]))"
 
 
-def performance_expr(metric: str, models: list[str]) -> str:
-    """The headline performance gauge of one metric (one unit per panel), for the given models."""
-    # model names hold letters, digits, _ . and -: only the dot is special, escaped for RE2 inside a PromQL string
-    pattern = "|".join(m.replace(".", DOT) for m in models)
-    only = f',model=~"{pattern}"' if models else ""
-    return f'{MODEL_PERFORMANCE.name}{{model=~"$model"{only},slice="all",metric="{metric}"}}'
+def performance_expr(metric: str, models: list[Model]) -> str:
+    """The headline performance gauge of one metric (one unit per panel), for the given models, each in its
+    first window (the one its alerts read); with no models, every model in the default window."""
+    by_window: dict[int, list[str]] = {}
+    for m in models:
+        by_window.setdefault(m.drift.window_seconds, []).append(m.name)
+    if not by_window:
+        by_window[DEFAULT_DRIFT.window_seconds] = []
+    parts = []
+    for seconds, names in sorted(by_window.items()):
+        # model names hold letters, digits, _ . and -: only the dot is special, escaped for RE2 in a PromQL string
+        pattern = "|".join(n.replace(".", DOT) for n in names)
+        only = f',model=~"{pattern}"' if names else ""
+        window = format_duration(seconds)
+        parts.append(
+            f'{MODEL_PERFORMANCE.name}{{model=~"$model"{only},window="{window}",slice="all",metric="{metric}"}}'
+        )
+    return "\nor\n".join(parts)
 
 
 def executive(spec: ResolvedSpec, options: GrafanaOptions) -> dict[str, Any]:
@@ -106,8 +119,8 @@ def _service_row(board: Board, spec: ResolvedSpec) -> None:
 def _quality_row(board: Board, spec: ResolvedSpec, options: GrafanaOptions) -> None:
     """Realized accuracy (classifiers) or error (regressors), and accuracy estimated before labels arrive."""
     board.row("Quality")
-    classifiers = [m.name for m in spec.models if m.prediction_type != "regression"]
-    regressors = [m.name for m in spec.models if m.prediction_type == "regression"]
+    classifiers = [m for m in spec.models if m.prediction_type != "regression"]
+    regressors = [m for m in spec.models if m.prediction_type == "regression"]
     if classifiers or not regressors:
         board.add(
             timeseries.Panel()

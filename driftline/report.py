@@ -35,24 +35,27 @@ class ReportError(DriftlineError):
     """The report cannot be built (no database there, not a Driftline database, an unknown model)."""
 
 
-def _drift(s: Session, model: str, now: dt.datetime) -> list[DriftObs]:
-    """Every drift value of `model` in windows that started before `now`."""
+def _drift(s: Session, model: str, window_seconds: int, now: dt.datetime) -> list[DriftObs]:
+    """Every drift value of `model` in windows of one length that started before `now`."""
     return [
         DriftObs(p.version, p.feature, p.metric, p.window_start, p.window_end, p.value, p.status, p.n_current,
                  p.reference_id)
-        for p in reads.drift_points(s, model=model, limit=reads.EVERY)
+        for p in reads.drift_points(s, model=model, window_seconds=window_seconds, limit=reads.EVERY)
         if p.window_start < now
     ]  # fmt: skip
 
 
-def _performance(store: reads.Store, s: Session, model: str, now: dt.datetime) -> list[PerfObs]:
-    """Every realized-performance value of `model` in windows that started before `now`."""
+def _performance(
+    store: reads.Store, s: Session, model: str, window_seconds: int, now: dt.datetime
+) -> list[PerfObs]:
+    """Every realized-performance value of `model` in windows of one length that started
+    before `now`."""
     if not store.has_performance:
         return []
     return [
         PerfObs(p.version, p.slice, p.metric, p.window_start, p.window_end, p.value, p.lower, p.upper,
                 p.support, p.total, p.status)
-        for p in reads.performance_points(s, model=model, limit=reads.EVERY)
+        for p in reads.performance_points(s, model=model, window_seconds=window_seconds, limit=reads.EVERY)
         if p.window_start < now
     ]  # fmt: skip
 
@@ -116,7 +119,9 @@ def _read(
     m = spec.model(model) if spec else None
     drift_settings = reads.drift_settings(spec, model)
     with store.session() as s:
-        drift_rows, perf_rows = _drift(s, model, now), _performance(store, s, model, now)
+        # the page shows the model's first window length, the one its alerts read
+        first = drift_settings.window_seconds
+        drift_rows, perf_rows = _drift(s, model, first, now), _performance(store, s, model, first, now)
         if m is None and not drift_rows and not perf_rows:
             raise _unknown(s, spec, model, store.source)
         cutoff, left_out = newest_windows(

@@ -5,12 +5,13 @@ Series each SLI reads, named by their `contract` constants (every one carries `m
 - availability: counter `PREDICTIONS` ``{model,version,outcome="ok"|"error"}``.
 - latency: histogram `PREDICTION_LATENCY`, its ``bucket`` ``{model,version,le}`` and ``count``; the
   bucket whose ``le`` equals ``threshold_ms / 1000``, written as the collector writes it (``"0.2"``).
-- accuracy, timeslices: gauge `MODEL_PERFORMANCE` ``{model,version,slice,metric}``; the
-  series ``slice="all", metric="accuracy"`` (share of labelled predictions correct in the newest
-  complete window) against the SLO's ``target``.
+- accuracy, timeslices: gauge `MODEL_PERFORMANCE` ``{model,version,slice,metric,window}``; the
+  series ``slice="all", metric="accuracy"`` of the model's first window length (share of labelled
+  predictions correct in the newest complete window) against the SLO's ``target``.
 - accuracy, occurrences: counter `LABELLED_PREDICTIONS` ``{model,version,outcome}``,
   ``outcome="correct"|"incorrect"``: labelled predictions, counted when their label arrives.
-- drift: gauge `FEATURE_DRIFT` ``{model,version,feature,metric}`` for the model's first drift metric;
+- drift: gauge `FEATURE_DRIFT` ``{model,version,feature,metric,window}`` for the model's first drift
+  metric and first window length;
   a slice is bad when any feature's value reaches the model's ``drift.alert`` threshold.
 - data_quality: counter `RECORDS` ``{model,version,outcome="valid"|"invalid"}``:
   sampled records, ``invalid`` when a declared feature is missing, null or of the wrong type.
@@ -59,7 +60,7 @@ from contract import (
     RECORDS,
 )
 from slo.budget import complement, exact, product
-from slo.definition import SLO
+from slo.definition import DEFAULT_EVALUATION_SECONDS, SLO
 from slo.windows import format_duration
 
 TIMESLICE_RECORD = "slo:sli_timeslice_bad:bool"
@@ -101,6 +102,11 @@ class Counter:
 def _selector(metric: str, slo: SLO, *matchers: str) -> str:
     parts = [f'model="{slo.model}"', *(m for m in matchers if m)]
     return f"{metric}{{{','.join(parts)}}}"
+
+
+def _window(slo: SLO) -> str:
+    """The matcher of a window gauge's `window` label: the model's first window, the one SLOs read."""
+    return f'window="{format_duration(slo.evaluation_seconds or DEFAULT_EVALUATION_SECONDS)}"'
 
 
 def _counter(slo: SLO) -> Counter | None:
@@ -198,7 +204,7 @@ def timeslice_verdict(slo: SLO) -> str:
     (0/0 compares false), and a gauge the collector does not export gives no verdict at all."""
     ts = format_duration(slo.timeslice_seconds)
     if slo.sli == "drift":
-        sel = _selector(FEATURE_DRIFT.name, slo, f'metric="{slo.drift_metric}"')
+        sel = _selector(FEATURE_DRIFT.name, slo, f'metric="{slo.drift_metric}"', _window(slo))
         return f"max by (model) (avg_over_time({sel}[{ts}])) >= bool {slo.drift_threshold!r}"
     if slo.sli == "freshness":
         last = LAST_LABEL_TIMESTAMP if slo.freshness_source == "labels" else LAST_RECORD_TIMESTAMP
@@ -207,7 +213,7 @@ def timeslice_verdict(slo: SLO) -> str:
     if slo.target is None:
         raise ValueError(f"SLO {slo.name!r}: timeslices need a target")
     if slo.sli == "accuracy":
-        sel = _selector(MODEL_PERFORMANCE.name, slo, 'slice="all"', 'metric="accuracy"')
+        sel = _selector(MODEL_PERFORMANCE.name, slo, 'slice="all"', 'metric="accuracy"', _window(slo))
         return f"min by (model) (avg_over_time({sel}[{ts}])) < bool {slo.target!r}"
     counter = _counter(slo)
     assert counter is not None

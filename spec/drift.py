@@ -12,7 +12,10 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from analyzers.registry import DEFAULT_METRICS, STATISTICS
-from spec.fields import Strict, check_duration, closest
+from spec.fields import Strict, check_duration, closest, parse_duration
+
+#: Windows one model may list: each is evaluated again whenever one of its minutes changes.
+MAX_WINDOWS = 4
 
 
 def _allowed(names: tuple[str, ...]) -> str:
@@ -75,7 +78,11 @@ class MultivariateSpec(Strict):
 class DriftSpec(Strict):
     """How drift is measured for one model."""
 
-    window: Annotated[str, Field(description="Evaluation window (event time), e.g. 1h.")] = "1h"
+    window: str | tuple[str, ...] = Field(
+        "1h",
+        description="Evaluation window of event time, e.g. 1h, or several, e.g. [1h, 1d, 7d]: every window series"
+        " carries its `window` label; the first is the one alerts and SLOs read.",
+    )
     metrics: tuple[StatisticName, ...] = Field(
         DEFAULT_METRICS, min_length=1, description="Statistics computed on every window."
     )
@@ -93,7 +100,23 @@ class DriftSpec(Strict):
         None, description="Joint (multivariate and embedding) drift with alibi-detect; off when absent."
     )
 
-    _check_window = field_validator("window")(classmethod(lambda cls, v: check_duration(v)))
+    @field_validator("window")
+    @classmethod
+    def _check_windows(cls, v: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        if isinstance(v, str):
+            return check_duration(v)
+        if not v:
+            raise ValueError(
+                "an empty list evaluates nothing: give one window, e.g. 1h, or several, e.g. [1h, 1d]"
+            )
+        if len(v) > MAX_WINDOWS:
+            raise ValueError(
+                f"at most {MAX_WINDOWS} windows per model: every one is evaluated on every change"
+            )
+        seconds = [parse_duration(check_duration(w)) for w in v]
+        if len(set(seconds)) < len(seconds):
+            raise ValueError(f"{list(v)} lists one window length twice: list each length once")
+        return v
 
     @model_validator(mode="after")
     def _warn_below_alert(self) -> DriftSpec:

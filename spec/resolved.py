@@ -41,6 +41,13 @@ class Drift:
     min_count: int
     thresholds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     correction: str = "benjamini-hochberg"
+    #: Every evaluated window length, the alerting one (`window_seconds`) first; empty: that one alone.
+    extra_windows: tuple[int, ...] = ()
+
+    @property
+    def windows(self) -> tuple[int, ...]:
+        """Every evaluated window length in seconds, the one alerts and SLOs read first."""
+        return (self.window_seconds, *self.extra_windows)
 
     def levels(self) -> dict[str, tuple[float, float]]:
         """(warn, alert) per statistic: the spec's warn/alert for the first, then explicit per-metric ones."""
@@ -134,8 +141,10 @@ def resolve(spec: SpecFile, base: Path | None = None) -> ResolvedSpec:
 
 def resolve_drift(d: DriftSpec) -> Drift:
     """A model's drift settings with the window in seconds and the per-statistic levels as pairs."""
+    windows = [parse_duration(w) for w in ((d.window,) if isinstance(d.window, str) else d.window)]
     return Drift(
-        window_seconds=parse_duration(d.window),
+        window_seconds=windows[0],
+        extra_windows=tuple(windows[1:]),
         metrics=d.metrics,
         warn=d.warn,
         alert=d.alert,

@@ -174,8 +174,11 @@ def send(c: Collector, records: list[dict[str, Any]], rng: random.Random) -> Non
         i += n
 
 
-def from_raw(url: str, model: str = "cancer") -> tuple[dict[Any, Any], dict[Any, Any], dict[Any, Any]]:
-    """Drift, quality and CBPE's estimate of every window, computed by the analyzers from the stored rows."""
+def from_raw(
+    url: str, model: str = "cancer", seconds: int = HOUR
+) -> tuple[dict[Any, Any], dict[Any, Any], dict[Any, Any]]:
+    """Drift, quality and CBPE's estimate of every window of `seconds`, computed by the analyzers from the
+    stored rows."""
     spec = {"metrics": ("psi", "kl", "js", "chi2", "ks", "wasserstein"), "min_count": 5}
     engine = db.make_engine(url)
     try:
@@ -191,7 +194,7 @@ def from_raw(url: str, model: str = "cancer") -> tuple[dict[Any, Any], dict[Any,
                 select(r.ts, r.features, r.score, r.prediction).where(r.model == model)
             ):
                 epoch = int(ts.timestamp())
-                start = dt.datetime.fromtimestamp(epoch - epoch % HOUR, dt.UTC)
+                start = dt.datetime.fromtimestamp(epoch - epoch % seconds, dt.UTC)
                 windows[start].append(features)
                 if score is not None and np.isfinite(score):
                     scored[start].append((score, prediction))
@@ -212,16 +215,17 @@ def from_raw(url: str, model: str = "cancer") -> tuple[dict[Any, Any], dict[Any,
     return drift, quality, estimate
 
 
-def stored(url: str) -> tuple[dict[Any, Any], dict[Any, Any], dict[Any, Any]]:
+def stored(url: str, seconds: int = HOUR) -> tuple[dict[Any, Any], dict[Any, Any], dict[Any, Any]]:
     engine = db.make_engine(url)
     try:
         with sessionmaker(engine)() as s:
             drift = {(p.window_start, p.feature, p.metric): (p.value, p.n_current, p.p_value)
-                     for p in repository.drift_series(s, model="cancer", limit=100_000)}
+                     for p in repository.drift_series(s, model="cancer", window_seconds=seconds, limit=100_000)}
             quality = {(q.window_start, q.feature, q.check): (q.count, q.total)
-                       for q in repository.quality_series(s, model="cancer", limit=100_000)}
+                       for q in repository.quality_series(s, model="cancer", window_seconds=seconds, limit=100_000)}
             estimate = {p.window_start: (p.support, p.value, p.lower, p.upper)
-                        for p in repository.performance_series(s, model="cancer", metric="estimated_accuracy")}
+                        for p in repository.performance_series(s, model="cancer", metric="estimated_accuracy",
+                                                               window_seconds=seconds)}
     finally:
         engine.dispose()
     return drift, quality, estimate
@@ -233,9 +237,9 @@ def same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     return norm[0] == norm[1]
 
 
-def assert_exact(url: str) -> None:
-    want_drift, want_quality, want_estimate = from_raw(url)
-    got_drift, got_quality, got_estimate = stored(url)
+def assert_exact(url: str, seconds: int = HOUR) -> None:
+    want_drift, want_quality, want_estimate = from_raw(url, seconds=seconds)
+    got_drift, got_quality, got_estimate = stored(url, seconds)
     assert set(got_drift) == set(want_drift)
     wrong = {k: (got_drift[k], want_drift[k]) for k in want_drift if not same(got_drift[k], want_drift[k])}
     assert not wrong, wrong
@@ -282,6 +286,43 @@ def test_drift_and_quality_from_aggregates_equal_the_raw_rows_exactly(db_url: st
         send(c, traffic(data[:30], start, "after-ref", rng), rng)
         assert c.evaluate() >= 2  # re-binned on the new reference: every window again
         assert_exact(db_url)
+    finally:
+        c.stop()
+
+
+def test_every_window_length_equals_the_raw_rows_of_its_windows(db_url: str, tmp_path: Path) -> None:
+    """`drift.window: [1h, 1d]`: both lengths are evaluated from the same minutes, each equal to the raw rows of
+    its own windows, late records included; /metrics and the API tell the lengths apart by `window`."""
+    spec = tmp_path / "cancer.yaml"
+    spec.write_text(SPEC.replace("window: 1h,", "window: [1h, 1d],"))
+    rng = random.Random(17)
+    data = public_rows()
+    scores, labels = model_scores()
+    c = start_collector(db_url, tmp_path, config=spec)
+    try:
+        ref = {n: [r[n] for r in data[:300]] for n in (*NUMERIC, "cultivar")}
+        calibration = {"scores": scores[:300].tolist(), "labels": labels[:300].tolist()}
+        assert c.post("/v1/references", {"model": "cancer", "columns": ref, **calibration})[0] == 200
+        now = int(time.time())
+        start = float(now - now % HOUR - 3 * HOUR)
+        records = traffic(hostile(data[300:], rng), start, "w", rng, scores[300:])
+        send(c, records[:150], rng)
+        assert c.evaluate() >= 3  # two hours and at least one day
+        send(c, records[150:], rng)  # late records reopen an hour and its day
+        assert c.evaluate() >= 2
+        for seconds in (HOUR, 24 * HOUR):
+            assert_exact(db_url, seconds)
+        assert c.evaluate() == 0
+
+        metrics = c.metrics()
+        for window in ("1h", "1d"):
+            assert f'metric="psi",model="cancer",version="v1",window="{window}"' in metrics
+        days = c.get("/v1/models/cancer/drift?window=1d&feature=mean_radius")[1]
+        assert days and {p["window"] for p in days} == {"1d"} and {p["window_seconds"] for p in days} == {86400}
+        every = c.get("/v1/models/cancer/drift?feature=mean_radius")[1]
+        assert {p["window"] for p in every} == {"1h", "1d"}
+        status, answer = c.get("/v1/models/cancer/performance?window=an-hour")
+        assert status == 422 and answer["detail"][0]["loc"] == ["query", "window"], answer
     finally:
         c.stop()
 

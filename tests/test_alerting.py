@@ -358,12 +358,12 @@ def test_promtool_fires_attribution_drift_with_the_feature_and_kind_after_its_ho
     promtool_alert_test(
         _alert_rules((EXAMPLES / "credit.yaml").read_text(), tmp_path),
         tmp_path,
-        'driftline_attribution_drift{model="credit",version="v1",feature="income",kind="loss"}',
+        'driftline_attribution_drift{model="credit",version="v1",feature="income",kind="loss",window="1h"}',
         "0 0 1x45",
         "DriftlineAttributionDrift",
         "20m",
         "40m",
-        {"severity": "ticket", "model": "credit", "version": "v1", "feature": "income", "kind": "loss"},
+        {"severity": "ticket", "model": "credit", "version": "v1", "feature": "income", "kind": "loss", "window": "1h"},
         {
             "summary": "credit: loss attributions of income moved",
             "description": "The SHAP attributions of income (loss) in version v1 differ from the reference's in "
@@ -384,7 +384,7 @@ def test_promtool_fires_multivariate_drift_only_for_models_that_test_it(tmp_path
     promtool_alert_test(
         _alert_rules(with_mv, tmp_path / "mv"),
         tmp_path,
-        'driftline_feature_drift{model="credit",version="v1",feature="*",metric="lsdd_p_value"}',
+        'driftline_feature_drift{model="credit",version="v1",feature="*",metric="lsdd_p_value",window="1h"}',
         "0.3x10 0.001x30",
         "DriftlineMultivariateDrift",
         "10m",
@@ -395,6 +395,7 @@ def test_promtool_fires_multivariate_drift_only_for_models_that_test_it(tmp_path
             "version": "v1",
             "feature": "*",
             "metric": "lsdd_p_value",
+            "window": "1h",
             "threshold": "0.01",
         },
         {

@@ -382,11 +382,11 @@ def test_drift_is_computed_per_event_time_window_and_only_the_shifted_feature_al
 
     m = collector.metrics()
     assert (
-        sample(m, "driftline_feature_drift", 'feature="income",metric="psi",model="credit",version="v1"')
+        sample(m, "driftline_feature_drift", 'feature="income",metric="psi",model="credit",version="v1",window="1h"')
         > 0.25
     )
     assert (
-        sample(m, "driftline_feature_drift", 'feature="age",metric="psi",model="credit",version="v1"') < 0.1
+        sample(m, "driftline_feature_drift", 'feature="age",metric="psi",model="credit",version="v1",window="1h"') < 0.1
     )
 
 
@@ -519,7 +519,7 @@ def test_labels_that_arrive_later_reopen_their_window_and_give_realized_accuracy
     assert sample(
         collector.metrics(),
         "driftline_model_performance",
-        'metric="accuracy",model="credit",slice="all",version="v1"',
+        'metric="accuracy",model="credit",slice="all",version="v1",window="1h"',
     ) == pytest.approx(0.75)
 
 

@@ -209,7 +209,7 @@ def _migrate_an_old_database(engine: Engine) -> None:
                     revoked=False,
                 )
             )
-    assert migrations.migrate(engine) == [7, 8, 9]
+    assert migrations.migrate(engine) == [7, 8, 9, 10]
     assert inspect(engine).get_pk_constraint("batches")["constrained_columns"] == ["model", "batch_id"]
     with Session(engine) as s, s.begin():
         assert repository.model_projects(s) == {"credit": "default"}
@@ -301,9 +301,9 @@ def test_metrics_state_bounds_versions_and_slices_per_model_and_counts_each_once
     assert {k[1] for k in state.records} == {"a", "d"}
     assert state.limited[("m", "version")] == 3  # a (which came back), b and c were pushed out
     # gauges of versions not exported now are left out, and never push out active versions
-    state.set_drift({("m", "b", "f", "psi"): 0.1, ("m", "a", "f", "psi"): 0.2})
-    assert list(state.drift) == [("m", "a", "f", "psi")]
-    slices = {("m", "a", f"region={i}", "accuracy"): 0.5 for i in range(6)}
+    state.set_drift({("m", "b", "f", "psi", "1h"): 0.1, ("m", "a", "f", "psi", "1h"): 0.2})
+    assert list(state.drift) == [("m", "a", "f", "psi", "1h")]
+    slices = {("m", "a", f"region={i}", "accuracy", "1h"): 0.5 for i in range(6)}
     state.set_performance(slices)
     state.set_performance(slices)  # exported every tick: each refused value is counted once
     assert len(state.performance) == 3

@@ -293,6 +293,7 @@ def test_every_sql_target_runs_as_the_readonly_role_and_returns_rows(live: Live,
         "slice": sorted(live.series["driftline_model_performance"]["slice"]),
         "metric": [model.drift.metrics[0]],
         "feature": [f.name for f in model.drift_features],
+        "window": [str(model.drift.window_seconds)],
     }
     ran, empty = 0, []
     for uid, panel, t in sql_targets(live.spec):

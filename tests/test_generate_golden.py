@@ -1,7 +1,8 @@
 """`driftline generate` writes the same bytes for every example spec: refactors change structure, not output.
 
-The digests in `golden_generate.json` were taken before the architecture change (issue 15). Refresh them
-only for an intended change of output: `UPDATE_GOLDEN=1 pytest tests/test_generate_golden.py`.
+The digests in `golden_generate.json` were taken before the architecture change (issue 15) and refreshed
+once since, when every per-window series gained its `window` label (issue 16). Refresh them only for an
+intended change of output: `UPDATE_GOLDEN=1 pytest tests/test_generate_golden.py`.
 """
 
 from __future__ import annotations

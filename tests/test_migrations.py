@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import pkgutil
 import re
@@ -9,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, MetaData, Table, delete, inspect, select, text
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from collector import db, dialects, migrations
+from collector import db, dialects, migrations, repository
 from collector.dialects import postgres, sqlite, timescale
 from contract import DriftlineError
 
@@ -137,3 +138,72 @@ def test_json_columns_take_each_dialects_type() -> None:
     """JSONB on PostgreSQL, the generic JSON elsewhere, as each dialect module declares."""
     assert isinstance(db.JSONType.dialect_impl(postgresql_dialect.dialect()), JSONB)
     assert not isinstance(db.JSONType.dialect_impl(sqlite_dialect.dialect()), JSONB)
+
+
+# ------------------------------------------------------------------- migration 10: window lengths
+
+T0 = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
+
+
+def as_before_migration_10(engine: Engine) -> None:
+    """Put a migrated database back to its shape before migration 10: the per-window tables keyed without
+    the window's length (they are empty after a fresh migrate, so they are made again in the old shape)."""
+    with engine.begin() as conn:
+        for entity in migrations.WINDOW_TABLES:
+            table = db.table(entity)
+            table.drop(conn)
+            Table(table.name, MetaData(), *(c._copy() for c in table.columns if c.name != "window_seconds")).create(
+                conn
+            )
+        conn.execute(delete(db.table(db.SchemaVersion)).where(db.SchemaVersion.version == 10))
+
+
+def old_points(hours: int, start: dt.datetime) -> dict[str, dict[str, Any]]:
+    """One row per per-window table for a window of `hours` from `start`, as a version before 10 wrote it."""
+    end = start + dt.timedelta(hours=hours)
+    key = {"model": "credit", "version": "v1", "window_start": start, "window_end": end, "computed_at": T0}
+    return {
+        "drift": {**key, "feature": "income", "metric": "psi", "value": 0.1 * hours, "status": "ok",
+                  "n_reference": 10, "n_current": 10, "reference_id": 1},
+        "performance": {**key, "slice": "all", "metric": "accuracy", "value": 0.9, "support": 5, "total": 5,
+                        "status": "ok"},
+        "quality": {**key, "feature": "income", "check": "missing", "count": 1, "total": 10},
+        "attributions": {**key, "feature": "income", "kind": "prediction", "status": "ok", "n": 5,
+                         "n_reference": 5},
+    }  # fmt: skip
+
+
+def insert_old(engine: Engine, rows: list[dict[str, dict[str, Any]]]) -> None:
+    with engine.begin() as conn:
+        for name in ("drift", "performance", "quality", "attributions"):
+            old = Table(name, MetaData(), autoload_with=conn)
+            conn.execute(old.insert(), [r[name] for r in rows])
+
+
+def check_keyed_by_window(engine: Engine) -> None:
+    """Every per-window table holds each row's length, keys on it, and takes a second length at one start."""
+    with engine.connect() as conn:
+        inspector = inspect(conn)
+        for entity in migrations.WINDOW_TABLES:
+            table = db.table(entity)
+            key = inspector.get_pk_constraint(table.name)["constrained_columns"]
+            assert "window_seconds" in key and set(key) == {c.name for c in table.primary_key.columns}
+            lengths = sorted(conn.execute(select(table.c.window_start, table.c.window_seconds)).all())
+            assert lengths == [(T0, 3600), (T0 + dt.timedelta(hours=1), 86400)], table.name
+    with Session(engine) as s, s.begin():
+        point = {k: v for k, v in old_points(24, T0)["drift"].items()}
+        repository.upsert_drift(s, rows=[{**point, "window_seconds": 86400}])
+    with Session(engine) as s:
+        got = {(p.window_start, p.window_seconds) for p in repository.drift_series(s, model="credit")}
+    assert got == {(T0, 3600), (T0, 86400), (T0 + dt.timedelta(hours=1), 86400)}
+
+
+def test_migration_10_gives_stored_points_their_window_length_and_keys_them_by_it(db_url: str) -> None:
+    """Points stored before 10 (an hour's window, and a day's after the spec changed) get end minus start."""
+    engine = db.make_engine(db_url)
+    migrations.migrate(engine)
+    as_before_migration_10(engine)
+    insert_old(engine, [old_points(1, T0), old_points(24, T0 + dt.timedelta(hours=1))])
+    assert migrations.migrate(engine) == [10]
+    check_keyed_by_window(engine)
+    engine.dispose()

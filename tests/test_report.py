@@ -359,7 +359,8 @@ def test_text_from_the_database_is_escaped_everywhere(tmp_path: Path) -> None:
             s,
             rows=[
                 {"model": EVIL_MODEL, "version": EVIL_VERSION, "feature": EVIL_FEATURE, "metric": "psi",
-                 "window_start": start, "window_end": end, "value": 0.7, "status": "alert", "n_reference": 100,
+                 "window_seconds": int((end - start).total_seconds()), "window_start": start, "window_end": end,
+                 "value": 0.7, "status": "alert", "n_reference": 100,
                  "n_current": 40, "reference_id": ref_id, "computed_at": end},
             ],
         )  # fmt: skip
@@ -367,7 +368,8 @@ def test_text_from_the_database_is_escaped_everywhere(tmp_path: Path) -> None:
             s,
             rows=[
                 {"model": EVIL_MODEL, "version": EVIL_VERSION, "slice": name, "metric": "accuracy",
-                 "window_start": start, "window_end": end, "value": 0.8, "lower": 0.7, "upper": 0.9,
+                 "window_seconds": int((end - start).total_seconds()), "window_start": start, "window_end": end,
+                 "value": 0.8, "lower": 0.7, "upper": 0.9,
                  "support": 40, "total": 40, "status": "ok", "computed_at": end}
                 for name in ("all", EVIL_SLICE)
             ],

@@ -47,14 +47,16 @@ def _populated() -> MetricsState:
         end=5.0,
     )
     s.add_labels("m", 4)
-    s.set_drift({("m", "v1", "x", "psi"): 0.3, ("m", "v1", "x", "ks_p_value"): 0.01})
-    s.set_performance({("m", "v1", "all", "accuracy"): 0.9})
+    s.set_drift({("m", "v1", "x", "psi", "1h"): 0.3, ("m", "v1", "x", "ks_p_value", "1h"): 0.01})
+    s.set_performance({("m", "v1", "all", "accuracy", "1h"): 0.9, ("m", "v1", "all", "accuracy", "1d"): 0.8})
     s.add_labelled({("m", "v1", "correct"): 3, ("m", "v1", "incorrect"): 1})
     s.received("m", "records", 100.5)
     s.received("m", "labels", 200.0)
     s.add_records("m", "v1", 10, 2)
-    s.set_quality({("m", "v1", "*", "schema_violation"): 0.2})
-    s.set_attributions({("m", "v1", "x", "prediction"): (0.4, True), ("m", "v1", "y", "loss"): (0.1, False)})
+    s.set_quality({("m", "v1", "*", "schema_violation", "1h"): 0.2})
+    s.set_attributions(
+        {("m", "v1", "x", "prediction", "1h"): (0.4, True), ("m", "v1", "y", "loss", "1h"): (0.1, False)}
+    )
     s.add_evaluation_failure("m", "drift")
     s.set_slos({"m-availability": 0.5}, {("m-availability", "1h"): 2.0})
     s.limited[("m", "version")] = 3
@@ -97,12 +99,13 @@ driftline_model_version_info{model="a",version="v2"} 1.0
 driftline_model_version_info{model="m",version="v1"} 1.0
 # HELP driftline_feature_drift Drift of a feature in the newest complete event-time window against the reference.
 # TYPE driftline_feature_drift gauge
-driftline_feature_drift{feature="x",metric="ks_p_value",model="m",version="v1"} 0.01
-driftline_feature_drift{feature="x",metric="psi",model="m",version="v1"} 0.3
+driftline_feature_drift{feature="x",metric="ks_p_value",model="m",version="v1",window="1h"} 0.01
+driftline_feature_drift{feature="x",metric="psi",model="m",version="v1",window="1h"} 0.3
 # HELP driftline_model_performance Realized performance (accuracy, precision, recall, f1, roc_auc, log_loss, ece; \
 mae, rmse, mape) in the newest complete window whose labels matured.
 # TYPE driftline_model_performance gauge
-driftline_model_performance{metric="accuracy",model="m",slice="all",version="v1"} 0.9
+driftline_model_performance{metric="accuracy",model="m",slice="all",version="v1",window="1d"} 0.8
+driftline_model_performance{metric="accuracy",model="m",slice="all",version="v1",window="1h"} 0.9
 # HELP driftline_labelled_predictions_total Predictions whose label arrived, by whether the prediction was correct \
 (accuracy SLIs).
 # TYPE driftline_labelled_predictions_total counter
@@ -124,17 +127,17 @@ driftline_records_total{model="m",outcome="valid",version="v1"} 8.0
 # HELP driftline_feature_attribution Mean |SHAP| of a feature in the newest complete window \
 (kind: prediction or loss).
 # TYPE driftline_feature_attribution gauge
-driftline_feature_attribution{feature="x",kind="prediction",model="m",version="v1"} 0.4
-driftline_feature_attribution{feature="y",kind="loss",model="m",version="v1"} 0.1
+driftline_feature_attribution{feature="x",kind="prediction",model="m",version="v1",window="1h"} 0.4
+driftline_feature_attribution{feature="y",kind="loss",model="m",version="v1",window="1h"} 0.1
 # HELP driftline_attribution_drift 1 when a feature's attributions moved from the reference's in the newest \
 complete window.
 # TYPE driftline_attribution_drift gauge
-driftline_attribution_drift{feature="x",kind="prediction",model="m",version="v1"} 1.0
-driftline_attribution_drift{feature="y",kind="loss",model="m",version="v1"} 0.0
+driftline_attribution_drift{feature="x",kind="prediction",model="m",version="v1",window="1h"} 1.0
+driftline_attribution_drift{feature="y",kind="loss",model="m",version="v1",window="1h"} 0.0
 # HELP driftline_data_quality Share of values failing a data-quality check in the newest complete window \
 (feature * = record).
 # TYPE driftline_data_quality gauge
-driftline_data_quality{check="schema_violation",feature="*",model="m",version="v1"} 0.2
+driftline_data_quality{check="schema_violation",feature="*",model="m",version="v1",window="1h"} 0.2
 # HELP driftline_slo_error_budget_remaining Share of the SLO's error budget left over its period \
 (negative once broken).
 # TYPE driftline_slo_error_budget_remaining gauge

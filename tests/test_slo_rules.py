@@ -101,7 +101,7 @@ EXPRESSIONS = {
         "sli: accuracy, target: 0.9, objective: 95",
         "slo:sli_timeslice_bad:bool",
         "min by (model) (avg_over_time("
-        'driftline_model_performance{model="credit",slice="all",metric="accuracy"}[1m])) < bool 0.9',
+        'driftline_model_performance{model="credit",slice="all",metric="accuracy",window="1h"}[1m])) < bool 0.9',
     ),
     "a timeslice SLI's error ratio is the share of bad slices in the window": (
         "sli: accuracy, target: 0.9, objective: 95",
@@ -111,7 +111,8 @@ EXPRESSIONS = {
     "drift marks a slice bad when any feature reaches the model's alert threshold": (
         "sli: drift, objective: 99",
         "slo:sli_timeslice_bad:bool",
-        'max by (model) (avg_over_time(driftline_feature_drift{model="credit",metric="psi"}[1m])) >= bool 0.25',
+        "max by (model) (avg_over_time("
+        'driftline_feature_drift{model="credit",metric="psi",window="1h"}[1m])) >= bool 0.25',
     ),
     "freshness marks a slice bad when the newest record is older than max_age": (
         "sli: freshness, max_age: 15m, objective: 99",

@@ -24,11 +24,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, func, select, text
 
 from collector import db, migrations
 from collector.dialects import timescale
 from tests.conftest import Collector, cli, free_port, missing, start_collector
+from tests.test_migrations import as_before_migration_10, insert_old, old_points
 
 INSTALL = "run ../shared/timescaledb/install.sh as root (.ci/run does)"
 KEY_WARNING = "should be used for segmenting or ordering"
@@ -290,7 +291,7 @@ def test_preloaded_timescaledb_makes_compressed_hypertables_with_no_key_column_w
         )
     assert hyper == {t: True for t in _tables()}
     assert settings["records"] == ("model", "ts DESC,record_id")
-    assert settings["attributions"] == ("model", "window_start DESC,version,feature,kind")
+    assert settings["attributions"] == ("model", "window_start DESC,version,feature,kind,window_seconds")
     assert set(policies) == set(_tables()) and policies["records"] == "7 days"
     assert KEY_WARNING not in preloaded.server_log()
     engine.dispose()
@@ -416,3 +417,37 @@ def test_the_collector_on_timescaledb_stores_reads_and_reevaluates_in_compressed
     finally:
         c.stop()
     assert KEY_WARNING not in preloaded.server_log()
+
+
+def test_migration_10_rekeys_compressed_hypertables_and_compresses_them_again(preloaded: Cluster) -> None:
+    """The per-window hypertables of a database before migration 10, with compressed chunks, are decompressed,
+    given the window's length in their key, and compressed by it again: no row lost, no key warning."""
+    url = preloaded.new_database()
+    engine = db.make_engine(url)
+    migrations.migrate(engine)
+    as_before_migration_10(engine)
+    assert timescale.setup_if_available(engine)  # the old-shaped tables as hypertables, compressed by the old key
+    long_ago = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(days=60)
+    rows = [old_points(1, long_ago + dt.timedelta(hours=h)) for h in range(0, 48, 2)]
+    rows += [old_points(24, long_ago + dt.timedelta(hours=h + 1)) for h in range(0, 48, 2)]
+    insert_old(engine, rows)
+    assert _compress_everything(url).get("drift", 0) >= 1
+
+    assert migrations.migrate(engine) == [10]
+    with engine.connect() as conn:
+        for entity in migrations.WINDOW_TABLES:
+            table = db.table(entity)
+            lengths = conn.execute(select(table.c.window_seconds, func.count()).group_by(table.c.window_seconds))
+            assert dict(lengths.all()) == {3600: 24, 86400: 24}, table.name
+        orderby = conn.scalar(
+            text(
+                "SELECT orderby FROM timescaledb_information.hypertable_compression_settings "
+                "WHERE hypertable = 'drift'::regclass"
+            )
+        )
+    assert orderby == "window_start DESC,version,feature,metric,window_seconds"
+    assert _compress_everything(url).get("drift", 0) >= 1  # the policy is back and compresses by the new key
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM drift")) == 48
+    assert KEY_WARNING not in preloaded.server_log()
+    engine.dispose()

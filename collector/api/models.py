@@ -28,13 +28,31 @@ from collector.schemas import (
 )
 from collector.service import InputError
 from sdk import wire
+from spec import parse_duration
 
 Read = Annotated[Principal, Depends(require("read"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
 Limit = Annotated[int, Query(ge=1, le=10000)]
+WindowQuery = Annotated[
+    str | None,
+    Query(description="Only windows of this length, e.g. 1h or 1d (one of the model's drift.window)."),
+]
 METRIC_HELP = "accuracy, precision, recall, f1, roc_auc, log_loss, ece, estimated_accuracy; mae, rmse, mape"
 
 # A route's docstring is its OpenAPI description: the routes that have none say what they do in a comment.
+
+
+def _window_seconds(window: str | None) -> int | None:
+    """The `window` query parameter in seconds; 422 naming the parameter when it is not a duration."""
+    if window is None:
+        return None
+    try:
+        seconds = parse_duration(window)
+    except ValueError as exc:
+        raise InputError(422, ["query", "window"], str(exc)) from None
+    if seconds <= 0:
+        raise InputError(422, ["query", "window"], f"{window!r} must be longer than zero, e.g. 1h")
+    return seconds
 
 
 def _registered(ctx: AppContext, principal: Principal, model: str) -> None:
@@ -91,11 +109,15 @@ def get_drift(
     principal: Read,
     version: str | None = None,
     feature: str | None = None,
+    window: WindowQuery = None,
     limit: Limit = 1000,
 ) -> list[DriftPointOut]:
     _registered(ctx, principal, model)
+    seconds = _window_seconds(window)
     with ctx.sessions() as s:
-        points = reads.drift_points(s, model=model, version=version, feature=feature, limit=limit)
+        points = reads.drift_points(
+            s, model=model, version=version, feature=feature, window_seconds=seconds, limit=limit
+        )
         return [DriftPointOut.model_validate(p, from_attributes=True) for p in points]
 
 
@@ -107,12 +129,14 @@ def get_performance(
     version: str | None = None,
     slice: str | None = None,
     metric: Annotated[str | None, Query(description=METRIC_HELP)] = None,
+    window: WindowQuery = None,
     limit: Limit = 1000,
 ) -> list[PerformancePointOut]:
     _registered(ctx, principal, model)
+    seconds = _window_seconds(window)
     with ctx.sessions() as s:
         points = reads.performance_points(
-            s, model=model, version=version, slice_=slice, metric=metric, limit=limit
+            s, model=model, version=version, slice_=slice, metric=metric, window_seconds=seconds, limit=limit
         )
         return [PerformancePointOut.model_validate(p, from_attributes=True) for p in points]
 
@@ -124,11 +148,15 @@ def get_attributions(
     principal: Read,
     version: str | None = None,
     kind: Annotated[str | None, Query(pattern="^(prediction|loss)$")] = None,
+    window: WindowQuery = None,
     limit: Limit = 1000,
 ) -> list[AttributionPointOut]:
     _registered(ctx, principal, model)
+    seconds = _window_seconds(window)
     with ctx.sessions() as s:
-        points = reads.attribution_points(s, model=model, version=version, kind=kind, limit=limit)
+        points = reads.attribution_points(
+            s, model=model, version=version, kind=kind, window_seconds=seconds, limit=limit
+        )
         return [AttributionPointOut.model_validate(p, from_attributes=True) for p in points]
 
 
@@ -154,12 +182,15 @@ def get_deploys(model: str, ctx: Ctx, principal: Read) -> list[DeployOut]:
 
 
 # Data-quality checks per feature and window of one model, newest first.
-def get_quality(model: str, ctx: Ctx, principal: Read, limit: Limit = 1000) -> list[QualityPointOut]:
+def get_quality(
+    model: str, ctx: Ctx, principal: Read, window: WindowQuery = None, limit: Limit = 1000
+) -> list[QualityPointOut]:
     _registered(ctx, principal, model)
+    seconds = _window_seconds(window)
     with ctx.sessions() as s:
         return [
             QualityPointOut.model_validate(q, from_attributes=True)
-            for q in reads.quality_points(s, model=model, limit=limit)
+            for q in reads.quality_points(s, model=model, window_seconds=seconds, limit=limit)
         ]
 
 

@@ -87,6 +87,11 @@ class Dialect(Protocol):
         """Change an existing table's primary key to `columns` (the key `table` now defines)."""
         ...
 
+    def prepare_rekey(self, conn: Connection, table: Table) -> None:
+        """Before a migration changes `table`'s columns and key: undo what forbids that (compressed chunks),
+        for `setup_time_series` to set up again afterwards."""
+        ...
+
     def setup_time_series(self, engine: Engine) -> bool:
         """Turn the time-series tables into the database's time-series form where it has one (after
         migrations); True where it did."""

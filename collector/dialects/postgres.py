@@ -181,8 +181,12 @@ class Postgres:
     def set_primary_key(self, conn: Connection, table: Table, columns: Sequence[str]) -> None:
         """Drop the old primary-key constraint and add the new one, in place."""
         old = inspect(conn).get_pk_constraint(table.name)["name"]
-        keys = ", ".join(columns)
+        keys = ", ".join(f'"{c}"' for c in columns)  # quoted: quality's key holds "check", a keyword
         conn.execute(text(f'ALTER TABLE "{table.name}" DROP CONSTRAINT "{old}", ADD PRIMARY KEY ({keys})'))
+
+    def prepare_rekey(self, conn: Connection, table: Table) -> None:
+        """Decompress the table where it is a compressed hypertable (see `timescale.uncompress`)."""
+        timescale.uncompress(conn, table.name)
 
     def setup_time_series(self, engine: Engine) -> bool:
         """Compressed hypertables where TimescaleDB can be created (see `timescale`)."""

@@ -153,6 +153,9 @@ class SQLite:
         conn.execute(text(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM "{aside}"'))
         conn.execute(text(f'DROP TABLE "{aside}"'))
 
+    def prepare_rekey(self, conn: Connection, table: Table) -> None:
+        """Nothing: `set_primary_key` copies the table, which SQLite always allows."""
+
     def setup_time_series(self, engine: Engine) -> bool:
         """Nothing: SQLite has no time-series tables; plain tables serve."""
         return False

@@ -140,6 +140,34 @@ def _compression(conn: Connection, h: Hypertable) -> None:
     )
 
 
+def uncompress(conn: Connection, table: str) -> None:
+    """Decompress every chunk of a compressed hypertable and turn its compression off, so a migration can
+    change its key; `setup_if_available` turns compression back on, ordered by the new key. A no-op on a
+    plain table or where TimescaleDB is not created."""
+    if not conn.scalar(text("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'")):
+        return
+    compressed = conn.scalar(
+        text(
+            "SELECT count(*) FROM timescaledb_information.hypertables "
+            "WHERE hypertable_name = :t AND compression_enabled"
+        ),
+        {"t": table},
+    )
+    if not compressed:
+        return
+    log.info(
+        "decompressing %s to change its key; its chunks compress again under the compression policy", table
+    )
+    conn.execute(text("SELECT remove_compression_policy(:t, if_exists => TRUE)"), {"t": table})
+    conn.execute(
+        text(
+            "SELECT decompress_chunk(c, if_compressed => TRUE) FROM show_chunks(CAST(:t AS regclass)) c"
+        ),
+        {"t": table},
+    )
+    conn.execute(text(f'ALTER TABLE "{table}" SET (timescaledb.compress = false)'))
+
+
 def setup_if_available(engine: Engine, retention: str | None = None) -> bool:
     """Turn the time-series tables into compressed hypertables where TimescaleDB can be created;
     returns False (plain tables) where it cannot, with one warning if it is installed but unusable."""

@@ -52,7 +52,6 @@ from collector.repository.points import (
     upsert_drift,
     upsert_performance,
     upsert_quality,
-    window_support,
 )
 from collector.repository.records import (
     ExplainedRow,
@@ -168,5 +167,4 @@ __all__ = [
     "window_sample",
     "window_scored",
     "window_summary",
-    "window_support",
 ]

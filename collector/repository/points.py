@@ -31,17 +31,25 @@ def upsert_drift(conn: Session, *, rows: Sequence[dict[str, Any]]) -> None:
         "correction",
     )
     stmt = stmt.on_conflict_do_update(
-        index_elements=["model", "version", "feature", "metric", "window_start"],
+        index_elements=["model", "version", "feature", "metric", "window_seconds", "window_start"],
         set_={k: getattr(stmt.excluded, k) for k in keys},
     )
     conn.execute(stmt, list(rows))
 
 
 def drift_series(
-    conn: Session, *, model: str, version: str | None = None, feature: str | None = None, limit: int = 1000
+    conn: Session,
+    *,
+    model: str,
+    version: str | None = None,
+    feature: str | None = None,
+    window_seconds: int | None = None,
+    limit: int = 1000,
 ) -> list[db.DriftPoint]:
-    """A model's stored drift points, newest window first, optionally of one version or feature."""
+    """A model's stored drift points, newest window first, optionally of one version, feature or window length."""
     stmt = select(db.DriftPoint).where(db.DriftPoint.model == model)
+    if window_seconds is not None:
+        stmt = stmt.where(db.DriftPoint.window_seconds == window_seconds)
     if version is not None:
         stmt = stmt.where(db.DriftPoint.version == version)
     if feature is not None:
@@ -61,11 +69,11 @@ def _newest_per_series(conn: Session, entity: Any, series: Sequence[str], *conds
     return list(conn.execute(select(entity).join(newest, on)).scalars())
 
 
-_DRIFT_SERIES = ("model", "version", "feature", "metric")
+_DRIFT_SERIES = ("model", "version", "feature", "metric", "window_seconds")
 
 
 def latest_drift(conn: Session, *, complete_before: dt.datetime) -> list[db.DriftPoint]:
-    """Per (model, version, feature, metric): the newest window that ended by `complete_before`.
+    """Per (model, version, feature, metric, window length): the newest window that ended by `complete_before`.
 
     Windows with too little data are skipped; falls back to the newest window at all when none has
     ended yet, so a fresh model still shows.
@@ -90,7 +98,7 @@ def upsert_performance(conn: Session, *, rows: Sequence[dict[str, Any]]) -> None
     stmt = insert(conn, db.PerformancePoint)
     keys = ("window_end", "value", "lower", "upper", "support", "total", "status", "computed_at")
     stmt = stmt.on_conflict_do_update(
-        index_elements=["model", "version", "slice", "metric", "window_start"],
+        index_elements=["model", "version", "slice", "metric", "window_seconds", "window_start"],
         set_={k: getattr(stmt.excluded, k) for k in keys},
     )
     conn.execute(stmt, list(rows))
@@ -103,10 +111,13 @@ def performance_series(
     version: str | None = None,
     slice_: str | None = None,
     metric: str | None = None,
+    window_seconds: int | None = None,
     limit: int = 1000,
 ) -> list[db.PerformancePoint]:
     """A model's stored performance points, newest window first, optionally narrowed."""
     stmt = select(db.PerformancePoint).where(db.PerformancePoint.model == model)
+    if window_seconds is not None:
+        stmt = stmt.where(db.PerformancePoint.window_seconds == window_seconds)
     if metric is not None:
         stmt = stmt.where(db.PerformancePoint.metric == metric)
     if version is not None:
@@ -120,26 +131,26 @@ def performance_series(
 
 
 def latest_performance(conn: Session, *, complete_before: dt.datetime) -> list[db.PerformancePoint]:
-    """Per (model, version, slice, metric): the newest window, ended by `complete_before`, whose labels matured."""
+    """Per (model, version, slice, metric, window length): the newest window, ended by `complete_before`,
+    whose labels matured."""
     p = db.PerformancePoint
     return _newest_per_series(
-        conn, p, ("model", "version", "slice", "metric"), p.status == "ok", p.window_end <= complete_before
+        conn,
+        p,
+        ("model", "version", "slice", "metric", "window_seconds"),
+        p.status == "ok",
+        p.window_end <= complete_before,
     )
 
 
-def window_support(conn: Session, *, model: str, version: str, window_start: dt.datetime) -> int | None:
-    """The most labelled records any stored performance point of one window counted; None when the window
-    has no stored performance yet."""
-    p = db.PerformancePoint
-    stmt = select(func.max(p.support)).where(p.model == model, p.version == version, p.window_start == window_start)
-    found = conn.scalar(stmt)
-    return None if found is None else int(found)
-
-
-def newest_labelled_window(conn: Session, *, model: str, before: dt.datetime) -> dt.datetime | None:
-    """Start of the newest window, ended by `before`, whose realized performance has matured labels."""
+def newest_labelled_window(
+    conn: Session, *, model: str, window_seconds: int, before: dt.datetime
+) -> dt.datetime | None:
+    """Start of the newest window of this length, ended by `before`, whose realized performance has matured
+    labels."""
     stmt = select(func.max(db.PerformancePoint.window_start)).where(
         db.PerformancePoint.model == model,
+        db.PerformancePoint.window_seconds == window_seconds,
         db.PerformancePoint.status == "ok",
         db.PerformancePoint.slice == "all",
         db.PerformancePoint.window_end <= before,
@@ -154,27 +165,33 @@ def upsert_quality(conn: Session, *, rows: Sequence[dict[str, Any]]) -> None:
         return
     stmt = insert(conn, db.QualityPoint)
     stmt = stmt.on_conflict_do_update(
-        index_elements=["model", "version", "feature", "check", "window_start"],
+        index_elements=["model", "version", "feature", "check", "window_seconds", "window_start"],
         set_={k: getattr(stmt.excluded, k) for k in ("window_end", "count", "total", "computed_at")},
     )
     conn.execute(stmt, list(rows))
 
 
-def quality_series(conn: Session, *, model: str, limit: int = 1000) -> list[db.QualityPoint]:
-    """A model's stored data-quality points, newest window first."""
-    stmt = (
-        select(db.QualityPoint)
-        .where(db.QualityPoint.model == model)
-        .order_by(db.QualityPoint.window_start.desc(), db.QualityPoint.feature, db.QualityPoint.check)
-    )
+def quality_series(
+    conn: Session, *, model: str, window_seconds: int | None = None, limit: int = 1000
+) -> list[db.QualityPoint]:
+    """A model's stored data-quality points, newest window first, optionally of one window length."""
+    q = db.QualityPoint
+    stmt = select(q).where(q.model == model)
+    if window_seconds is not None:
+        stmt = stmt.where(q.window_seconds == window_seconds)
+    stmt = stmt.order_by(q.window_start.desc(), q.feature, q.check)
     return list(conn.execute(stmt.limit(limit)).scalars())
 
 
 def latest_quality(conn: Session, *, complete_before: dt.datetime) -> list[db.QualityPoint]:
-    """Per (model, version, feature, check): the newest window that ended by `complete_before`."""
+    """Per (model, version, feature, check, window length): the newest window that ended by `complete_before`."""
     q = db.QualityPoint
     return _newest_per_series(
-        conn, q, ("model", "version", "feature", "check"), q.window_end <= complete_before, q.total > 0
+        conn,
+        q,
+        ("model", "version", "feature", "check", "window_seconds"),
+        q.window_end <= complete_before,
+        q.total > 0,
     )
 
 
@@ -183,20 +200,32 @@ def upsert_attributions(conn: Session, *, rows: Sequence[dict[str, Any]]) -> Non
     if not rows:
         return
     stmt = insert(conn, db.AttributionPoint)
-    keys = [k for k in rows[0] if k not in ("model", "version", "feature", "kind", "window_start")]
+    keys = [
+        k
+        for k in rows[0]
+        if k not in ("model", "version", "feature", "kind", "window_seconds", "window_start")
+    ]
     stmt = stmt.on_conflict_do_update(
-        index_elements=["model", "version", "feature", "kind", "window_start"],
+        index_elements=["model", "version", "feature", "kind", "window_seconds", "window_start"],
         set_={k: getattr(stmt.excluded, k) for k in keys},
     )
     conn.execute(stmt, list(rows))
 
 
 def attribution_series(
-    conn: Session, *, model: str, version: str | None = None, kind: str | None = None, limit: int = 1000
+    conn: Session,
+    *,
+    model: str,
+    version: str | None = None,
+    kind: str | None = None,
+    window_seconds: int | None = None,
+    limit: int = 1000,
 ) -> list[db.AttributionPoint]:
-    """A model's stored attribution points, newest window first, optionally of one version or kind."""
+    """A model's stored attribution points, newest window first, optionally of one version, kind or length."""
     a = db.AttributionPoint
     stmt = select(a).where(a.model == model)
+    if window_seconds is not None:
+        stmt = stmt.where(a.window_seconds == window_seconds)
     if version is not None:
         stmt = stmt.where(a.version == version)
     if kind is not None:
@@ -206,12 +235,13 @@ def attribution_series(
 
 
 def latest_attributions(conn: Session, *, complete_before: dt.datetime) -> list[db.AttributionPoint]:
-    """Per (model, version, feature, kind): the newest window, ended by `complete_before`, with a value."""
+    """Per (model, version, feature, kind, window length): the newest window, ended by `complete_before`,
+    with a value."""
     a = db.AttributionPoint
     return _newest_per_series(
         conn,
         a,
-        ("model", "version", "feature", "kind"),
+        ("model", "version", "feature", "kind", "window_seconds"),
         a.window_end <= complete_before,
         a.mean_abs.is_not(None),
     )

@@ -15,9 +15,12 @@ def _when(value: Any) -> str:
 
 
 def summary(model: Model, drift: list[dict[str, Any]], performance: list[dict[str, Any]]) -> str:
-    """One line per event-time window: the most drifted feature by the first metric, and accuracy (MAE for a
-    regressor) with its interval."""
+    """One line per event-time window of the model's first length: the most drifted feature by the first
+    metric, and accuracy (MAE for a regressor) with its interval."""
     metric = model.drift.metrics[0]
+    first = model.drift.window_seconds
+    drift = [p for p in drift if p.get("window_seconds", first) == first]
+    performance = [p for p in performance if p.get("window_seconds", first) == first]
     windows: dict[Any, dict[str, Any]] = {}
     for p in drift:
         if p["metric"] != metric or p["value"] is None:
