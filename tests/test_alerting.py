@@ -406,3 +406,18 @@ def test_promtool_fires_multivariate_drift_only_for_models_that_test_it(tmp_path
             "dashboard_url": CREDIT_DASHBOARD,
         },
     )
+
+
+def test_every_per_window_alert_reads_the_first_window_listed(tmp_path: Path) -> None:
+    """With `window: [1d, 1h]` the drift, quality and attribution alerts select window="1d", never the 1h series."""
+    text = (EXAMPLES / "credit.yaml").read_text().replace("drift: {window: 1h,", "drift: {window: [1d, 1h],")
+    assert "[1d, 1h]" in text
+    rules = yaml.safe_load(_alert_rules(text, tmp_path).read_text())
+    windowed = [
+        r["expr"]
+        for g in rules["groups"]
+        for r in g["rules"]
+        if any(s in r["expr"] for s in ("driftline_feature_drift", "driftline_data_quality", "attribution_drift"))
+    ]
+    assert len(windowed) >= 4
+    assert all('window="1d"' in e and 'window="1h"' not in e for e in windowed), windowed

@@ -39,6 +39,15 @@ def test_the_resolved_model_carries_the_drift_settings_and_hides_pii_from_drift(
     assert "email" not in {f.name for f in credit.drift_features}
 
 
+def test_several_windows_resolve_in_seconds_the_first_being_the_one_alerts_read() -> None:
+    spec = load_spec_text(BASE + "    drift: {window: [1d, 1h, 7d]}\n")
+    credit = spec.model("credit")
+    assert credit is not None
+    assert credit.drift.windows == (86400, 3600, 604800) and credit.drift.window_seconds == 86400
+    single = load_spec_text(BASE).model("credit")
+    assert single is not None and single.drift.windows == (3600,)
+
+
 CASES = {
     "a misspelt field names its line and suggests the right name": (
         BASE.replace("prediction:", "predicton:"),
@@ -100,6 +109,26 @@ CASES = {
         BASE + "    drift: {multivariate: {method: energy}}\n",
         "9:",
         "'mmd' or 'lsdd'",
+    ),
+    "one window length listed twice is refused, however it is spelt": (
+        BASE + "    drift: {window: [1h, 60m]}\n",
+        "9:",
+        "lists one window length twice",
+    ),
+    "an empty window list is refused with an example": (
+        BASE + "    drift: {window: []}\n",
+        "9:",
+        "give one window, e.g. 1h",
+    ),
+    "more than four window lengths are refused": (
+        BASE + "    drift: {window: [1h, 2h, 3h, 1d, 7d]}\n",
+        "9:",
+        "at most 4 windows",
+    ),
+    "a window in a list that is no duration explains the format": (
+        BASE + "    drift: {window: [1h, daily]}\n",
+        "9:",
+        "like 30s, 5m, 1h or 30d",
     ),
     "a misspelt statistic lists the registered ones and names the closest": (
         BASE + "    drift: {metrics: [psi, wasserstien]}\n",
