@@ -35,12 +35,19 @@ MAX_CACHED_REFERENCES = 64
 REBUILD_CHUNK = 20_000
 #: No reference: the version's aggregates hold data-quality counts only.
 NO_REFERENCE = 0
+HOUR = 3600
 
 
 def lock_key(model: str, version: str) -> int:
     """A model version's advisory-lock key: 64 bits of a hash of its name."""
     digest = hashlib.blake2b(f"{model}\0{version}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+def rolled_up(seconds: int) -> bool:
+    """Whether windows of this length are summed from hour roll-ups: whole hours, longer than one (an
+    aligned window of whole hours starts and ends on an hour)."""
+    return seconds > HOUR and seconds % HOUR == 0
 
 
 class Ingested(NamedTuple):
@@ -81,11 +88,19 @@ class Aggregator:
         m = self.spec.model(model) if self.spec else None
         return tuple(m.slices) if m else ()
 
+    def windows(self, model: str) -> tuple[int, ...]:
+        """The model's window lengths in seconds, the alerting one first."""
+        m = self.spec.model(model) if self.spec else None
+        return (m.drift if m else DEFAULT_DRIFT).windows
+
+    def rolls_up(self, model: str) -> bool:
+        """Whether the model has a window read from hour roll-ups, so its hours must be kept summed."""
+        return any(rolled_up(w) for w in self.windows(model))
+
     def bucket_seconds(self, model: str) -> int:
         """How long one aggregate bucket lasts: a minute, or less where the model's drift window is shorter
         or not a whole number of minutes (the largest length that divides both), so windows are whole buckets."""
-        m = self.spec.model(model) if self.spec else None
-        return math.gcd(*(m.drift if m else DEFAULT_DRIFT).windows, 60)
+        return math.gcd(*self.windows(model), 60)
 
     def decision(self, model: str) -> tuple[float, Any]:
         """(decision threshold, positive class) by which CBPE judges a row predicted positive."""
@@ -96,8 +111,9 @@ class Aggregator:
 
     def config(self, model: str) -> str:
         """A digest of what, besides the reference, the aggregates depend on: the declared features, the
-        bucket length and CBPE's decision rule; and the window lengths beyond the first, so a window added to
-        the spec is evaluated over the stored history too (a rebuild evaluates every window again)."""
+        bucket length and CBPE's decision rule; and the window lengths where there are several or one is read
+        from hour roll-ups, so a window added to the spec is evaluated over the stored history too and its
+        hours are rolled up (a rebuild evaluates every window again)."""
         declared, pii = self.declared(model)
         parts: list[object] = [
             declared,
@@ -106,9 +122,9 @@ class Aggregator:
             self.decision(model),
             self.slice_columns(model),
         ]
-        m = self.spec.model(model) if self.spec else None
-        if m is not None and m.drift.extra_windows:  # absent with one window: upgrades rebuild nothing
-            parts.append(list(m.drift.extra_windows))
+        windows = self.windows(model)
+        if len(windows) > 1 or self.rolls_up(model):  # absent for one short window: upgrades rebuild nothing
+            parts.append(list(windows))
         text = json.dumps(parts, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Column,
     DateTime,
     Engine,
     Float,
@@ -376,6 +377,31 @@ class MinutePerformance(Base):
     n: Mapped[int] = mapped_column(BigInteger)
     total: Mapped[float] = mapped_column(Float, default=0.0)
     squares: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+def _hourly(entity: type[Base], name: str) -> Table:
+    """The hour roll-up of a per-minute table: the same columns, `hour` in place of `minute`. The
+    evaluator writes each hour as the sum of its minutes (migration 11), so windows of a day or a week
+    sum 24 or 168 rows per item instead of 1,440 or 10,080."""
+    return Table(
+        name,
+        Base.metadata,
+        *(
+            Column("hour" if c.name == "minute" else c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+            for c in table(entity).columns
+        ),
+    )
+
+
+HOUR_COUNTS = _hourly(MinuteCount, "hour_counts")
+HOUR_MOMENTS = _hourly(MinuteMoments, "hour_moments")
+HOUR_PERFORMANCE = _hourly(MinutePerformance, "hour_performance")
+#: Each per-minute table and its hour roll-up.
+ROLLUPS: tuple[tuple[type[Base], Table], ...] = (
+    (MinuteCount, HOUR_COUNTS),
+    (MinuteMoments, HOUR_MOMENTS),
+    (MinutePerformance, HOUR_PERFORMANCE),
+)
 
 
 class PendingMinute(Base):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,13 +27,14 @@ from analyzers.binning import FeatureReference, Histogram
 from analyzers.drift import DriftValue, correct_p_values, get_statistic, histogram_drift
 from analyzers.estimation import estimate_from_sums
 from analyzers.multivariate import DetectorCache
-from analyzers.performance import DEFAULT_RESAMPLES, LabelledRow, PerformanceValue
-from analyzers.performance_summary import Summary, performance_from_summary, summarize
-from collector import attributions, db, dialects, event_time, multivariate, repository
-from collector.aggregation import NO_REFERENCE, Aggregator, lock_key
+from analyzers.performance import DEFAULT_RESAMPLES, PerformanceValue
+from analyzers.performance_summary import performance_from_summary
+from collector import attributions, db, event_time, multivariate, repository
+from collector.aggregation import NO_REFERENCE, Aggregator, rolled_up
 from collector.explainers import Explainers
 from collector.metrics import MetricsState
 from collector.slos import SLOReport, gauges, slo_reports
+from collector.upkeep import Changed, Span, Upkeep
 from sdk.wire import DEFAULT_MAX_FUTURE_SKEW_SECONDS
 from slo.windows import format_duration
 from spec import DEFAULT_DRIFT, Drift, ResolvedSpec
@@ -99,8 +100,7 @@ class Evaluator:
         self.clock = clock
         self.aggregator = Aggregator(spec)
         self._summed: dict[WindowKey, tuple[int, WindowCounts]] = {}
-        #: Minutes (model, version, start) summarised again this tick: windows of several lengths share them.
-        self._summarised: set[tuple[str, str, dt.datetime]] = set()
+        self.upkeep = Upkeep(sessions, self.aggregator, spec)
         self._lock = threading.Lock()
         self._warned: set[str] = set()
         self.slo_reports: list[SLOReport] = []
@@ -123,19 +123,21 @@ class Evaluator:
             now = self.clock()
             with self.sessions.begin() as s:
                 pending = repository.claim_pending(s)
-            # per window: the minutes whose labelled records changed (None: all of them, to be summarised again)
-            fresh: dict[WindowKey, set[dt.datetime] | None] = dict.fromkeys(
+            # per window: its minutes that changed (None: all of them, to be brought up to date again)
+            fresh: dict[WindowKey, Changed | None] = dict.fromkeys(
                 self._rebuilt({(m, v) for m, v, _, _ in pending} | {(k.model, k.version) for k in self.retry})
             )
             for model, version, minute, kind in pending:
                 for window in self._windows(model, version, minute, now):
-                    minutes = fresh.setdefault(window, set())
-                    if kind == "labels" and minutes is not None:
-                        minutes.add(minute)
+                    changed = fresh.setdefault(window, Changed())
+                    if changed is not None:
+                        changed.minutes.add(minute)
+                        if kind == "labels":
+                            changed.labelled.add(minute)
             keys = sorted(
                 set(fresh) | set(self.retry), key=lambda k: (k.model, k.version, k.seconds, k.start)
             )
-            self._summarised.clear()
+            self.upkeep.new_tick()
             for key in keys:
                 tries = 0 if key in fresh else self.retry.pop(key, 0)
                 if not self._evaluate(key, fresh.get(key)):
@@ -199,6 +201,8 @@ class Evaluator:
     def evaluate(self, key: WindowKey) -> int:
         """Compute and store the drift and realized performance of one window; returns points stored."""
         self._summed.clear()
+        self.upkeep.new_tick()
+        self.upkeep.prepare(_span(key), None)
         return (
             self._drift(key)
             + self._performance(key)
@@ -207,14 +211,19 @@ class Evaluator:
             + self._multivariate(key)
         )
 
-    def _evaluate(self, key: WindowKey, labelled: Collection[dt.datetime] | None) -> bool:
+    def _evaluate(self, key: WindowKey, changed: Changed | None) -> bool:
         """Every stage of one window, each on its own (a failure is logged, counted and skipped); returns
-        whether a core stage (drift, performance, quality) failed, so the window is worth a retry.
-        `labelled`: the minutes whose labelled records changed, summarised again first (None: every one)."""
+        whether a core stage (drift, performance, quality) failed, so the window is worth a retry. Its
+        `changed` minutes (None: every one) are brought up to date first; if that fails, nothing is read."""
+        try:
+            self.upkeep.prepare(_span(key), changed)
+        except Exception as exc:
+            self._failed(key.model, "aggregates", exc)
+            return True
         failed = False
         stages: list[tuple[str, Callable[[WindowKey], int]]] = [
             ("drift", self._drift),
-            ("performance", lambda k: self._performance(k, labelled)),
+            ("performance", self._performance),
             ("quality", self._quality),
         ]
         self._summed.clear()  # drift and quality share one read of the window's counts
@@ -280,7 +289,13 @@ class Evaluator:
                 f"the aggregates of {key.model} {key.version} are being rebuilt for reference {target[0]}"
             )
         counts = repository.window_counts(
-            s, model=key.model, version=key.version, reference_id=target[0], start=key.start, end=key.end
+            s,
+            model=key.model,
+            version=key.version,
+            reference_id=target[0],
+            start=key.start,
+            end=key.end,
+            hourly=rolled_up(key.seconds),
         )
         self._summed[key] = target[0], WindowCounts(counts)
         return self._summed[key]
@@ -312,56 +327,13 @@ class Evaluator:
             s.commit()
         return len(points)
 
-    def _summarise(self, key: WindowKey, minutes: Collection[dt.datetime] | None) -> None:
-        """Summarise again the labelled records of some minutes of a window (None: all of its minutes),
-        under the version's exclusive lock so two collectors never interleave a minute's rewrite. A minute
-        already summarised this tick (for a window of another length) is not summarised twice."""
-        m = self.spec.model(key.model) if self.spec else None
-        bucket = self.aggregator.bucket_seconds(key.model)
-        step = dt.timedelta(seconds=bucket)
-        if minutes is None:
-            minutes = [key.start + step * i for i in range(key.seconds // bucket)]
-        todo = sorted(t for t in minutes if (key.model, key.version, t) not in self._summarised)
-        if not todo:
-            return
-        ranges: list[tuple[dt.datetime, dt.datetime]] = []
-        for t in todo:  # contiguous minutes are read with one query
-            if ranges and ranges[-1][1] == t:
-                ranges[-1] = (ranges[-1][0], t + step)
-            else:
-                ranges.append((t, t + step))
-        with self.sessions.begin() as s:
-            dialects.of(s).lock_version(s.connection(), lock_key(key.model, key.version), shared=False)
-            summaries: dict[int, Summary] = {}
-            for start, end in ranges:
-                by_bucket: dict[int, list[LabelledRow]] = {}
-                for ts, p, y, sl, sc in repository.labelled_records(
-                    s, model=key.model, version=key.version, start=start, end=end
-                ):
-                    by_bucket.setdefault(repository.bucket_start(ts, bucket), []).append(
-                        LabelledRow(p, y, sl or {}, sc)
-                    )
-                for b in range(
-                    repository.bucket_start(start, bucket), repository.bucket_start(end, bucket), bucket
-                ):
-                    summaries[b] = summarize(
-                        by_bucket.get(b, []),
-                        prediction_type=m.prediction_type if m else "binary",
-                        positive_class=m.positive_class if m and m.positive_class is not None else 1,
-                        slice_columns=self.aggregator.slice_columns(key.model),
-                    )
-            repository.replace_summaries(s, model=key.model, version=key.version, summaries=summaries)
-        self._summarised.update((key.model, key.version, t) for t in todo)
-
-    def _performance(self, key: WindowKey, labelled: Collection[dt.datetime] | None = None) -> int:
-        """Realized performance of a window from its minutes' summaries (those whose labelled records
-        changed, `labelled`, summarised again first; None: all), with CBPE's estimate beside it."""
-        if labelled is None or labelled:
-            self._summarise(key, labelled)
+    def _performance(self, key: WindowKey) -> int:
+        """Realized performance of a window from its minutes' (or hours') summaries, with CBPE's estimate
+        beside it."""
         m = self.spec.model(key.model) if self.spec else None
         with self.sessions() as s:
             summary, totals = repository.window_summary(
-                s, model=key.model, version=key.version, start=key.start, end=key.end
+                s, model=key.model, version=key.version, start=key.start, end=key.end, hourly=rolled_up(key.seconds)
             )
             values = performance_from_summary(
                 summary,
@@ -414,6 +386,7 @@ class Evaluator:
             start=key.start,
             end=key.end,
             features=[ESTIMATE],
+            hourly=rolled_up(key.seconds),
         )
         n, total, squares, _, _ = moments.get(ESTIMATE, (0, 0.0, 0.0, None, None))
         est = estimate_from_sums(n, total, squares)
@@ -528,6 +501,10 @@ class Evaluator:
 def _label(point: Any) -> str:
     """A stored point's window length as the `window` label spells it (1h, 1d)."""
     return format_duration(point.window_seconds)
+
+
+def _span(key: WindowKey) -> Span:
+    return Span(key.model, key.version, key.start, key.end)
 
 
 def _finite(x: float | None) -> float | None:

@@ -121,6 +121,12 @@ def _minute_performance(conn: Connection) -> None:
         conn.execute(delete(db.table(db.AggregateState)))
 
 
+def _hour_rollups(conn: Connection) -> None:
+    """The hour roll-up tables. They start empty: a model with a window longer than an hour has its
+    aggregates rebuilt (the aggregates' config names the windows), which rolls up every stored hour."""
+    db.Base.metadata.create_all(conn, tables=[hourly for _, hourly in db.ROLLUPS])
+
+
 #: Tables of per-window results: one series per window length since migration 10.
 WINDOW_TABLES: tuple[type[db.Base], ...] = (
     db.DriftPoint,
@@ -180,6 +186,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         _minute_performance,
     ),
     Migration(10, "the window's length in every per-window key: several windows per model", _window_lengths),
+    Migration(11, "hour roll-ups of the per-minute aggregates, for windows of a day or a week", _hour_rollups),
 )
 
 

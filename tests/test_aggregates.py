@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from analyzers.binning import FeatureReference, fit_reference
 from analyzers.drift import feature_drift
 from analyzers.estimation import Calibrator, estimate_accuracy
 from analyzers.performance import LabelledRow, window_performance
+from analyzers.performance_summary import AUC_BINS, _logit_cell
 from analyzers.quality import window_quality
 from collector import db, evaluation, repository
 from collector.encoding import sample_key
@@ -327,6 +329,37 @@ def test_every_window_length_equals_the_raw_rows_of_its_windows(db_url: str, tmp
         c.stop()
 
 
+def test_a_day_window_added_to_the_spec_is_evaluated_over_the_stored_history(db_url: str, tmp_path: Path) -> None:
+    """A collector restarted with `window: [1h, 1d]` over hours stored under `1h`: the changed config rebuilds
+    the aggregates, rolls up every stored hour and evaluates the day's windows, equal to the raw rows."""
+    spec = tmp_path / "cancer.yaml"
+    spec.write_text(SPEC)
+    rng = random.Random(18)
+    data = public_rows()
+    scores, labels = model_scores()
+    now = int(time.time())
+    start = float(now - now % HOUR - 3 * HOUR)
+    c = start_collector(db_url, tmp_path, config=spec)
+    try:
+        ref = {n: [r[n] for r in data[:300]] for n in (*NUMERIC, "cultivar")}
+        calibration = {"scores": scores[:300].tolist(), "labels": labels[:300].tolist()}
+        assert c.post("/v1/references", {"model": "cancer", "columns": ref, **calibration})[0] == 200
+        send(c, traffic(data[300:], start, "h", rng, scores[300:]), rng)
+        assert c.evaluate() >= 2
+        assert stored(db_url, 24 * HOUR) == ({}, {}, {})
+    finally:
+        c.stop()
+    spec.write_text(SPEC.replace("window: 1h,", "window: [1h, 1d],"))
+    c = start_collector(db_url, tmp_path, config=spec)
+    try:
+        send(c, traffic(data[:5], start, "after", rng), rng)  # new data makes the next tick look at the version
+        assert c.evaluate() >= 3
+        assert_exact(db_url, HOUR)
+        assert_exact(db_url, 24 * HOUR)
+    finally:
+        c.stop()
+
+
 def test_ks_and_wasserstein_read_a_seeded_uniform_reservoir_and_equal_scipy_on_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -453,8 +486,9 @@ def test_two_collectors_ingesting_one_stream_concurrently_store_the_aggregates_o
         drop_database(pg_url, single)
 
 
-def performance_from_raw(url: str) -> dict[tuple[Any, str, str], tuple[Any, ...]]:
-    """Every window's realized performance computed by the analyzers from the stored joined rows."""
+def performance_from_raw(url: str, seconds: int = HOUR) -> dict[tuple[Any, str, str], tuple[Any, ...]]:
+    """Every window's (of `seconds`) realized performance computed by the analyzers from the stored joined
+    rows."""
     engine = db.make_engine(url)
     try:
         with sessionmaker(engine)() as s:
@@ -465,48 +499,63 @@ def performance_from_raw(url: str) -> dict[tuple[Any, str, str], tuple[Any, ...]
             ).where(r.model == "cancer")
             for ts, p, y, sl, sc in s.execute(stmt):
                 epoch = int(ts.timestamp())
-                windows[dt.datetime.fromtimestamp(epoch - epoch % HOUR, dt.UTC)].append(
+                windows[dt.datetime.fromtimestamp(epoch - epoch % seconds, dt.UTC)].append(
                     LabelledRow(p, y, sl or {}, sc))
     finally:
         engine.dispose()
-    return {
-        (start, v.slice, v.metric): (v.value, v.support, v.total, v.status)
-        for start, rows in windows.items()
-        for v in window_performance(rows, prediction_type="binary", slice_columns=["cultivar"], resamples=0)
-    }
+    out = {}
+    for start, rows in windows.items():
+        # ROC AUC is computed on score cells (pairs in one cell tie): the raw side ranks the same cells
+        gridded = [replace(r, score=None if r.score is None else
+                           (float(_logit_cell(np.array([r.score]))[0]) + 0.5) / AUC_BINS) for r in rows]  # fmt: skip
+        on_grid = {(v.slice, v.metric): v.value
+                   for v in window_performance(gridded, prediction_type="binary", slice_columns=["cultivar"],
+                                               resamples=0) if v.metric == "roc_auc"}  # fmt: skip
+        for v in window_performance(rows, prediction_type="binary", slice_columns=["cultivar"], resamples=0):
+            value = on_grid[(v.slice, v.metric)] if v.metric == "roc_auc" else v.value
+            out[(start, v.slice, v.metric)] = (value, v.support, v.total, v.status)
+    return out
 
 
-def performance_stored(url: str) -> dict[tuple[Any, str, str], tuple[Any, ...]]:
+def performance_stored(url: str, seconds: int = HOUR) -> dict[tuple[Any, str, str], tuple[Any, ...]]:
     engine = db.make_engine(url)
     try:
         with sessionmaker(engine)() as s:
             return {
                 (p.window_start, p.slice, p.metric): (p.value, p.support, p.total, p.status)
-                for p in repository.performance_series(s, model="cancer", limit=100_000)
+                for p in repository.performance_series(s, model="cancer", window_seconds=seconds, limit=100_000)
                 if p.metric != "estimated_accuracy"
             }
     finally:
         engine.dispose()
 
 
-def assert_performance_exact(url: str) -> None:
-    want, got = performance_from_raw(url), performance_stored(url)
+def assert_performance_exact(url: str, windows: tuple[int, ...] = (HOUR,)) -> None:
+    for seconds in windows:
+        _assert_performance_exact(url, seconds)
+
+
+def _assert_performance_exact(url: str, seconds: int) -> None:
+    want, got = performance_from_raw(url, seconds), performance_stored(url, seconds)
     assert set(got) == set(want) and want
     for key, (value, *rest) in want.items():
         assert got[key][1:] == tuple(rest), (key, got[key], want[key])
         if value is None:
             assert got[key][0] is None, key
-        else:  # ROC AUC on the logit grid; the rest to the last bits of the float sums
-            assert got[key][0] == pytest.approx(value, rel=1e-9, abs=2e-3 if key[2] == "roc_auc" else 1e-12), key
+        else:  # to the last bits of the float sums
+            assert got[key][0] == pytest.approx(value, rel=1e-9, abs=1e-12), key
 
 
+@pytest.mark.parametrize("window", ["1h", "[1h, 1d]"])
 def test_performance_from_summaries_equals_the_raw_rows_with_late_early_and_corrected_labels(
-    db_url: str, tmp_path: Path
+    db_url: str, tmp_path: Path, window: str
 ) -> None:
     """Labels before their records, after them, in shuffled batches, some corrected later, plus records
-    with no label: after every tick each window's stored performance equals the raw joined rows'."""
+    with no label: after every tick each window's stored performance equals the raw joined rows'. With
+    `[1h, 1d]` the day's windows come from hour roll-ups, summed again as labels change their minutes."""
     spec = tmp_path / "cancer.yaml"
-    spec.write_text(SPEC)
+    spec.write_text(SPEC.replace("window: 1h,", f"window: {window},"))
+    lengths = (HOUR,) if window == "1h" else (HOUR, 24 * HOUR)
     rng = random.Random(21)
     data = public_rows()
     scores, truth = model_scores()
@@ -527,14 +576,14 @@ def test_performance_from_summaries_equals_the_raw_rows_with_late_early_and_corr
         label(list(range(0, n, 5)))  # labels first: their records are not there yet
         send(c, records[: n // 2], rng)
         assert c.evaluate() >= 1
-        assert_performance_exact(db_url)
+        assert_performance_exact(db_url, lengths)
         label([i for i in range(n // 2) if i % 5 and i % 3])  # late labels for stored records
         send(c, records[n // 2 :], rng)
         assert c.evaluate() >= 1
-        assert_performance_exact(db_url)
+        assert_performance_exact(db_url, lengths)
         label([i for i in range(0, n, 7)], flip=True)  # corrections: the new label replaces the old
         assert c.evaluate() >= 1
-        assert_performance_exact(db_url)
+        assert_performance_exact(db_url, lengths)
         assert c.evaluate() == 0
     finally:
         c.stop()

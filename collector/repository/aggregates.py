@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import Table, case, delete, func, literal, select
 from sqlalchemy.orm import Session
 
 from analyzers.aggregates import MinuteAggregates
@@ -79,26 +79,44 @@ def add_aggregates(
 
 
 def clear_aggregates(conn: Session, *, model: str, version: str) -> None:
-    """Delete every stored minute of a model version (before it is re-binned on another reference)."""
-    for entity in (db.MinuteCount, db.MinuteMoments, db.MinutePerformance):
-        conn.execute(delete(entity).where(entity.model == model, entity.version == version))
+    """Delete every stored minute and hour of a model version (before it is re-binned on another reference)."""
+    for entity, hourly in db.ROLLUPS:
+        for t in (db.table(entity), hourly):
+            conn.execute(delete(t).where(t.c.model == model, t.c.version == version))
+
+
+def _source(entity: type[db.Base], hourly: bool) -> tuple[Table, Any]:
+    """The per-minute table of `entity`, or its hour roll-up, and its time column."""
+    if hourly:
+        t = dict(db.ROLLUPS)[entity]
+        return t, t.c.hour
+    t = db.table(entity)
+    return t, t.c.minute
 
 
 def window_counts(
-    conn: Session, *, model: str, version: str, reference_id: int, start: dt.datetime, end: dt.datetime
+    conn: Session,
+    *,
+    model: str,
+    version: str,
+    reference_id: int,
+    start: dt.datetime,
+    end: dt.datetime,
+    hourly: bool = False,
 ) -> dict[tuple[str, str], int]:
-    """(feature, item) -> count summed over the minutes in [start, end): the database adds them up."""
-    c = db.MinuteCount
+    """(feature, item) -> count summed over the minutes (whole hours where `hourly`) in [start, end): the
+    database adds them up."""
+    c, time = _source(db.MinuteCount, hourly)
     stmt = (
-        select(c.feature, c.item, func.sum(c.n))
+        select(c.c.feature, c.c.item, func.sum(c.c.n))
         .where(
-            c.model == model,
-            c.version == version,
-            c.reference_id == reference_id,
-            c.minute >= start,
-            c.minute < end,
+            c.c.model == model,
+            c.c.version == version,
+            c.c.reference_id == reference_id,
+            time >= start,
+            time < end,
         )
-        .group_by(c.feature, c.item)
+        .group_by(c.c.feature, c.c.item)
     )
     return {(f, item): int(n) for f, item, n in conn.execute(stmt)}
 
@@ -112,30 +130,31 @@ def window_moments(
     start: dt.datetime,
     end: dt.datetime,
     features: Iterable[str] | None = None,
+    hourly: bool = False,
 ) -> dict[str, tuple[int, float, float, float | None, float | None]]:
-    """feature -> (count, sum, sum of squares, min, max) of the finite values in [start, end); only the
-    named features when given (the estimate reads one row per minute, not every feature's)."""
-    m = db.MinuteMoments
+    """feature -> (count, sum, sum of squares, min, max) of the finite values in [start, end) (whole hours
+    where `hourly`); only the named features when given (the estimate reads one row per minute)."""
+    m, time = _source(db.MinuteMoments, hourly)
     stmt = (
         select(
-            m.feature,
-            func.sum(m.n),
-            func.sum(m.total),
-            func.sum(m.squares),
-            func.min(m.low),
-            func.max(m.high),
+            m.c.feature,
+            func.sum(m.c.n),
+            func.sum(m.c.total),
+            func.sum(m.c.squares),
+            func.min(m.c.low),
+            func.max(m.c.high),
         )
         .where(
-            m.model == model,
-            m.version == version,
-            m.reference_id == reference_id,
-            m.minute >= start,
-            m.minute < end,
+            m.c.model == model,
+            m.c.version == version,
+            m.c.reference_id == reference_id,
+            time >= start,
+            time < end,
         )
-        .group_by(m.feature)
+        .group_by(m.c.feature)
     )
     if features is not None:
-        stmt = stmt.where(m.feature.in_(list(features)))
+        stmt = stmt.where(m.c.feature.in_(list(features)))
     return {f: (int(n), float(t), float(sq), lo, hi) for f, n, t, sq, lo, hi in conn.execute(stmt)}
 
 
@@ -257,14 +276,15 @@ def replace_summaries(
 
 
 def window_summary(
-    conn: Session, *, model: str, version: str, start: dt.datetime, end: dt.datetime
+    conn: Session, *, model: str, version: str, start: dt.datetime, end: dt.datetime, hourly: bool = False
 ) -> tuple[Summary, dict[str, int]]:
-    """The labelled-record summary and the records per slice of [start, end), summed over its minutes."""
-    p = db.MinutePerformance
+    """The labelled-record summary and the records per slice of [start, end), summed over its minutes
+    (whole hours where `hourly`)."""
+    p, time = _source(db.MinutePerformance, hourly)
     stmt = (
-        select(p.slice, p.item, func.sum(p.n), func.sum(p.total), func.sum(p.squares))
-        .where(p.model == model, p.version == version, p.minute >= start, p.minute < end)
-        .group_by(p.slice, p.item)
+        select(p.c.slice, p.c.item, func.sum(p.c.n), func.sum(p.c.total), func.sum(p.c.squares))
+        .where(p.c.model == model, p.c.version == version, time >= start, time < end)
+        .group_by(p.c.slice, p.c.item)
     )
     summary: Summary = {}
     totals: dict[str, int] = {}
@@ -274,3 +294,32 @@ def window_summary(
         else:
             summary.setdefault(sl, {})[item] = Sums(int(n), float(total or 0.0), float(squares or 0.0))
     return summary, totals
+
+
+def roll_up(conn: Session, *, model: str, version: str, reference_id: int, hours: Iterable[dt.datetime]) -> None:
+    """Write each given hour of a model version as the sum of its minutes, in every roll-up table (the
+    hour's rows are replaced: its minutes may have been added to or summarised again since). Counts and
+    moments are those binned on `reference_id`, the only reference a version's aggregates hold at a time;
+    naming it lets the primary key's index find the hour's minutes."""
+    hours = sorted(set(hours))
+    if not hours:
+        return
+    for entity, hourly in db.ROLLUPS:
+        src = db.table(entity)
+        keys = [c.name for c in src.primary_key.columns if c.name != "minute"]
+        sums = [c.name for c in src.columns if not c.primary_key]
+        folded = [func.min(src.c[n]) if n == "low" else func.max(src.c[n]) if n == "high" else func.sum(src.c[n])
+                  for n in sums]  # fmt: skip
+        mine = [src.c.model == model, src.c.version == version]
+        theirs = [hourly.c.model == model, hourly.c.version == version]
+        if "reference_id" in keys:
+            mine.append(src.c.reference_id == reference_id)
+            theirs.append(hourly.c.reference_id == reference_id)
+        conn.execute(delete(hourly).where(*theirs, hourly.c.hour.in_(hours)))
+        for hour in hours:
+            rows = (
+                select(*(src.c[k] for k in keys), literal(hour, db.UTCDateTime()).label("hour"), *folded)
+                .where(*mine, src.c.minute >= hour, src.c.minute < hour + dt.timedelta(hours=1))
+                .group_by(*(src.c[k] for k in keys))
+            )
+            conn.execute(hourly.insert().from_select([*keys, "hour", *sums], rows))
