@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from collector import db, migrations, repository
 from collector.dialects import postgres
+from collector.encoding import sample_key
 from collector.schemas import RecordIn
 from tests.conftest import start_collector
 
@@ -92,6 +93,7 @@ def raw_copy(url: str, recs: list[dict[str, Any]], batch: int) -> float:
                             to_json(r["slices"]).decode(),
                             f"raw-{i}",
                             None,  # attributions: none sent, as in the other paths
+                            sample_key(r["id"]),  # the reservoir key the collector stores with each record
                         )
                     )
     return time.perf_counter() - t0

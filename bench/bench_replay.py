@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from collector import db, migrations
 from collector.dialects import postgres
+from collector.encoding import sample_key
 from driftline import replay as rp
 from spec import load_spec
 from tests.replay_data import prediction_log, write_parquet
@@ -63,6 +64,7 @@ def raw_copy(url: str, path: Path) -> float:
                             db.encode_json({"region": d["region"][i]}),
                             "raw",
                             None,  # attributions
+                            sample_key(d["id"][i]),  # the reservoir key the collector stores with each record
                         )
                     )
     return time.perf_counter() - t0

@@ -26,7 +26,7 @@ def own_errors(errors: list[Any]) -> list[Any]:
 
 
 _FIELD_FIXES = {
-    "objective": "write the percentage of good events, above 0 and below 100, such as 99.9",
+    "objective": "write the percent of good events, at least 50 and below 100, such as 99.9 or \"99.9%\"",
 }
 #: Fixes of a missing field, where "add it" is not enough.
 _MISSING_FIXES = {

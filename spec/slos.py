@@ -7,9 +7,9 @@ where the budgeting has none); `burn_policy` also builds the burn-rate windows `
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from sdk.wire import DEFAULT_LATENCY_BOUNDS
@@ -66,6 +66,26 @@ class SLOAlertingSpec(Strict):
         return v
 
 
+#: The smallest objective accepted: under it, a share written for a percent (0.999) is the likely cause.
+MIN_OBJECTIVE = 50.0
+
+
+def _percent_text(v: Any) -> Any:
+    """An objective written with its unit ("99.9%") as its number of percent; anything else unchanged."""
+    if isinstance(v, str) and v.strip().endswith("%"):
+        try:
+            return float(v.strip()[:-1])
+        except ValueError:
+            return v
+    return v
+
+
+def _share_text(v: Any) -> Any:
+    """A target written as a percent ("90%") as its share (0.9); anything else unchanged."""
+    percent = _percent_text(v)
+    return percent / 100 if percent is not v else v
+
+
 class SLOSpec(Strict):
     """A service-level objective over one model: an SLI, an objective over a rolling period, and alerting."""
 
@@ -75,7 +95,12 @@ class SLOSpec(Strict):
         description="What is measured: calls that succeed, calls under threshold_ms, accuracy at target,"
         " windows without drift, valid records, or data newer than max_age."
     )
-    objective: float = Field(gt=0, lt=100, description="Percent of good events, strictly below 100.")
+    objective: Annotated[float, BeforeValidator(_percent_text)] = Field(
+        gt=0,
+        lt=100,
+        description="Percent of good events, at least 50 and strictly below 100: 99.9 or \"99.9%\" (never a"
+        " share such as 0.999).",
+    )
     window: str = Field("30d", description="Rolling SLO period, e.g. 7d, 28d, 30d, 90d.")
     budgeting: Literal["occurrences", "timeslices"] | None = Field(
         None,
@@ -86,7 +111,7 @@ class SLOSpec(Strict):
     threshold_ms: float | None = Field(
         None, validate_default=True, description="latency SLI: a latency histogram bucket bound, in ms."
     )
-    target: float | None = Field(
+    target: Annotated[float | None, BeforeValidator(_share_text)] = Field(
         None,
         validate_default=True,
         description="timeslices: the share a slice must reach to be good (accuracy: the accuracy, e.g. 0.9).",
@@ -102,6 +127,21 @@ class SLOSpec(Strict):
     )
 
     _check_window = field_validator("window", "timeslice")(classmethod(lambda cls, v: check_duration(v)))
+
+    @field_validator("objective")
+    @classmethod
+    def _objective_is_a_percent(cls, v: float) -> float:
+        if v >= MIN_OBJECTIVE:
+            return v
+        if v <= 1:
+            raise ValueError(
+                f"{v:g} means {v:g}% of events good: objective is a percent, so for {v * 100:g}% write "
+                f"objective: {v * 100:g} (or \"{v * 100:g}%\")"
+            )
+        raise ValueError(
+            f"{v:g}% lets {100 - v:g}% of events fail and is most likely a slip: objective is the percent of "
+            f"good events, at least {MIN_OBJECTIVE:g}, such as 99.9"
+        )
 
     @field_validator("budgeting")
     @classmethod

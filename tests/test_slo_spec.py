@@ -42,6 +42,17 @@ CASES = {
     "an objective of 100 leaves no budget and is refused": (
         slo("sli: availability, objective: 100"), "10: slos.0.objective", "below 100, such as 99.9"
     ),
+    "an objective written as a share names the percent it meant": (
+        slo("sli: availability, objective: 0.999"),
+        "10: slos.0.objective",
+        "0.999 means 0.999% of events good: objective is a percent, so for 99.9% write objective: 99.9",
+    ),
+    "an objective under 50% is refused as a likely slip": (
+        slo("sli: availability, objective: 30"), "10: slos.0.objective", "at least 50, such as 99.9"
+    ),
+    "a percent sign on something that is no number is refused": (
+        slo('sli: availability, objective: "high%"'), "10: slos.0.objective", "such as 99.9 or \"99.9%\""
+    ),
     "an objective of 101 is refused": (
         slo("sli: availability, objective: 101"), "10: slos.0.objective", "below 100, such as 99.9"
     ),
@@ -134,6 +145,13 @@ def test_a_bad_slo_is_refused_with_line_field_and_fix(text: str, where: str, fix
 def test_every_latency_bucket_bound_is_a_valid_threshold_and_resolves_to_that_bound(bound: float) -> None:
     spec = load_spec_text(slo(f"sli: latency, threshold_ms: {bound * 1000:g}, objective: 99"))
     assert spec.slos[0].threshold_seconds == bound  # the very float the collector writes into `le`
+
+
+def test_objective_and_target_may_carry_a_percent_sign_and_mean_the_same() -> None:
+    """`objective` is a percent and `target` a share; written with `%`, either is unmistakable."""
+    plain = load_spec_text(slo("sli: accuracy, target: 0.9, objective: 99.5")).slos[0]
+    signed = load_spec_text(slo('sli: accuracy, target: "90%", objective: 99.5%')).slos[0]
+    assert (signed.objective, signed.target) == (plain.objective, plain.target) == (99.5, 0.9)
 
 
 def test_the_credit_example_resolves_every_slo_with_its_defaults() -> None:
