@@ -215,8 +215,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
         f"Replayed {result.rows:,} rows of {args.file}: {result.records_stored:,} records stored "
         f"({result.records_sent - result.records_stored:,} already stored), {result.labels_sent:,} labels, "
         f"{result.skipped:,} rows skipped, {len(result.problems)} problem(s); "
-        f"reference from {result.reference_rows:,} rows; {result.windows} window(s) evaluated.\n"
+        f"reference from {result.reference_rows:,} rows; {result.windows} window(s) evaluated."
     )
+    if result.calibration_rows:
+        print(f"CBPE calibrated on {result.calibration_rows:,} labelled reference rows: accuracy is estimated too.")
+    for missing in result.not_computed:
+        print(f"Not computed: {missing}.")
+    print()
     print(rp.summary(model, sink.series(model.name, "drift"), sink.series(model.name, "performance")))
     return 0
 
@@ -289,7 +294,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the end-to-end demo."""
-    return run_demo(out_dir=args.out, duration=args.duration, keep=args.keep)
+    return run_demo(out_dir=args.out, duration=args.duration)
 
 
 def _add_serve(sub: Any) -> None:
@@ -436,7 +441,8 @@ def _add_demo(sub: Any) -> None:
     d = sub.add_parser("demo", help="run the end-to-end demo on an embedded SQLite store")
     d.add_argument("--out", default="driftline-out", help="where generated artifacts go")
     d.add_argument("--duration", type=float, default=40.0, help="seconds of simulated traffic")
-    d.add_argument("--keep", action="store_true", help="leave the collector's database in --out")
+    # the database always stays in --out now; the flag is still accepted from older scripts
+    d.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)
     d.set_defaults(func=cmd_demo)
 
 

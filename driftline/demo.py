@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -429,7 +430,8 @@ def _metric(text: str, name: str, **labels: str) -> float:
 
 
 def _fresh_database(db_path: Path) -> None:
-    """Remove the SQLite database and its WAL files, so every run starts empty."""
+    """Remove the SQLite database and its WAL files, so every run starts empty (at its start; the
+    database of the last run stays for `driftline report`)."""
     for suffix in ("", "-wal", "-shm"):
         Path(str(db_path) + suffix).unlink(missing_ok=True)
 
@@ -524,8 +526,9 @@ def print_summary(spec: ResolvedSpec, reads: dict[str, Any], traffic: dict[str, 
     return alerting
 
 
-def run_demo(out_dir: str = "driftline-out", duration: float = 40.0, keep: bool = False) -> int:
-    """Run the whole demo; returns the process exit code."""
+def run_demo(out_dir: str = "driftline-out", duration: float = 40.0) -> int:
+    """Run the whole demo; returns the process exit code. The collector's database stays in `out_dir`
+    (the next run starts it afresh), so the report command printed last works on what the demo stored."""
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     spec_path = out / "driftline.yaml"
@@ -557,9 +560,16 @@ def run_demo(out_dir: str = "driftline-out", duration: float = 40.0, keep: bool 
     )
     print(f"\nArtifacts in {out}:\n  " + "\n  ".join(files))
     assert all(p.exists() for p in generated)
-    if not keep:
-        _fresh_database(db_path)
+    print(f"\nThe collector's database stays in {db_path}. Next, the report of what the demo stored:")
+    print("  " + report_command(out, spec_path, db_path))
     return 0 if set(alerting) == set(SHIFTED) else 1
+
+
+def report_command(out: Path, spec_path: Path, db_path: Path) -> str:
+    """The exact `driftline report` command line for the demo's model, database and spec, shell-quoted."""
+    args = ["driftline", "report", "--model", "credit", "--config", str(spec_path),
+            "--database-url", f"sqlite:///{db_path}", "--out", str(out / "report.html")]  # fmt: skip
+    return shlex.join(args)
 
 
 if __name__ == "__main__":

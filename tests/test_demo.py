@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,9 @@ def test_the_demo_flags_the_two_shifted_features_and_only_them(tmp_path: Path) -
         "alertmanager/alertmanager.yml",
     } <= files
     assert "driftline_feature_drift{" in (out / "metrics.txt").read_text()
+    # the demo's last line is the report command, and it works on the database the demo kept
+    command = result.stdout.strip().splitlines()[-1].strip()
+    assert command.startswith("driftline report --model credit"), result.stdout
+    report = cli(*shlex.split(command)[1:], timeout=120)
+    assert report.returncode == 0, report.stdout + report.stderr
+    assert "income" in (out / "report.html").read_text()

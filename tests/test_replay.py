@@ -49,6 +49,10 @@ def test_a_planted_shift_and_accuracy_loss_show_in_the_windows_where_they_were_p
     )
     assert (result.rows, result.records_stored, result.labels_sent, result.skipped) == (3600, 3600, 3600, 0)
     assert result.reference_rows == 1200 and result.windows == 12
+    # the reference rows carried scores and labels: CBPE is calibrated and estimates every window
+    assert result.calibration_rows == 1200 and result.not_computed == []
+    estimated = [p for p in sink.series("credit", "performance") if p["metric"] == "estimated_accuracy"]
+    assert len(estimated) == 12 and all(p["value"] is not None for p in estimated)
     drift = sink.series("credit", "drift")
     alerts = {
         (p["window_start"].hour, p["feature"])
@@ -73,6 +77,33 @@ def test_a_planted_shift_and_accuracy_loss_show_in_the_windows_where_they_were_p
     again = rp.replay(path, CREDIT, sink, columns=rp.Columns(label="label"), progress=False)
     assert again.records_stored == 0 and stored_rows(db_url) == counts
     assert sink.series("credit", "drift") == drift
+
+
+def test_the_replay_says_what_it_could_not_compute_and_which_flag_would_fix_it(tmp_path: Path) -> None:
+    """No label column: no realized performance, and no CBPE (its reference rows need labels); the
+    reference is still fitted, so drift is computed."""
+    path = write_parquet(prediction_log(rows_per_hour=100, hours=3, shift_from_hour=2), tmp_path / "log.parquet")
+    sink = rp.EmbeddedSink(f"sqlite:///{tmp_path / 'r.db'}", SPEC)
+    result = rp.replay(path, CREDIT, sink, reference_until=START + dt.timedelta(hours=1), progress=False)
+    assert result.reference_rows == 100 and result.calibration_rows == 0
+    assert len(result.not_computed) == 2, result.not_computed
+    cbpe, performance = result.not_computed
+    assert "100 of 100 reference rows lack a score or a label" in cbpe and "--label-column" in cbpe
+    assert "realized performance: no labels" in performance and "--labels FILE" in performance
+    assert sink.series("credit", "drift")
+    assert not [p for p in sink.series("credit", "performance") if p["metric"] == "estimated_accuracy"]
+    no_reference = rp.replay(path, CREDIT, rp.EmbeddedSink(f"sqlite:///{tmp_path / 'n.db'}", SPEC), progress=False)
+    assert any(m.startswith("drift: no reference (--reference-until") for m in no_reference.not_computed)
+
+
+def test_a_reference_file_with_score_and_label_columns_calibrates_cbpe(tmp_path: Path) -> None:
+    reference = write_parquet(prediction_log(rows_per_hour=150, hours=2, shift_from_hour=9), tmp_path / "ref.parquet")
+    path = write_parquet(prediction_log(rows_per_hour=100, hours=2, shift_from_hour=1), tmp_path / "log.parquet")
+    sink = rp.EmbeddedSink(f"sqlite:///{tmp_path / 'r.db'}", SPEC)
+    result = rp.replay(path, CREDIT, sink, columns=rp.Columns(label="label"), reference_file=reference,
+                       progress=False)  # fmt: skip
+    assert (result.reference_rows, result.calibration_rows, result.not_computed) == (300, 300, [])
+    assert [p for p in sink.series("credit", "performance") if p["metric"] == "estimated_accuracy"]
 
 
 def test_pii_columns_are_hashed_before_storage(tmp_path: Path) -> None:
@@ -309,6 +340,7 @@ def test_the_cli_replays_into_a_running_collector_and_prints_the_history(tmp_pat
         out = cli(*args, timeout=300)
         assert out.returncode == 0, out.stderr
         assert "Replayed 1,200 rows" in out.stdout and "1,200 records stored" in out.stdout
+        assert "CBPE calibrated on 400 labelled reference rows" in out.stdout and "Not computed" not in out.stdout
         assert "First window over the alert threshold: 2026-03-02 03:00" in out.stdout
         assert "rows/s" in out.stderr
         again = cli(*args, timeout=300)

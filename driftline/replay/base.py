@@ -58,6 +58,10 @@ class ReplayResult:
     problems: list[Problem] = field(default_factory=list)
     reference_rows: int = 0
     windows: int = 0
+    #: Labelled, scored reference rows CBPE was calibrated on (0: no CBPE estimate).
+    calibration_rows: int = 0
+    #: What was not computed, each with why and the flag that would fix it.
+    not_computed: list[str] = field(default_factory=list)
 
 
 class Sink(Protocol):

@@ -167,6 +167,9 @@ class Converter:
     redactor: Redactor
     reference_until: dt.datetime | None = None
     reference: dict[str, list[Any]] = field(default_factory=dict)
+    #: Per reference row, its score and its label (None where the row has none): CBPE's calibration.
+    reference_scores: list[float | None] = field(default_factory=list)
+    reference_labels: list[Any] = field(default_factory=list)
     reported_missing: set[str] = field(default_factory=set)
 
     def check_columns(self, names: Sequence[str], problems: list[Problem]) -> None:
@@ -235,11 +238,13 @@ class Converter:
             if label is not None:  # NaN is no label: it would be refused with the whole batch
                 label_rows.append({"id": rid, "label": label})
             if self.reference_until is not None and ts < self.reference_until:
-                self._add_reference(features)
+                self._add_reference(features, rec["score"], label)
         return records, label_rows, skipped
 
-    def _add_reference(self, features: Mapping[str, Any]) -> None:
+    def _add_reference(self, features: Mapping[str, Any], score: float | None, label: Any) -> None:
+        if len(self.reference_scores) >= MAX_REFERENCE_ROWS:
+            return
         for f in self.model.drift_features:
-            col = self.reference.setdefault(f.name, [])
-            if len(col) < MAX_REFERENCE_ROWS:
-                col.append(features.get(f.name))
+            self.reference.setdefault(f.name, []).append(features.get(f.name))
+        self.reference_scores.append(score)
+        self.reference_labels.append(label)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contract import DriftlineError
 from driftline.progress import Progress
 from driftline.replay.base import MAX_REFERENCE_ROWS, Columns, Problem, ReplayError, ReplayResult, Sink
 from driftline.replay.columns import Converter, numbers, scalar, values_of
@@ -116,12 +119,19 @@ def replay(
         bar.done()
     if labels_file is not None:
         result.labels_sent += _replay_labels(labels_file, model.name, columns, sink, result.problems, strict)
-    ref_columns = conv.reference
     if reference_file is not None:
-        ref_columns = _reference_columns(reference_file, model, columns)
-    if ref_columns and any(ref_columns.values()):
-        result.reference_rows = max(len(v) for v in ref_columns.values())
-        sink.reference({"model": model.name, "name": f"replay of {path.name}", "columns": ref_columns})
+        sample = _reference_file(reference_file, model, columns)
+    else:
+        sample = ReferenceSample(conv.reference, conv.reference_scores, conv.reference_labels)
+    if sample.columns and any(sample.columns.values()):
+        result.reference_rows = max(len(v) for v in sample.columns.values())
+        _send_reference(sink, model, path.name, sample, result)
+    else:
+        result.not_computed.append(
+            "drift: no reference (--reference-until TIME takes the rows before it, --reference FILE a file)"
+        )
+    if not result.labels_sent:
+        result.not_computed.append("realized performance: no labels (--label-column, or --labels FILE)")
     result.windows = sink.evaluate()
     return result
 
@@ -162,12 +172,63 @@ def _replay_labels(
     return sent
 
 
-def _reference_columns(path: Path, model: Model, columns: Columns) -> dict[str, list[Any]]:
+@dataclass
+class ReferenceSample:
+    """The reference rows a replay sends: feature columns, and each row's score and label (or None)."""
+
+    columns: dict[str, list[Any]]
+    scores: list[float | None] = field(default_factory=list)
+    labels: list[Any] = field(default_factory=list)
+
+    def calibration_problem(self, model: Model) -> str | None:
+        """Why CBPE cannot be calibrated on these rows, with the flag that fixes it; None when it can."""
+        if model.prediction_type != "binary":
+            return f"CBPE's estimate: it estimates binary classifiers, and {model.name} is {model.prediction_type}"
+        n = len(self.scores)
+        if not n or all(s is None for s in self.scores):
+            return "CBPE's estimate: the reference rows have no scores (name the column with --score-column)"
+        missing = sum(1 for s, y in zip(self.scores, self.labels, strict=True) if s is None or y is None)
+        if missing:
+            return (
+                f"CBPE's estimate: {missing:,} of {n:,} reference rows lack a score or a label, and CBPE calibrates "
+                "on reference rows that have both (a label column in the replayed file: --label-column)"
+            )
+        return None
+
+
+def _send_reference(sink: Sink, model: Model, source: str, sample: ReferenceSample, result: ReplayResult) -> None:
+    """Fit the reference, with CBPE's calibration where every reference row has a score and a label; a
+    calibration the collector refuses (one class only, say) leaves the reference and says why."""
+    body: dict[str, Any] = {"model": model.name, "name": f"replay of {source}", "columns": sample.columns}
+    problem = sample.calibration_problem(model)
+    if problem is None:
+        try:
+            sink.reference({**body, "scores": sample.scores, "labels": sample.labels})
+            result.calibration_rows = len(sample.scores)
+            return
+        except DriftlineError as exc:
+            problem = f"CBPE's estimate: the collector could not calibrate it ({exc})"
+    sink.reference(body)
+    result.not_computed.append(problem)
+
+
+def _reference_file(path: Path, model: Model, columns: Columns) -> ReferenceSample:
+    """The reference rows of a file: its drift feature columns, and its score and label columns if it has them."""
     out: dict[str, list[Any]] = {f.name: [] for f in model.drift_features}
+    scores: list[float | None] = []
+    labels: list[Any] = []
     problems: list[Problem] = []
     for batch in read_batches(path, 50_000):
+        m = min(batch.num_rows, MAX_REFERENCE_ROWS - len(scores))
+        if m <= 0:
+            break
         for f in model.drift_features:
             col = values_of(batch, f.name)
-            if col is not None and len(out[f.name]) < MAX_REFERENCE_ROWS:
-                out[f.name].extend(numbers(col, f.name, 1, problems) if f.type == "numeric" else col)
-    return {k: v[:MAX_REFERENCE_ROWS] for k, v in out.items() if v}
+            if col is not None:
+                out[f.name].extend((numbers(col, f.name, 1, problems) if f.type == "numeric" else col)[:m])
+        got = values_of(batch, columns.score)
+        scores.extend(numbers(got, columns.score, 1, problems)[:m] if got is not None else [None] * m)
+        got = values_of(batch, columns.label or "label")
+        labels.extend([scalar(v) for v in got[:m]] if got is not None else [None] * m)
+    scores = [x if isinstance(x, float) and math.isfinite(x) else None for x in scores]
+    return ReferenceSample({k: v for k, v in out.items() if v}, scores, labels)
