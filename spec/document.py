@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from analyzers.registry import FEATURE_KINDS
 from spec.alerting import AlertingSpec
 from spec.drift import DriftSpec
-from spec.fields import NAME_RE, Strict, hint
+from spec.fields import NAME_RE, Misplaced, Strict, hint
 from spec.slos import SLOSpec
 
 #: Environment variable naming the folder that explain model files are taken from, instead of the spec's.
@@ -158,21 +158,29 @@ class SpecFile(Strict):
     @model_validator(mode="after")
     def _cross_references(self) -> SpecFile:
         model_names = [m.name for m in self.models]
-        for name in sorted({n for n in model_names if model_names.count(n) > 1}):
-            raise ValueError(f"model {name!r} is declared twice: model names must be unique")
-        for m in self.models:
+        for i, m in enumerate(self.models):
+            if model_names.index(m.name) != i:
+                raise Misplaced(
+                    ("models", i, "name"), m.name, f"model {m.name!r} is declared twice: model names must be unique"
+                )
             declared = {f.name for f in m.features}
-            for s in m.slices:
+            for j, s in enumerate(m.slices):
                 if s not in declared:
-                    raise ValueError(
-                        f"model {m.name!r}: slice {s!r} is not a declared feature{hint(s, declared)}"
+                    raise Misplaced(
+                        ("models", i, "slices", j),
+                        s,
+                        f"model {m.name!r}: slice {s!r} is not a declared feature{hint(s, declared)}",
                     )
         slo_names = [s.name for s in self.slos]
-        for name in sorted({n for n in slo_names if slo_names.count(n) > 1}):
-            raise ValueError(f"slo {name!r} is declared twice: SLO names must be unique")
-        for slo in self.slos:
+        for i, slo in enumerate(self.slos):
+            if slo_names.index(slo.name) != i:
+                raise Misplaced(
+                    ("slos", i, "name"), slo.name, f"slo {slo.name!r} is declared twice: SLO names must be unique"
+                )
             if slo.model not in model_names:
-                raise ValueError(
-                    f"slo {slo.name!r}: model {slo.model!r} is not declared{hint(slo.model, model_names)}"
+                raise Misplaced(
+                    ("slos", i, "model"),
+                    slo.model,
+                    f"slo {slo.name!r}: model {slo.model!r} is not declared{hint(slo.model, model_names)}",
                 )
         return self

@@ -58,3 +58,12 @@ def hint(bad: str, choices: Any) -> str:
 def article(word: str) -> str:
     """`word` with its indefinite article, as the SLO messages read ("an accuracy SLO")."""
     return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
+
+
+class Misplaced(ValueError):
+    """A check of the whole file that knows which field it is about (a slice or an SLO's model that is not
+    declared), so the error names that field's line, not the top of the file."""
+
+    def __init__(self, loc: tuple[str | int, ...], value: Any, message: str) -> None:
+        super().__init__(message)
+        self.loc, self.value = loc, value

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from spec.document import SpecFile
+from spec.fields import Misplaced
 from spec.parsing import line_of, strip_lines
 
 
@@ -42,6 +43,9 @@ _FIXES = {
 def describe(doc: Any, err: dict[str, Any]) -> str:
     """One validation error as a line: `LINE: path: message (got value); fix: what to do`."""
     loc = tuple(p for p in err["loc"] if p not in ("__root__",))
+    cause = (err.get("ctx") or {}).get("error")
+    if isinstance(cause, Misplaced):  # a whole-file check that names its field: point at that field
+        loc, err = loc + cause.loc, {**err, "input": cause.value}
     path = ".".join(str(p) for p in loc) or "(top level)"
     line = line_of(doc, loc)
     msg = err["msg"].removeprefix("Value error, ")

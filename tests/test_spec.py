@@ -59,10 +59,20 @@ CASES = {
         "6:",
         "'numeric', 'categorical', 'text' or 'embedding'",
     ),
-    "a slice that is not a declared feature suggests the closest": (
+    "a slice that is not a declared feature points at its line and suggests the closest": (
         BASE.replace("slices: [region]", "slices: [regoin]"),
-        "regoin",
+        "8: models.0.slices.0: model 'credit': slice 'regoin'",
         "did you mean 'region'?",
+    ),
+    "an SLO of an undeclared model points at its line, not the top of the file": (
+        BASE + "slos:\n  - {name: s1, model: credti, sli: availability, objective: 99}\n",
+        "10: slos.0.model: slo 's1': model 'credti' is not declared",
+        "did you mean 'credit'?",
+    ),
+    "a model declared twice points at the second one": (
+        BASE + BASE.split("models:\n")[1],
+        "9: models.1.name: model 'credit' is declared twice",
+        "model names must be unique",
     ),
     "a drift window that is no duration explains the format": (
         BASE + "    drift: {window: hourly}\n",
