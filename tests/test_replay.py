@@ -407,3 +407,23 @@ def test_the_http_sink_names_the_refused_path_in_a_replay_error_and_reads_nothin
         "/v1/models/credit/drift?limit=10000",
         "/v1/models/credit/performance?limit=10000&slice=all",
     ]
+
+
+def test_the_summary_table_fits_long_feature_names_and_never_cuts_an_alert_list() -> None:
+    """Columns widen to their longest cell; an alerts cell names three features and counts the rest."""
+    long = [f"applicant_{x}_reported_by_the_partner_bureau" for x in ("income", "age", "debt", "tenure", "region")]
+    start = dt.datetime(2026, 3, 2, 7, tzinfo=dt.UTC)
+    drift = [
+        {"window_start": start, "window_seconds": 3600, "metric": "psi", "feature": f, "value": 0.3 + i / 10,
+         "status": "alert", "n_current": 5000}
+        for i, f in enumerate(long)
+    ]  # fmt: skip
+    perf = [{"window_start": start, "window_seconds": 3600, "slice": "all", "metric": "accuracy", "value": 0.81,
+             "lower": 0.8, "upper": 0.82, "status": "ok", "total": 5000}]  # fmt: skip
+    lines = rp.summary(CREDIT, drift, perf).splitlines()
+    header, row = lines[0], lines[1]
+    assert f"{long[4]} 0.700" in row  # the most drifted, whole
+    assert "applicant_age_reported_by_the_partner_bureau, applicant_debt_reported_by_the_partner_bureau" in row
+    assert "and 2 more" in row
+    assert header.index("performance") == row.index("accuracy 0.810")  # columns line up
+    assert header.index("alerts") == row.index("applicant_age")
