@@ -320,7 +320,10 @@ class ReferenceOut(BaseModel):
     model: str
     version: str | None
     n: int
-    features: dict[str, dict[str, Any]]
+    features: dict[str, dict[str, Any]] = Field(
+        description="Per drift feature, its fitted binning, counts and moments (the stored value sample is left out)."
+    )
+    cbpe: bool = Field(False, description="Whether CBPE was calibrated on the reference's scores and labels.")
     warnings: list[str] = Field(default_factory=list, description="What was stored without (and why).")
 
 

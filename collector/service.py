@@ -292,7 +292,13 @@ def store_reference(ctx: AppContext, body: ReferenceIn) -> ReferenceOut:
                     sample={"explain_background": background, "multivariate": joint},
                 )
     return ReferenceOut(
-        id=ref_id, model=body.model, version=body.version, n=n, features=features, warnings=warnings
+        id=ref_id,
+        model=body.model,
+        version=body.version,
+        n=n,
+        features={name: {k: v for k, v in f.items() if k != "sample"} for name, f in features.items()},
+        cbpe=calibration is not None,
+        warnings=warnings,
     )
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import sessionmaker
 from alerting import silence_body
 from clients import GrafanaError, SilenceError, connect, create_silence
 from collector import Settings, auth, create_app, db, migrations, repository
+from driftline import reference
 from driftline import replay as rp
 from driftline.demo import run_demo
 from driftline.generate import build, generate, push_dashboards, push_grafana_alerting
@@ -292,6 +293,37 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reference_upload(args: argparse.Namespace) -> int:
+    """Fit and store a model's reference from a file, and print what was fitted."""
+    settings = _settings(args, "config", "database_url")
+    if not settings.config:
+        print("reference upload needs the spec: pass --config driftline.yaml or set DRIFTLINE_CONFIG", file=sys.stderr)
+        return 2
+    spec = load_spec(settings.config)
+    model = spec.model(args.model)
+    if model is None:
+        names = ", ".join(m.name for m in spec.models)
+        print(f"--model {args.model!r} is not in {settings.config} (models: {names})", file=sys.stderr)
+        return 2
+    sink: rp.Sink
+    if args.collector:
+        token = args.token or os.environ.get("DRIFTLINE_TOKEN")
+        if not token:
+            print("--collector needs an ingest token: --token or DRIFTLINE_TOKEN", file=sys.stderr)
+            return 2
+        sink = rp.HTTPSink(args.collector, token)
+    else:
+        sink = rp.EmbeddedSink(settings.database_url, spec)
+    columns = rp.Columns(score=args.score_column, label=args.label_column)
+    try:
+        answer, result = reference.upload(Path(args.file), model, sink, columns=columns, version=args.version)
+    except rp.ReplayError as exc:
+        print(f"driftline reference upload: {exc}", file=sys.stderr)
+        return 2
+    print(reference.describe(answer, result, args.file))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the end-to-end demo."""
     return run_demo(out_dir=args.out, duration=args.duration)
@@ -425,6 +457,23 @@ def _add_replay(sub: Any) -> None:
     r.set_defaults(func=cmd_replay)
 
 
+def _add_reference(sub: Any) -> None:
+    """The `reference` command: upload a model's reference from a file."""
+    r = sub.add_parser("reference", help="a model's reference (the baseline drift is measured against)")
+    rsub = r.add_subparsers(dest="reference_command", required=True)
+    up = rsub.add_parser("upload", help="fit and store a reference from a CSV or Parquet file; say what was fitted")
+    up.add_argument("file", help="CSV, TSV or Parquet file: one column per drift feature, named as in the spec")
+    up.add_argument("--model", required=True, help="the spec's model the reference is for")
+    up.add_argument("--version", help="the model version it applies to (default: every version)")
+    up.add_argument("--config", help="spec file; env DRIFTLINE_CONFIG")
+    up.add_argument("--score-column", default="score", help="positive-class scores, for CBPE (default score)")
+    up.add_argument("--label-column", default="label", help="true labels, for CBPE (default label)")
+    up.add_argument("--database-url", help="store into this database (default: DRIFTLINE_DATABASE_URL or sqlite)")
+    up.add_argument("--collector", help="send to a running collector at this URL instead of a database")
+    up.add_argument("--token", help="ingest token for --collector (env DRIFTLINE_TOKEN)")
+    up.set_defaults(func=cmd_reference_upload)
+
+
 def _add_report(sub: Any) -> None:
     """The `report` command: the HTML report."""
     rep = sub.add_parser("report", help="write a self-contained HTML report of one model")
@@ -458,6 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_provision(sub)
     _add_silence(sub)
     _add_replay(sub)
+    _add_reference(sub)
     _add_report(sub)
     _add_demo(sub)
     return p

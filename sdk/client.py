@@ -11,11 +11,12 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
 from . import wire
+from .reference import reference_body
 from .transport import HTTPTransport, Request, Response, Transport
 
 #: How much of a refusal's body the error message quotes.
@@ -94,6 +95,28 @@ class CollectorClient:
     def reference(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Fit and store a reference (`wire.REFERENCES_PATH`); the collector's description of it."""
         return dict(self.post(wire.REFERENCES_PATH, body))
+
+    def upload_reference(
+        self,
+        data: Any,
+        *,
+        model: str,
+        version: str | None = None,
+        features: Sequence[str] | None = None,
+        score_column: str | None = None,
+        label_column: str | None = None,
+    ) -> dict[str, Any]:
+        """Fit and store a reference from a DataFrame, columns or rows (`sdk.reference.reference_body`);
+        the collector's answer, which `sdk.reference.describe` turns into a few lines."""
+        body = reference_body(
+            data,
+            model=model,
+            version=version,
+            features=features,
+            score_column=score_column,
+            label_column=label_column,
+        )
+        return self.reference(body)
 
     def evaluate(self) -> int:
         """Evaluate every window that received data, now (admin): how many windows were evaluated."""

@@ -75,8 +75,8 @@ class Sink(Protocol):
         """Store a labels batch: how many labels were stored."""
         ...
 
-    def reference(self, body: dict[str, Any]) -> None:
-        """Fit and store a reference."""
+    def reference(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Fit and store a reference: the collector's description of it (id, rows, fitted features)."""
         ...
 
     def evaluate(self) -> int:

@@ -120,12 +120,12 @@ def replay(
     if labels_file is not None:
         result.labels_sent += _replay_labels(labels_file, model.name, columns, sink, result.problems, strict)
     if reference_file is not None:
-        sample = _reference_file(reference_file, model, columns)
+        sample = reference_file_sample(reference_file, model, columns)
     else:
         sample = ReferenceSample(conv.reference, conv.reference_scores, conv.reference_labels)
     if sample.columns and any(sample.columns.values()):
         result.reference_rows = max(len(v) for v in sample.columns.values())
-        _send_reference(sink, model, path.name, sample, result)
+        send_reference(sink, model, path.name, sample, result)
     else:
         result.not_computed.append(
             "drift: no reference (--reference-until TIME takes the rows before it, --reference FILE a file)"
@@ -196,23 +196,34 @@ class ReferenceSample:
         return None
 
 
-def _send_reference(sink: Sink, model: Model, source: str, sample: ReferenceSample, result: ReplayResult) -> None:
+def send_reference(
+    sink: Sink,
+    model: Model,
+    source: str,
+    sample: ReferenceSample,
+    result: ReplayResult,
+    version: str | None = None,
+) -> dict[str, Any]:
     """Fit the reference, with CBPE's calibration where every reference row has a score and a label; a
-    calibration the collector refuses (one class only, say) leaves the reference and says why."""
+    calibration the collector refuses (one class only, say) leaves the reference and says why. Returns
+    the collector's description of the stored reference."""
     body: dict[str, Any] = {"model": model.name, "name": f"replay of {source}", "columns": sample.columns}
+    if version is not None:
+        body["version"] = version
     problem = sample.calibration_problem(model)
     if problem is None:
         try:
-            sink.reference({**body, "scores": sample.scores, "labels": sample.labels})
+            answer = sink.reference({**body, "scores": sample.scores, "labels": sample.labels})
             result.calibration_rows = len(sample.scores)
-            return
+            return answer
         except DriftlineError as exc:
             problem = f"CBPE's estimate: the collector could not calibrate it ({exc})"
-    sink.reference(body)
+    answer = sink.reference(body)
     result.not_computed.append(problem)
+    return answer
 
 
-def _reference_file(path: Path, model: Model, columns: Columns) -> ReferenceSample:
+def reference_file_sample(path: Path, model: Model, columns: Columns) -> ReferenceSample:
     """The reference rows of a file: its drift feature columns, and its score and label columns if it has them."""
     out: dict[str, list[Any]] = {f.name: [] for f in model.drift_features}
     scores: list[float | None] = []

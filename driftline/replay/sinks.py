@@ -54,9 +54,12 @@ class EmbeddedSink:
         except InputError as exc:
             raise ReplayError(f"the collector refused a labels batch with {exc.status}: {exc.msg}") from None
 
-    def reference(self, body: dict[str, Any]) -> None:
-        """Fit and store the reference the replay collected."""
-        service.store_reference(self.ctx, ReferenceIn.model_validate(body))
+    def reference(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Fit and store the reference the replay collected; the collector's description of it."""
+        try:
+            return service.store_reference(self.ctx, ReferenceIn.model_validate(body)).model_dump()
+        except InputError as exc:
+            raise ReplayError(f"the collector refused the reference with {exc.status}: {exc.msg}") from None
 
     def evaluate(self) -> int:
         """Evaluate every window that received data: how many were evaluated."""
@@ -89,9 +92,9 @@ class HTTPSink:
         """Store one labels batch: how many labels were stored."""
         return self.client.labels(body)
 
-    def reference(self, body: dict[str, Any]) -> None:
-        """Fit and store the reference the replay collected."""
-        self.client.reference(body)
+    def reference(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Fit and store the reference the replay collected; the collector's description of it."""
+        return self.client.reference(body)
 
     def evaluate(self) -> int:
         """Evaluate every window that received data (admin token): how many were evaluated."""
