@@ -179,7 +179,13 @@ class Aggregator:
             late = [m for m, r in zip(minutes, rows, strict=True) if r.record_id in labelled]
             repository.mark_pending(s, model=model, version=version, minutes=late, kind="labels")
         target = self.target(s, model, version)
-        if repository.aggregate_state(s, model=model, version=version) != target:
+        state = repository.aggregate_state(s, model=model, version=version)
+        if state is None and not repository.holds_more_records(s, model=model, version=version, than=len(rows)):
+            # the version's first records: its aggregates start with them, so no rebuild re-reads a backfill
+            # (two collectors' first batches both land here and set the same state; their counts add)
+            repository.set_aggregate_state(s, model=model, version=version, reference_id=target[0], config=target[1])
+            state = target
+        if state != target:
             return  # the loop rebuilds this version from the stored records, these included
         self._add(s, model, version, target[0], list(zip(minutes, rows, strict=True)))
 

@@ -149,6 +149,13 @@ def count_records(conn: Session, *, model: str | None = None) -> int:
     return int(conn.scalar(stmt) or 0)
 
 
+def holds_more_records(conn: Session, *, model: str, version: str, than: int) -> bool:
+    """Whether a model version has more than `than` stored records (reads at most `than` + 1 of them)."""
+    r = db.Record
+    some = select(r.record_id).where(r.model == model, r.version == version).limit(than + 1).subquery()
+    return int(conn.scalar(select(func.count()).select_from(some)) or 0) > than
+
+
 @dataclass(frozen=True)
 class ExplainedRow:
     """A window's record as attribution analysis reads it."""
