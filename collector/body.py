@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
@@ -70,13 +71,28 @@ def _too_large(limit: int) -> HTTPException:
 
 def limited_route(limit: int, context: Mapping[str, Any] | None = None) -> type[APIRoute]:
     """An APIRoute class whose handlers see gzip-decoded bodies of at most `limit` bytes, validated with
-    `context` (collector/event_time.py reads the allowed clock skew from it)."""
+    `context` (collector/event_time.py reads the allowed clock skew from it), and refuse query parameters
+    they do not take with 422, naming them and the ones they do."""
 
     class LimitedRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handler = super().get_route_handler()
+            known = sorted(_query_names(self.dependant))
 
             async def route_handler(request: Request) -> Response:
+                unknown = [k for k in dict.fromkeys(request.query_params.keys()) if k not in known]
+                if unknown:  # a misspelt or unsupported filter must not silently return everything
+                    allowed = ", ".join(known) or "none"
+                    raise RequestValidationError(
+                        [
+                            {
+                                "loc": ("query", k),
+                                "msg": f"unknown query parameter {k!r}: this endpoint takes {allowed}",
+                                "type": "extra_forbidden",
+                            }
+                            for k in unknown
+                        ]
+                    )
                 req = _LimitedRequest(request.scope, request.receive)
                 req.limit = limit
                 req.context = context
@@ -85,6 +101,14 @@ def limited_route(limit: int, context: Mapping[str, Any] | None = None) -> type[
             return route_handler
 
     return LimitedRoute
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    """The query parameters a route takes, its dependencies' included."""
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
 
 
 async def _raw_body(request: Request) -> Body:

@@ -227,6 +227,8 @@ class DriftPoint(Base):
     """Drift of one feature in one event-time window against the reference: the stored time series."""
 
     __tablename__ = "drift"
+    # migration 12: a model's newest windows without sorting its history (reads, newest first)
+    __table_args__ = (Index("ix_drift_model_window", "model", "window_start"),)
     model: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[str] = mapped_column(String(64), primary_key=True)
     feature: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -255,6 +257,8 @@ class PerformancePoint(Base):
     """Realized performance of one slice in one event-time window, on the labels that have arrived."""
 
     __tablename__ = "performance"
+    # migration 12: a model's newest windows without sorting its history (reads, newest first)
+    __table_args__ = (Index("ix_performance_model_window", "model", "window_start"),)
     model: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[str] = mapped_column(String(64), primary_key=True)
     slice: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -278,6 +282,8 @@ class AttributionPoint(Base):
     labelled rows: the one that flags a feature whose relation to the target changed)."""
 
     __tablename__ = "attributions"
+    # migration 12: a model's newest windows without sorting its history (reads, newest first)
+    __table_args__ = (Index("ix_attributions_model_window", "model", "window_start"),)
     model: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[str] = mapped_column(String(64), primary_key=True)
     feature: Mapped[str] = mapped_column(String(128), primary_key=True)
@@ -313,6 +319,8 @@ class QualityPoint(Base):
     """One data-quality check of one feature in one event-time window: how many of how many failed."""
 
     __tablename__ = "quality"
+    # migration 12: a model's newest windows without sorting its history (reads, newest first)
+    __table_args__ = (Index("ix_quality_model_window", "model", "window_start"),)
     model: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[str] = mapped_column(String(64), primary_key=True)
     feature: Mapped[str] = mapped_column(String(128), primary_key=True)

@@ -127,6 +127,15 @@ def _hour_rollups(conn: Connection) -> None:
     db.Base.metadata.create_all(conn, tables=[hourly for _, hourly in db.ROLLUPS])
 
 
+def _read_indexes(conn: Connection) -> None:
+    """The per-window tables' (model, window_start) indexes, which their models now declare."""
+    inspector = inspect(conn)
+    for entity in WINDOW_TABLES:
+        if inspector.has_table(db.table(entity).name):  # a partial old schema may lack one
+            for index in db.table(entity).indexes:
+                index.create(conn, checkfirst=True)
+
+
 #: Tables of per-window results: one series per window length since migration 10.
 WINDOW_TABLES: tuple[type[db.Base], ...] = (
     db.DriftPoint,
@@ -187,6 +196,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(10, "the window's length in every per-window key: several windows per model", _window_lengths),
     Migration(11, "hour roll-ups of the per-minute aggregates, for windows of a day or a week", _hour_rollups),
+    Migration(12, "an index on (model, window_start) of every per-window table: reads flat in history", _read_indexes),
 )
 
 

@@ -133,13 +133,17 @@ def drift_points(
     model: str,
     version: str | None = None,
     feature: str | None = None,
+    metric: str | None = None,
     window_seconds: int | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
     limit: int = 1000,
 ) -> list[db.DriftPoint]:
-    """Drift per feature, metric and window, newest window first."""
+    """Drift per feature, metric and window, newest window first; windows starting in [since, until)."""
     return repository.drift_series(
-        s, model=model, version=version, feature=feature, window_seconds=window_seconds, limit=limit
-    )
+        s, model=model, version=version, feature=feature, metric=metric, window_seconds=window_seconds,
+        since=since, until=until, limit=limit,
+    )  # fmt: skip
 
 
 def performance_points(
@@ -150,18 +154,15 @@ def performance_points(
     slice_: str | None = None,
     metric: str | None = None,
     window_seconds: int | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
     limit: int = 1000,
 ) -> list[db.PerformancePoint]:
     """Realized performance per slice, metric and window, newest window first."""
     return repository.performance_series(
-        s,
-        model=model,
-        version=version,
-        slice_=slice_,
-        metric=metric,
-        window_seconds=window_seconds,
-        limit=limit,
-    )
+        s, model=model, version=version, slice_=slice_, metric=metric, window_seconds=window_seconds,
+        since=since, until=until, limit=limit,
+    )  # fmt: skip
 
 
 def attribution_points(
@@ -169,21 +170,37 @@ def attribution_points(
     *,
     model: str,
     version: str | None = None,
+    feature: str | None = None,
     kind: str | None = None,
     window_seconds: int | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
     limit: int = 1000,
 ) -> list[db.AttributionPoint]:
     """Mean |SHAP| per feature and window, newest window first."""
     return repository.attribution_series(
-        s, model=model, version=version, kind=kind, window_seconds=window_seconds, limit=limit
-    )
+        s, model=model, version=version, feature=feature, kind=kind, window_seconds=window_seconds,
+        since=since, until=until, limit=limit,
+    )  # fmt: skip
 
 
 def quality_points(
-    s: Session, *, model: str, window_seconds: int | None = None, limit: int = 1000
+    s: Session,
+    *,
+    model: str,
+    version: str | None = None,
+    feature: str | None = None,
+    check: str | None = None,
+    window_seconds: int | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: int = 1000,
 ) -> list[db.QualityPoint]:
     """Data-quality checks per feature and window, newest window first."""
-    return repository.quality_series(s, model=model, window_seconds=window_seconds, limit=limit)
+    return repository.quality_series(
+        s, model=model, version=version, feature=feature, check=check, window_seconds=window_seconds,
+        since=since, until=until, limit=limit,
+    )  # fmt: skip
 
 
 def deploys(s: Session, *, model: str) -> list[db.Deploy]:

@@ -9,6 +9,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -379,6 +380,20 @@ def test_drift_is_computed_per_event_time_window_and_only_the_shifted_feature_al
     assert {f for (w, f), p in psi.items() if w == first and p["status"] == "alert"} == set()
     assert {f for (w, f), p in psi.items() if w == second and p["status"] == "alert"} == {"income"}
     assert psi[(second, "income")]["n_current"] == 2000
+
+    # reading: filters narrow, a time span selects windows, and an unknown parameter is refused
+    starts = sorted({p["window_start"] for p in points})
+    only = collector.get(f"/v1/models/credit/drift?feature=income&metric=psi&since={quote(starts[1])}")[1]
+    assert [(p["feature"], p["metric"], p["window_start"]) for p in only] == [("income", "psi", starts[1])]
+    before = collector.get(f"/v1/models/credit/drift?until={quote(starts[1])}")[1]
+    assert before and {p["window_start"] for p in before} == {starts[0]}
+    quality = collector.get("/v1/models/credit/quality?feature=income")[1]
+    assert quality and {q["feature"] for q in quality} == {"income"}
+    status, answer = collector.get("/v1/models/credit/drift?featur=income")
+    assert status == 422 and answer["detail"][0]["loc"] == ["query", "featur"], answer
+    assert "'featur'" in answer["detail"][0]["msg"] and "feature" in answer["detail"][0]["msg"]
+    status, answer = collector.get(f"/v1/models/credit/performance?since={quote(starts[1])}&until={quote(starts[0])}")
+    assert status == 422 and answer["detail"][0]["loc"] == ["query", "until"], answer
 
     m = collector.metrics()
     assert (

@@ -7,6 +7,7 @@ module-level function; `router` only registers them, in the order the OpenAPI do
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -53,6 +54,39 @@ def _window_seconds(window: str | None) -> int | None:
     if seconds <= 0:
         raise InputError(422, ["query", "window"], f"{window!r} must be longer than zero, e.g. 1h")
     return seconds
+
+
+@dataclass(frozen=True)
+class Span:
+    """Which windows a series read returns: one length (or every length), starting in [since, until), at
+    most `limit` points, newest first."""
+
+    window_seconds: int | None
+    since: dt.datetime | None
+    until: dt.datetime | None
+    limit: int
+
+
+def _utc(t: dt.datetime | None) -> dt.datetime | None:
+    return None if t is None else t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
+
+
+def span(
+    window: WindowQuery = None,
+    since: Annotated[
+        dt.datetime | None, Query(description="Only windows starting at or after this time (ISO-8601; UTC if no zone).")
+    ] = None,
+    until: Annotated[dt.datetime | None, Query(description="Only windows starting before this time.")] = None,
+    limit: Limit = 1000,
+) -> Span:
+    """The span query parameters every series read takes, checked: 422 naming the one that is wrong."""
+    since, until = _utc(since), _utc(until)
+    if since is not None and until is not None and until <= since:
+        raise InputError(422, ["query", "until"], "until must be later than since: no window starts in between")
+    return Span(_window_seconds(window), since, until, limit)
+
+
+Spanned = Annotated[Span, Depends(span)]
 
 
 def _registered(ctx: AppContext, principal: Principal, model: str) -> None:
@@ -107,17 +141,17 @@ def get_drift(
     model: str,
     ctx: Ctx,
     principal: Read,
+    span: Spanned,
     version: str | None = None,
     feature: str | None = None,
-    window: WindowQuery = None,
-    limit: Limit = 1000,
+    metric: str | None = None,
 ) -> list[DriftPointOut]:
     _registered(ctx, principal, model)
-    seconds = _window_seconds(window)
     with ctx.sessions() as s:
         points = reads.drift_points(
-            s, model=model, version=version, feature=feature, window_seconds=seconds, limit=limit
-        )
+            s, model=model, version=version, feature=feature, metric=metric, window_seconds=span.window_seconds,
+            since=span.since, until=span.until, limit=span.limit,
+        )  # fmt: skip
         return [DriftPointOut.model_validate(p, from_attributes=True) for p in points]
 
 
@@ -126,18 +160,17 @@ def get_performance(
     model: str,
     ctx: Ctx,
     principal: Read,
+    span: Spanned,
     version: str | None = None,
     slice: str | None = None,
     metric: Annotated[str | None, Query(description=METRIC_HELP)] = None,
-    window: WindowQuery = None,
-    limit: Limit = 1000,
 ) -> list[PerformancePointOut]:
     _registered(ctx, principal, model)
-    seconds = _window_seconds(window)
     with ctx.sessions() as s:
         points = reads.performance_points(
-            s, model=model, version=version, slice_=slice, metric=metric, window_seconds=seconds, limit=limit
-        )
+            s, model=model, version=version, slice_=slice, metric=metric, window_seconds=span.window_seconds,
+            since=span.since, until=span.until, limit=span.limit,
+        )  # fmt: skip
         return [PerformancePointOut.model_validate(p, from_attributes=True) for p in points]
 
 
@@ -146,17 +179,17 @@ def get_attributions(
     model: str,
     ctx: Ctx,
     principal: Read,
+    span: Spanned,
     version: str | None = None,
+    feature: str | None = None,
     kind: Annotated[str | None, Query(pattern="^(prediction|loss)$")] = None,
-    window: WindowQuery = None,
-    limit: Limit = 1000,
 ) -> list[AttributionPointOut]:
     _registered(ctx, principal, model)
-    seconds = _window_seconds(window)
     with ctx.sessions() as s:
         points = reads.attribution_points(
-            s, model=model, version=version, kind=kind, window_seconds=seconds, limit=limit
-        )
+            s, model=model, version=version, feature=feature, kind=kind, window_seconds=span.window_seconds,
+            since=span.since, until=span.until, limit=span.limit,
+        )  # fmt: skip
         return [AttributionPointOut.model_validate(p, from_attributes=True) for p in points]
 
 
@@ -183,15 +216,21 @@ def get_deploys(model: str, ctx: Ctx, principal: Read) -> list[DeployOut]:
 
 # Data-quality checks per feature and window of one model, newest first.
 def get_quality(
-    model: str, ctx: Ctx, principal: Read, window: WindowQuery = None, limit: Limit = 1000
+    model: str,
+    ctx: Ctx,
+    principal: Read,
+    span: Spanned,
+    version: str | None = None,
+    feature: str | None = None,
+    check: str | None = None,
 ) -> list[QualityPointOut]:
     _registered(ctx, principal, model)
-    seconds = _window_seconds(window)
     with ctx.sessions() as s:
-        return [
-            QualityPointOut.model_validate(q, from_attributes=True)
-            for q in reads.quality_points(s, model=model, window_seconds=seconds, limit=limit)
-        ]
+        points = reads.quality_points(
+            s, model=model, version=version, feature=feature, check=check, window_seconds=span.window_seconds,
+            since=span.since, until=span.until, limit=span.limit,
+        )  # fmt: skip
+        return [QualityPointOut.model_validate(q, from_attributes=True) for q in points]
 
 
 # Slices significantly worse than the whole in one window of a model declared in the spec.

@@ -43,19 +43,41 @@ def drift_series(
     model: str,
     version: str | None = None,
     feature: str | None = None,
+    metric: str | None = None,
     window_seconds: int | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
     limit: int = 1000,
 ) -> list[db.DriftPoint]:
-    """A model's stored drift points, newest window first, optionally of one version, feature or window length."""
-    stmt = select(db.DriftPoint).where(db.DriftPoint.model == model)
-    if window_seconds is not None:
-        stmt = stmt.where(db.DriftPoint.window_seconds == window_seconds)
-    if version is not None:
-        stmt = stmt.where(db.DriftPoint.version == version)
-    if feature is not None:
-        stmt = stmt.where(db.DriftPoint.feature == feature)
-    stmt = stmt.order_by(db.DriftPoint.window_start.desc(), db.DriftPoint.feature, db.DriftPoint.metric)
-    return list(conn.execute(stmt.limit(limit)).scalars())
+    """A model's stored drift points, newest window first, optionally narrowed (see `series`)."""
+    p = db.DriftPoint
+    filters = {"version": version, "feature": feature, "metric": metric, "window_seconds": window_seconds}
+    return series(conn, p, model, filters, since, until, (p.feature, p.metric), limit)
+
+
+def series(
+    conn: Session,
+    entity: Any,
+    model: str,
+    equal: dict[str, Any],
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    then: tuple[Any, ...],
+    limit: int,
+) -> list[Any]:
+    """A model's stored points of one kind, newest window first (then by `then`): columns in `equal` with a
+    value other than None must equal it, and windows start in [since, until). The (model, window_start)
+    index finds the newest windows without sorting the history."""
+    stmt = select(entity).where(entity.model == model)
+    for column, value in equal.items():
+        if value is not None:
+            stmt = stmt.where(getattr(entity, column) == value)
+    if since is not None:
+        stmt = stmt.where(entity.window_start >= since)
+    if until is not None:
+        stmt = stmt.where(entity.window_start < until)
+    stmt = stmt.order_by(entity.window_start.desc(), entity.window_seconds, *then).limit(limit)
+    return list(conn.execute(stmt).scalars())
 
 
 def _newest_per_series(conn: Session, entity: Any, series: Sequence[str], *conds: Any) -> list[Any]:
@@ -112,22 +134,14 @@ def performance_series(
     slice_: str | None = None,
     metric: str | None = None,
     window_seconds: int | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
     limit: int = 1000,
 ) -> list[db.PerformancePoint]:
-    """A model's stored performance points, newest window first, optionally narrowed."""
-    stmt = select(db.PerformancePoint).where(db.PerformancePoint.model == model)
-    if window_seconds is not None:
-        stmt = stmt.where(db.PerformancePoint.window_seconds == window_seconds)
-    if metric is not None:
-        stmt = stmt.where(db.PerformancePoint.metric == metric)
-    if version is not None:
-        stmt = stmt.where(db.PerformancePoint.version == version)
-    if slice_ is not None:
-        stmt = stmt.where(db.PerformancePoint.slice == slice_)
-    stmt = stmt.order_by(
-        db.PerformancePoint.window_start.desc(), db.PerformancePoint.slice, db.PerformancePoint.metric
-    )
-    return list(conn.execute(stmt.limit(limit)).scalars())
+    """A model's stored performance points, newest window first, optionally narrowed (see `series`)."""
+    p = db.PerformancePoint
+    filters = {"version": version, "slice": slice_, "metric": metric, "window_seconds": window_seconds}
+    return series(conn, p, model, filters, since, until, (p.slice, p.metric), limit)
 
 
 def latest_performance(conn: Session, *, complete_before: dt.datetime) -> list[db.PerformancePoint]:
@@ -172,15 +186,21 @@ def upsert_quality(conn: Session, *, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def quality_series(
-    conn: Session, *, model: str, window_seconds: int | None = None, limit: int = 1000
+    conn: Session,
+    *,
+    model: str,
+    version: str | None = None,
+    feature: str | None = None,
+    check: str | None = None,
+    window_seconds: int | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: int = 1000,
 ) -> list[db.QualityPoint]:
-    """A model's stored data-quality points, newest window first, optionally of one window length."""
+    """A model's stored data-quality points, newest window first, optionally narrowed (see `series`)."""
     q = db.QualityPoint
-    stmt = select(q).where(q.model == model)
-    if window_seconds is not None:
-        stmt = stmt.where(q.window_seconds == window_seconds)
-    stmt = stmt.order_by(q.window_start.desc(), q.feature, q.check)
-    return list(conn.execute(stmt.limit(limit)).scalars())
+    filters = {"version": version, "feature": feature, "check": check, "window_seconds": window_seconds}
+    return series(conn, q, model, filters, since, until, (q.feature, q.check), limit)
 
 
 def latest_quality(conn: Session, *, complete_before: dt.datetime) -> list[db.QualityPoint]:
@@ -217,21 +237,17 @@ def attribution_series(
     *,
     model: str,
     version: str | None = None,
+    feature: str | None = None,
     kind: str | None = None,
     window_seconds: int | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
     limit: int = 1000,
 ) -> list[db.AttributionPoint]:
-    """A model's stored attribution points, newest window first, optionally of one version, kind or length."""
+    """A model's stored attribution points, newest window first, optionally narrowed (see `series`)."""
     a = db.AttributionPoint
-    stmt = select(a).where(a.model == model)
-    if window_seconds is not None:
-        stmt = stmt.where(a.window_seconds == window_seconds)
-    if version is not None:
-        stmt = stmt.where(a.version == version)
-    if kind is not None:
-        stmt = stmt.where(a.kind == kind)
-    stmt = stmt.order_by(a.window_start.desc(), a.kind, a.feature)
-    return list(conn.execute(stmt.limit(limit)).scalars())
+    filters = {"version": version, "feature": feature, "kind": kind, "window_seconds": window_seconds}
+    return series(conn, a, model, filters, since, until, (a.kind, a.feature), limit)
 
 
 def latest_attributions(conn: Session, *, complete_before: dt.datetime) -> list[db.AttributionPoint]:
