@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -110,8 +111,8 @@ def _table(rows: Sequence[LabelledRow], kind: str, positive_class: Any) -> dict[
         return out
     pred = _class_keys([r.prediction for r in rows])
     label = _class_keys([r.label for r in rows])
-    cells, counts = np.unique(np.stack([pred, label], axis=1).astype(str), axis=0, return_counts=True)
-    for (p, a), c in zip(cells.tolist(), counts.tolist(), strict=True):
+    # counted as Python strings: a numpy str array would drop trailing NULs, making "\x00" the class ""
+    for (p, a), c in sorted(Counter(zip(pred.tolist(), label.tolist(), strict=True)).items()):
         out[confusion_item(p, a)] = Sums(int(c))
     if kind == "multiclass":
         return out

@@ -41,7 +41,7 @@ def test_invalid_records_are_counted_and_quality_is_measured_per_window(collecto
     assert got[("*", "schema_violation")][0] == 5
     m = collector.metrics()
     assert sample(
-        m, "driftline_data_quality", 'check="type_violation",feature="income",model="credit",version="v1"'
+        m, "driftline_data_quality", 'check="type_violation",feature="income",model="credit",version="v1",window="1h"'
     ) == pytest.approx(0.1)
 
 

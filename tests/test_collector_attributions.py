@@ -126,11 +126,20 @@ def test_loss_attributions_flag_the_feature_whose_relation_changed_and_predictio
 
     m = c.metrics()
     assert (
-        sample(m, "driftline_attribution_drift", 'feature="x0",kind="prediction",model="churn",version="v1"')
+        sample(
+            m,
+            "driftline_attribution_drift",
+            'feature="x0",kind="prediction",model="churn",version="v1",window="1h"',
+        )
         == 1
     )
     assert (
-        sample(m, "driftline_feature_attribution", 'feature="x1",kind="loss",model="churn",version="v1"') > 0
+        sample(
+            m,
+            "driftline_feature_attribution",
+            'feature="x1",kind="loss",model="churn",version="v1",window="1h"',
+        )
+        > 0
     )
 
 

@@ -102,11 +102,19 @@ def test_the_joint_test_catches_a_correlation_flip_and_the_embedding_test_a_new_
     # the newest window's p-values are exported for the DriftlineMultivariateDrift alert
     m = vision.metrics()
     assert (
-        sample(m, "driftline_feature_drift", 'feature="emb",metric="mmd_p_value",model="vision",version="v1"')
+        sample(
+            m,
+            "driftline_feature_drift",
+            'feature="emb",metric="mmd_p_value",model="vision",version="v1",window="1h"',
+        )
         < 0.01
     )
     assert (
-        sample(m, "driftline_feature_drift", 'feature="*",metric="mmd_p_value",model="vision",version="v1"')
+        sample(
+            m,
+            "driftline_feature_drift",
+            'feature="*",metric="mmd_p_value",model="vision",version="v1",window="1h"',
+        )
         > 0.01
     )
     # re-evaluating a window reproduces its p-values (seeded permutations)
