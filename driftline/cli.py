@@ -21,11 +21,12 @@ from sqlalchemy.orm import sessionmaker
 from alerting import silence_body
 from clients import GrafanaError, SilenceError, connect, create_silence
 from collector import Settings, auth, create_app, db, migrations, repository
-from driftline import reference
+from driftline import models, reference
 from driftline import replay as rp
 from driftline.demo import run_demo
 from driftline.generate import build, generate, push_dashboards, push_grafana_alerting
 from driftline.report import ReportError, write_report
+from sdk import CollectorClient
 from spec import ResolvedSpec, SpecError, load_spec, parse_duration
 
 
@@ -41,7 +42,7 @@ def _spec(path: str | None) -> ResolvedSpec | None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run the collector; on an empty token table, create and print a bootstrap admin and ingest token."""
+    """Run the collector; on an empty token table, create and print a bootstrap admin, ingest and read token."""
     settings = _settings(args, "config", "host", "port", "database_url", "evaluation_interval")
     spec = _spec(settings.config)
     # A 5,000-record batch allocates ~100k short-lived dicts; at the default gen-0 threshold (700) the
@@ -53,9 +54,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if repository.count_tokens(s) == 0:
             admin = auth.create_token(s, scope="admin", name="bootstrap admin", project=None)  # global
             ingest = auth.create_token(s, scope="ingest", name="bootstrap ingest")  # project default
+            read = auth.create_token(s, scope="read", name="bootstrap read", project=None)  # global, like admin
             print(
-                "No API tokens existed, so two were created. They are shown this once; store them now.\n"
-                f"  admin token:  {admin}\n  ingest token: {ingest}",
+                "No API tokens existed, so three were created. They are shown this once; store them now.\n"
+                f"  admin token:  {admin}\n  ingest token: {ingest}\n"
+                f"  read token:   {read}   (driftline models, Grafana, reads: DRIFTLINE_READ_TOKEN)",
                 flush=True,
             )
     print(
@@ -324,6 +327,26 @@ def cmd_reference_upload(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    """Print every model the token may read, one line each."""
+    token = args.token or os.environ.get("DRIFTLINE_READ_TOKEN")
+    if not token:
+        print("driftline models needs a read token: --token or DRIFTLINE_READ_TOKEN", file=sys.stderr)
+        return 2
+    client = CollectorClient.connect(args.collector, token, error=rp.ReplayError)
+    try:
+        print(models.overview(client))
+    except rp.ReplayError as exc:
+        print(f"driftline models: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"driftline models: the collector at {args.collector} cannot be reached ({exc})", file=sys.stderr)
+        return 2
+    finally:
+        client.close()
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the end-to-end demo."""
     return run_demo(out_dir=args.out, duration=args.duration)
@@ -457,6 +480,15 @@ def _add_replay(sub: Any) -> None:
     r.set_defaults(func=cmd_replay)
 
 
+def _add_models(sub: Any) -> None:
+    """The `models` command: every model at a glance, from a running collector."""
+    m = sub.add_parser("models", help="every model: versions, records, newest window, drifting features, accuracy")
+    m.add_argument("--collector", default=os.environ.get("DRIFTLINE_URL", "http://127.0.0.1:8650"),
+                   help="collector URL (env DRIFTLINE_URL, default http://127.0.0.1:8650)")  # fmt: skip
+    m.add_argument("--token", help="a read (or admin) token (env DRIFTLINE_READ_TOKEN)")
+    m.set_defaults(func=cmd_models)
+
+
 def _add_reference(sub: Any) -> None:
     """The `reference` command: upload a model's reference from a file."""
     r = sub.add_parser("reference", help="a model's reference (the baseline drift is measured against)")
@@ -508,6 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_silence(sub)
     _add_replay(sub)
     _add_reference(sub)
+    _add_models(sub)
     _add_report(sub)
     _add_demo(sub)
     return p

@@ -129,6 +129,10 @@ class CollectorClient:
         resp = self.get(wire.model_path(model, kind), {"limit": limit, **query})
         return list(resp.json())
 
+    def models(self) -> list[dict[str, Any]]:
+        """The models of the token's project: name, project, versions, records, whether the spec declares it."""
+        return list(self.get(wire.MODELS_PATH).json())
+
     def slos(self) -> list[dict[str, Any]]:
         """Every SLO's error budget and burn rates, now."""
         return list(self.get(wire.SLOS_PATH).json())

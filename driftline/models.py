@@ -1,0 +1,55 @@
+"""`driftline models`: every model the token may read, one line each, from a running collector's API:
+versions, records, the newest evaluated window, the features over their alert threshold in it, and
+realized accuracy (or MAE) with its interval in the newest window whose labels matured."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sdk import CollectorClient
+
+#: Drift points read per model to find the newest window (every feature and statistic of a few windows).
+DRIFT_POINTS_READ = 500
+
+
+def _newest(points: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:
+    """The newest window start among `points` of the shortest window length they hold, and its points."""
+    if not points:
+        return None, []
+    first = min(p["window_seconds"] for p in points)  # the API lists every length; show the shortest
+    mine = [p for p in points if p["window_seconds"] == first]
+    start = max(p["window_start"] for p in mine)
+    return start, [p for p in mine if p["window_start"] == start]
+
+
+def _headline(points: list[dict[str, Any]]) -> str:
+    """Accuracy (or MAE) of the newest window with matured labels, with its 95% interval; '-' for none."""
+    for p in points:  # newest first
+        if p["metric"] not in ("accuracy", "mae") or p["status"] != "ok" or p["value"] is None:
+            continue
+        interval = f" [{p['lower']:.3f}, {p['upper']:.3f}]" if p["lower"] is not None else ""
+        return f"{p['metric']} {p['value']:.3f}{interval}"
+    return "-"
+
+
+def overview(client: CollectorClient) -> str:
+    """The table `driftline models` prints."""
+    rows = [("model", "project", "versions", "records", "newest window", "drifting", "performance")]
+    for m in client.models():
+        drift = client.series(m["name"], "drift", limit=DRIFT_POINTS_READ)
+        start, newest = _newest(drift)
+        alerts = sorted({p["feature"] for p in newest if p["status"] == "alert"})
+        perf = client.series(m["name"], "performance", limit=200, slice="all")
+        versions = m["versions"]
+        rows.append((
+            m["name"],
+            str(m.get("project") or "-"),
+            ", ".join(versions[:3]) + (f" and {len(versions) - 3} more" if len(versions) > 3 else "") or "-",
+            f"{m['records']:,}",
+            (start or "-").replace("T", " ")[:19],
+            ", ".join(alerts) if alerts else ("none" if start else "-"),
+            _headline(perf),
+        ))  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines) if len(rows) > 1 else "no models yet: send records, or declare models in the spec"
