@@ -329,18 +329,28 @@ def cmd_reference_upload(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     """Print every model the token may read, one line each."""
+    return _read_collector(args, "models", models.overview)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print one model at a glance."""
+    return _read_collector(args, "status", lambda client: models.status(client, args.model))
+
+
+def _read_collector(args: argparse.Namespace, command: str, render: Any) -> int:
+    """Run a read command against a running collector with a read token; 2 with the reason when it cannot."""
     token = args.token or os.environ.get("DRIFTLINE_READ_TOKEN")
     if not token:
-        print("driftline models needs a read token: --token or DRIFTLINE_READ_TOKEN", file=sys.stderr)
+        print(f"driftline {command} needs a read token: --token or DRIFTLINE_READ_TOKEN", file=sys.stderr)
         return 2
     client = CollectorClient.connect(args.collector, token, error=rp.ReplayError)
     try:
-        print(models.overview(client))
+        print(render(client))
     except rp.ReplayError as exc:
-        print(f"driftline models: {exc}", file=sys.stderr)
+        print(f"driftline {command}: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"driftline models: the collector at {args.collector} cannot be reached ({exc})", file=sys.stderr)
+        print(f"driftline {command}: the collector at {args.collector} cannot be reached ({exc})", file=sys.stderr)
         return 2
     finally:
         client.close()
@@ -489,6 +499,16 @@ def _add_models(sub: Any) -> None:
     m.set_defaults(func=cmd_models)
 
 
+def _add_status(sub: Any) -> None:
+    """The `status` command: one model at a glance, from a running collector."""
+    st = sub.add_parser("status", help="one model at a glance: drift, accuracy, data quality, SLO budgets, alerts")
+    st.add_argument("model")
+    st.add_argument("--collector", default=os.environ.get("DRIFTLINE_URL", "http://127.0.0.1:8650"),
+                    help="collector URL (env DRIFTLINE_URL, default http://127.0.0.1:8650)")  # fmt: skip
+    st.add_argument("--token", help="a read (or admin) token (env DRIFTLINE_READ_TOKEN)")
+    st.set_defaults(func=cmd_status)
+
+
 def _add_reference(sub: Any) -> None:
     """The `reference` command: upload a model's reference from a file."""
     r = sub.add_parser("reference", help="a model's reference (the baseline drift is measured against)")
@@ -541,6 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_replay(sub)
     _add_reference(sub)
     _add_models(sub)
+    _add_status(sub)
     _add_report(sub)
     _add_demo(sub)
     return p

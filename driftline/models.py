@@ -53,3 +53,40 @@ def overview(client: CollectorClient) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join(lines) if len(rows) > 1 else "no models yet: send records, or declare models in the spec"
+
+
+def status(client: CollectorClient, model: str) -> str:
+    """`driftline status MODEL`: the model at a glance, in text. The newest window's drift (features over
+    their alert threshold first), realized accuracy and CBPE's estimate with intervals, the worst data-quality
+    check, and each SLO's budget left and alerts firing."""
+    drift = client.series(model, "drift", limit=DRIFT_POINTS_READ)
+    start, newest = _newest(drift)
+    lines = [f"{model}: newest window {(start or '-').replace('T', ' ')[:19]}"
+             + (f" ({newest[0]['window']})" if newest else "")]  # fmt: skip
+    if newest:
+        metric = "psi" if any(p["metric"] == "psi" for p in newest) else newest[0]["metric"]
+        ranked = sorted((p for p in newest if p["metric"] == metric and p["value"] is not None),
+                        key=lambda p: (p["status"] != "alert", -p["value"]))  # fmt: skip
+        shown = ", ".join(
+            f"{p['feature']} {p['value']:.3f}" + (" ALERT" if p["status"] == "alert" else "") for p in ranked
+        )
+        lines.append(f"  drift ({metric}): {shown or '-'}")
+    perf = client.series(model, "performance", limit=200, slice="all")
+    lines.append(f"  realized: {_headline(perf)}")
+    estimate = next((p for p in perf if p["metric"] == "estimated_accuracy" and p["value"] is not None), None)
+    if estimate is not None:
+        lines.append(f"  estimated (CBPE): accuracy {estimate['value']:.3f} "
+                     f"[{estimate['lower']:.3f}, {estimate['upper']:.3f}]")  # fmt: skip
+    quality = [q for q in client.series(model, "quality", limit=500) if q["total"]]
+    if quality:
+        worst = max(quality, key=lambda q: q["count"] / q["total"])
+        lines.append(f"  worst data-quality check: {worst['feature']} {worst['check']} "
+                     f"{worst['count'] / worst['total']:.1%} of {worst['total']:,}")  # fmt: skip
+    for slo in (s for s in client.slos() if s["model"] == model):
+        if "remaining" not in slo:
+            lines.append(f"  SLO {slo['name']}: judged by Prometheus from the exported gauges")
+            continue
+        firing = ", ".join(f"{f['severity']} {f['long_window']}/{f['short_window']}" for f in slo["firing"]) or "none"
+        lines.append(f"  SLO {slo['name']} ({slo['objective']:g}% over {slo['period']}): "
+                     f"{slo['remaining']:.0%} of the budget left; firing: {firing}")  # fmt: skip
+    return "\n".join(lines)

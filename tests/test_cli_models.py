@@ -69,6 +69,19 @@ def test_first_start_prints_a_read_token_and_models_reads_every_model_with_it(tm
         expected = rf"credit\s+default\s+v9\s+600\s+{window}\s+income, region\s+accuracy 0\.750 \[0\.7\d\d, 0\.7\d\d\]$"
         assert re.match(expected, row), out.stdout
 
+        status = cli("status", "credit", "--collector", url, "--token", tokens["read"])
+        assert status.returncode == 0, status.stderr
+        lines = status.stdout.splitlines()
+        assert lines[0] == f"credit: newest window {window} (1h)", status.stdout
+        # the features over their alert threshold first, the most drifted first
+        drift_line = r"  drift \(psi\): region \d\.\d{3} ALERT, income \d\.\d{3} ALERT, age 0"
+        assert re.match(drift_line, lines[1]), status.stdout
+        assert re.match(r"  realized: accuracy 0\.750 \[", lines[2]), status.stdout
+        assert any(line.startswith("  worst data-quality check: ") for line in lines), status.stdout
+        assert any(line.startswith("  SLO credit-availability (99.9% over 30d): ") for line in lines), status.stdout
+        unknown = cli("status", "nosuch", "--collector", url, "--token", tokens["read"])
+        assert unknown.returncode == 2 and "404" in unknown.stderr, unknown.stderr
+
         refused = cli("models", "--collector", url, "--token", "dl_not-a-token")
         assert refused.returncode == 2 and "401" in refused.stderr, refused.stderr
         unreachable = cli("models", "--collector", f"http://127.0.0.1:{free_port()}", "--token", tokens["read"])
