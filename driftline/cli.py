@@ -27,7 +27,7 @@ from driftline.demo import run_demo
 from driftline.generate import build, generate, push_dashboards, push_grafana_alerting
 from driftline.report import ReportError, write_report
 from sdk import CollectorClient
-from spec import ResolvedSpec, SpecError, load_spec, parse_duration
+from spec import Model, ResolvedSpec, SpecError, load_spec, parse_duration
 
 
 def _settings(args: argparse.Namespace, *names: str) -> Settings:
@@ -152,18 +152,32 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
-    """Backfill a prediction log into a database or a running collector, then print the window summary."""
+def _model_and_sink(
+    args: argparse.Namespace, command: str, admin_token: str | None = None
+) -> tuple[Model, rp.Sink] | None:
+    """The spec's model `--model` and where its data goes (a running collector with an ingest token, or the
+    database); None, with the reason printed, when either cannot be had."""
     settings = _settings(args, "config", "database_url")
     if not settings.config:
-        print("replay needs the spec: pass --config driftline.yaml or set DRIFTLINE_CONFIG", file=sys.stderr)
-        return 2
+        print(f"{command} needs the spec: pass --config driftline.yaml or set DRIFTLINE_CONFIG", file=sys.stderr)
+        return None
     spec = load_spec(settings.config)
     model = spec.model(args.model)
     if model is None:
         names = ", ".join(m.name for m in spec.models)
         print(f"--model {args.model!r} is not in {settings.config} (models: {names})", file=sys.stderr)
-        return 2
+        return None
+    if not args.collector:
+        return model, rp.EmbeddedSink(settings.database_url, spec)
+    token = args.token or os.environ.get("DRIFTLINE_TOKEN")
+    if not token:
+        print("--collector needs an ingest token: --token or DRIFTLINE_TOKEN", file=sys.stderr)
+        return None
+    return model, rp.HTTPSink(args.collector, token, admin_token)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Backfill a prediction log into a database or a running collector, then print the window summary."""
     until = None
     if args.reference_until:
         until = rp.parse_time(args.reference_until)
@@ -173,15 +187,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-    sink: rp.Sink
-    if args.collector:
-        token = args.token or os.environ.get("DRIFTLINE_TOKEN")
-        if not token:
-            print("--collector needs an ingest token: --token or DRIFTLINE_TOKEN", file=sys.stderr)
-            return 2
-        sink = rp.HTTPSink(args.collector, token, args.admin_token or os.environ.get("DRIFTLINE_ADMIN_TOKEN"))
-    else:
-        sink = rp.EmbeddedSink(settings.database_url, spec)
+    found = _model_and_sink(args, "replay", args.admin_token or os.environ.get("DRIFTLINE_ADMIN_TOKEN"))
+    if found is None:
+        return 2
+    model, sink = found
     columns = rp.Columns(
         time=args.time_column,
         time_unit=args.time_unit,
@@ -298,25 +307,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_reference_upload(args: argparse.Namespace) -> int:
     """Fit and store a model's reference from a file, and print what was fitted."""
-    settings = _settings(args, "config", "database_url")
-    if not settings.config:
-        print("reference upload needs the spec: pass --config driftline.yaml or set DRIFTLINE_CONFIG", file=sys.stderr)
+    found = _model_and_sink(args, "reference upload")
+    if found is None:
         return 2
-    spec = load_spec(settings.config)
-    model = spec.model(args.model)
-    if model is None:
-        names = ", ".join(m.name for m in spec.models)
-        print(f"--model {args.model!r} is not in {settings.config} (models: {names})", file=sys.stderr)
-        return 2
-    sink: rp.Sink
-    if args.collector:
-        token = args.token or os.environ.get("DRIFTLINE_TOKEN")
-        if not token:
-            print("--collector needs an ingest token: --token or DRIFTLINE_TOKEN", file=sys.stderr)
-            return 2
-        sink = rp.HTTPSink(args.collector, token)
-    else:
-        sink = rp.EmbeddedSink(settings.database_url, spec)
+    model, sink = found
     columns = rp.Columns(score=args.score_column, label=args.label_column)
     try:
         answer, result = reference.upload(Path(args.file), model, sink, columns=columns, version=args.version)
