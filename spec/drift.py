@@ -16,6 +16,8 @@ from spec.fields import Strict, check_duration, closest, parse_duration
 
 #: Windows one model may list: each is evaluated again whenever one of its minutes changes.
 MAX_WINDOWS = 4
+#: The longest window: a rebuild brings every minute and hour of a window up to date at once.
+MAX_WINDOW_SECONDS = 31 * 86400
 
 
 def _allowed(names: tuple[str, ...]) -> str:
@@ -103,8 +105,11 @@ class DriftSpec(Strict):
     @field_validator("window")
     @classmethod
     def _check_windows(cls, v: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        for w in (v,) if isinstance(v, str) else v:
+            if parse_duration(check_duration(w)) > MAX_WINDOW_SECONDS:
+                raise ValueError(f"{w!r} is longer than 31d, the longest window: use 31d or less, such as 7d")
         if isinstance(v, str):
-            return check_duration(v)
+            return v
         if not v:
             raise ValueError(
                 "an empty list evaluates nothing: give one window, e.g. 1h, or several, e.g. [1h, 1d]"

@@ -135,6 +135,11 @@ CASES = {
         "9:",
         "at most 4 windows",
     ),
+    "a window longer than a month is refused with the longest allowed": (
+        BASE + "    drift: {window: [1h, 100000d]}\n",
+        "9:",
+        "longer than 31d, the longest window",
+    ),
     "a window in a list that is no duration explains the format": (
         BASE + "    drift: {window: [1h, daily]}\n",
         "9:",
