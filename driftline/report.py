@@ -19,9 +19,11 @@ from collector import db, reads
 from contract import DriftlineError
 from report import (
     MAX_WINDOWS,
+    AttributionObs,
     Distribution,
     DriftObs,
     PerfObs,
+    QualityObs,
     ReportData,
     distribution,
     distribution_window,
@@ -68,6 +70,47 @@ def _deploys(
         return ()
     ordered = sorted(reads.deploys(s, model=model), key=lambda d: (d.first_seen, d.version))
     return tuple((d.version, d.first_seen) for d in ordered if d.first_seen <= now)
+
+
+#: Points read to find the newest complete window of data-quality checks and of attributions.
+NEWEST_POINTS = 2000
+
+
+def _quality(s: Session, model: str, window_seconds: int, now: dt.datetime) -> tuple[QualityObs, ...]:
+    """Every data-quality check of the newest window that ended by `now`, failures first."""
+    points = [
+        p for p in reads.quality_points(s, model=model, window_seconds=window_seconds, until=now,
+                                        limit=NEWEST_POINTS)
+        if p.window_end <= now
+    ]  # fmt: skip
+    if not points:
+        return ()
+    start = max(p.window_start for p in points)
+    newest = [
+        QualityObs(p.version, p.feature, p.check, p.window_start, p.window_end, p.count, p.total)
+        for p in points
+        if p.window_start == start
+    ]
+    return tuple(sorted(newest, key=lambda q: (-(q.count / q.total if q.total else 0.0), q.feature, q.check)))
+
+
+def _attributions(s: Session, model: str, window_seconds: int, now: dt.datetime) -> tuple[AttributionObs, ...]:
+    """Mean |SHAP| per feature (of the prediction) in the newest window that ended by `now`, largest first."""
+    points = [
+        p for p in reads.attribution_points(s, model=model, kind="prediction", window_seconds=window_seconds,
+                                            until=now, limit=NEWEST_POINTS)
+        if p.window_end <= now
+    ]  # fmt: skip
+    if not points:
+        return ()
+    start = max(p.window_start for p in points)
+    newest = [
+        AttributionObs(p.version, p.feature, p.window_start, p.window_end, p.mean_abs, p.reference_mean_abs,
+                       p.status, p.n)
+        for p in points
+        if p.window_start == start
+    ]  # fmt: skip
+    return tuple(sorted(newest, key=lambda a: (-(a.mean_abs or 0.0), a.feature, a.version)))
 
 
 def _features(m: Model | None, points: Sequence[DriftObs]) -> tuple[str, ...]:
@@ -137,6 +180,7 @@ def _read(
         deploys = _deploys(store, s, model, now)
         slos = tuple(x for x in (spec.slos if spec else ()) if x.model == model)
         reports = reads.slo_status(s, slos, now) if slos else []
+        quality, attributions = _quality(s, model, first, now), _attributions(s, model, first, now)
     return ReportData(
         model=model,
         in_spec=m is not None,
@@ -152,6 +196,8 @@ def _read(
         source=store.source,
         windows_left_out=left_out,
         runbook_url=m.runbook_url if m else None,
+        quality=quality,
+        attributions=attributions,
     )
 
 

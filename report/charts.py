@@ -49,6 +49,7 @@ class Series:
     colour: str
     points: tuple[Point, ...]
     band: bool = False  # draw the lower..upper interval as a shaded band
+    dashed: bool = False  # an estimate beside a measured series (CBPE beside realized accuracy)
 
 
 @dataclass(frozen=True)
@@ -283,11 +284,12 @@ def _lines(chart: TimeChart, frame: Frame) -> str:
     out = []
     for s in chart.series:
         out.append(f'<g class="series" data-series="{esc(s.name)}">')
+        dash = ' stroke-dasharray="6 3"' if s.dashed else ""
         for run in _segments(s.points):
             coords = " ".join(f"{coord(frame.x(p.mid))},{coord(frame.y(p.value or 0.0))}" for p in run)
             out.append(
                 f'<polyline class="line" points="{coords}" fill="none" stroke="{s.colour}" '
-                'stroke-width="2" stroke-linejoin="round"/>'
+                f'stroke-width="2" stroke-linejoin="round"{dash}/>'
             )
         for p in s.points:
             if p.value is None:
@@ -304,7 +306,7 @@ def _lines(chart: TimeChart, frame: Frame) -> str:
 def time_chart(chart: TimeChart) -> str:
     """A line chart over event time: series with optional interval bands, threshold rules and event markers."""
     frame, ticks = _time_frame(chart)
-    items: list[tuple[str, str, str]] = [(s.name, s.colour, "line") for s in chart.series]
+    items: list[tuple[str, str, str]] = [(s.name, s.colour, "dash" if s.dashed else "line") for s in chart.series]
     items += [(f"{s.name}: 95% interval", s.colour, "band") for s in chart.series if s.band]
     items += [(r.label, r.colour, "dash") for r in chart.rules]
     return "".join(

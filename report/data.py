@@ -50,6 +50,33 @@ class PerfObs:
 
 
 @dataclass(frozen=True)
+class QualityObs:
+    """One data-quality check of one feature ("*": whole records) in one window: `count` of `total` failed."""
+
+    version: str
+    feature: str
+    check: str
+    start: dt.datetime
+    end: dt.datetime
+    count: int
+    total: int
+
+
+@dataclass(frozen=True)
+class AttributionObs:
+    """One feature's mean |SHAP| in one window beside the reference's, and the drift verdict on them."""
+
+    version: str
+    feature: str
+    start: dt.datetime
+    end: dt.datetime
+    mean_abs: float | None
+    reference_mean_abs: float | None
+    status: str
+    n: int
+
+
+@dataclass(frozen=True)
 class Distribution:
     """Reference vs current shares of one feature in one window, in the reference's bins."""
 
@@ -83,6 +110,8 @@ class ReportData:
     source: str
     windows_left_out: int = 0
     runbook_url: str | None = None
+    quality: tuple[QualityObs, ...] = ()  # the newest complete window's checks
+    attributions: tuple[AttributionObs, ...] = ()  # the newest complete window's mean |SHAP| per feature
 
     @property
     def versions(self) -> tuple[str, ...]:

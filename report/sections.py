@@ -25,8 +25,10 @@ from report.charts import (
     time_chart,
 )
 from report.data import Distribution, PerfObs, ReportData
+from report.health import health_items
 from report.text import (
     DASH,
+    ESTIMATED,
     TIMES,
     esc,
     fmt_duration,
@@ -269,6 +271,7 @@ def performance_section(data: ReportData) -> str:
             if p.version == v
         )
         series.append(Series(_series_name(v, versions), colours[v], pts, band=True))
+    series += _estimate_series(data, metric, versions, colours)
     target = _accuracy_target(data, metric)
     rules = (Rule(f"SLO target {target:g}", target, ALERT_COLOUR, "target"),) if target is not None else ()
     shown = [p for p in overall if p.value is not None and p.status != "insufficient_data"]
@@ -279,6 +282,8 @@ def performance_section(data: ReportData) -> str:
         + (f"; lowest {fmt_num(low.value)} at {fmt_when(low.start)} UTC" if low else "")
         + (f"; SLO target {target:g}" if target is not None else "")
         + ". Hollow points: labels not matured."
+        + (" Dashed: CBPE's estimate from the scores alone, which needs no labels." if len(series) > len(versions)
+           else "")
     )
     chart = TimeChart(
         kind="performance",
@@ -302,6 +307,39 @@ def performance_section(data: ReportData) -> str:
     return f'<section id="performance">{head}{figure}{_slice_table(data, metric)}</section>'
 
 
+def _estimate_series(
+    data: ReportData, metric: str, versions: Sequence[str], colours: Mapping[str, str]
+) -> list[Series]:
+    """CBPE's estimated accuracy per version, dashed beside the realized line (classifiers only)."""
+    if metric != "accuracy":
+        return []
+    estimated = [p for p in data.perf_points if p.slice == "all" and p.metric == ESTIMATED]
+    out = []
+    for v in versions:
+        pts = tuple(
+            Point(p.start, p.end, p.value, p.lower, p.upper,
+                  note=f"{fmt_span(p.start, p.end)}: CBPE estimate {fmt_num(p.value)} "
+                       f"[{fmt_num(p.lower)}, {fmt_num(p.upper)}] from {p.total} scored records")
+            for p in estimated
+            if p.version == v and p.value is not None
+        )  # fmt: skip
+        if pts:
+            out.append(Series(f"{_series_name(v, versions)} CBPE estimate", colours[v], pts, dashed=True))
+    return out
+
+
+def _versus_target(p: PerfObs, target: float | None) -> str:
+    """A slice judged against the accuracy SLO's target: below it (wholly, or with its interval reaching
+    it) or meeting it; empty without a target or a value."""
+    if target is None or p.value is None or p.status == "insufficient_data":
+        return ""
+    if p.upper is not None and p.upper < target:
+        return status_badge("alert", "below target")
+    if p.value < target:
+        return f"{status_badge('warn', 'below target')} interval reaches it"
+    return status_badge("ok", "meets target")
+
+
 def _slice_table(data: ReportData, metric: str) -> str:
     """Each slice's value and interval in one window, marked where it lies wholly off the overall one."""
     points = [p for p in data.perf_points if p.metric == metric]
@@ -320,6 +358,7 @@ def _slice_table(data: ReportData, metric: str) -> str:
     pad = (hi - lo) * 0.05 or 0.05
     lo, hi = lo - pad, hi + pad
     end = rows_in[0].end if rows_in else start
+    target = _accuracy_target(data, metric)
     rows = []
     for p in rows_in:
         base = overall.get(p.version)
@@ -347,7 +386,9 @@ def _slice_table(data: ReportData, metric: str) -> str:
             f'<tr data-slice="{esc(p.slice)}"><th scope="row">{esc(p.slice)}</th>{version_cell}'
             f'<td class="num">{fmt_num(p.value)}</td><td class="num">[{fmt_num(p.lower)}, {fmt_num(p.upper)}]</td>'
             f'<td class="strip">{strip}</td><td class="num">{p.support} / {p.total}{coverage}</td>'
-            f"<td>{status_badge(p.status)}</td><td>{versus}</td></tr>"
+            f"<td>{status_badge(p.status)}</td><td>{versus}</td>"
+            + (f"<td>{_versus_target(p, target)}</td>" if target is not None else "")
+            + "</tr>"
         )
     version_head = '<th scope="col">Version</th>' if len(versions) > 1 else ""
     which = {
@@ -357,10 +398,15 @@ def _slice_table(data: ReportData, metric: str) -> str:
     return (
         f'<table class="data" data-table="slices"><caption>{esc(metric_name(metric))} per slice, {which}: '
         f"{esc(fmt_span(start, end))}. Intervals are 95%; “vs. all” marks a slice whose interval lies wholly "
-        "outside the overall one.</caption>"
+        "outside the overall one"
+        + (f"; “vs. SLO target” judges each slice against the accuracy SLO's target {target:g}" if target is not None
+           else "")
+        + ". Status says whether the slice's labels matured.</caption>"
         f'<thead><tr><th scope="col">Slice</th>{version_head}<th scope="col">Value</th>'
         f'<th scope="col">95% interval</th><th scope="col">Interval plot</th><th scope="col">Labelled / records</th>'
-        f'<th scope="col">Status</th><th scope="col">vs. all</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        f'<th scope="col">Status</th><th scope="col">vs. all</th>'
+        + ('<th scope="col">vs. SLO target</th>' if target is not None else "")
+        + f'</tr></thead><tbody>{"".join(rows)}</tbody></table>'
     )
 
 
@@ -461,11 +507,20 @@ def summary(data: ReportData) -> str:
             for p in data.perf_points
             if p.slice == "all" and p.metric == perf_metric and chosen is not None and p.start == chosen[0]
         ]
+        which = {"matured": "the newest complete window with matured labels",
+                 "complete": "the newest complete window (labels not matured yet)"}.get(
+                     chosen[1] if chosen else "", "the newest window (not complete yet)")  # fmt: skip
+        target = _accuracy_target(data, perf_metric)
         for p in overall:
             items.append(
-                f"<li>{esc(metric_name(perf_metric))} in {esc(fmt_span(p.start, p.end))}: {fmt_num(p.value)} "
-                f"[{fmt_num(p.lower)}, {fmt_num(p.upper)}] on {p.support} labels ({esc(p.version)}).</li>"
+                f"<li>{_versus_target(p, target)} {esc(metric_name(perf_metric))} in {which}, "
+                f"{esc(fmt_span(p.start, p.end))}: {fmt_num(p.value)} [{fmt_num(p.lower)}, {fmt_num(p.upper)}] "
+                f"on {p.support} labels ({esc(p.version)})"
+                + (f"; SLO target {target:g}" if target is not None else "")
+                + ".</li>"
             )
+        items += _estimate_items(data, target)
+    items += health_items(data)
     for s, r in data.slos:
         if r.get("remaining") is None or not _period_events(r):
             continue
@@ -479,6 +534,21 @@ def summary(data: ReportData) -> str:
     if not items:
         items.append("<li>No data yet.</li>")
     return f'<section id="summary"><h2>At a glance</h2><ul>{"".join(items)}</ul></section>'
+
+
+def _estimate_items(data: ReportData, target: float | None) -> list[str]:
+    """CBPE's estimate in the newest complete window: what accuracy is heading to before labels arrive."""
+    estimated = [p for p in data.perf_points if p.slice == "all" and p.metric == ESTIMATED and p.end <= data.now]
+    if not estimated:
+        return []
+    start = max(p.start for p in estimated)
+    return [
+        f"<li>{_versus_target(p, target)} Estimated accuracy (CBPE, from scores alone) in the newest complete "
+        f"window, {esc(fmt_span(p.start, p.end))}: {fmt_num(p.value)} [{fmt_num(p.lower)}, {fmt_num(p.upper)}] "
+        f"on {p.total} records ({esc(p.version)}).</li>"
+        for p in sorted(estimated, key=lambda p: p.version)
+        if p.start == start
+    ]
 
 
 def header(data: ReportData) -> str:

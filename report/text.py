@@ -14,6 +14,7 @@ from analyzers.registry import display_name
 
 DASH = "\u2013"  # en dash, for ranges and for "no value"
 TIMES = "\u00d7"
+ESTIMATED = "estimated_accuracy"  # CBPE's metric name in the performance series
 STATUS_CLASSES = {
     "ok": "st-ok",
     "warn": "st-warn",
@@ -42,17 +43,23 @@ def fmt_pct(value: float | None, digits: int = 1) -> str:
     return f"{value * 100:.{digits}f}%"
 
 
-def fmt_when(t: dt.datetime) -> str:
-    """A time in UTC to the minute (the caller says "UTC")."""
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
+def fmt_when(t: dt.datetime, seconds: bool | None = None) -> str:
+    """A time in UTC to the minute, or to the second where it falls inside a minute (windows shorter than a
+    minute) or `seconds` asks for it (the caller says "UTC")."""
+    t = t.astimezone(dt.UTC)
+    with_seconds = bool(t.second or t.microsecond) if seconds is None else seconds
+    return t.strftime("%Y-%m-%d %H:%M:%S" if with_seconds else "%Y-%m-%d %H:%M")
 
 
 def fmt_span(start: dt.datetime, end: dt.datetime) -> str:
-    """A window as text: "2026-03-02 07:00-08:00 UTC" (with an en dash)."""
+    """A window as text: "2026-03-02 07:00-08:00 UTC" (with an en dash); to the second where either end
+    falls inside a minute, so a 5-second window reads "07:50:05-07:50:10", never "07:50-07:50"."""
+    seconds = any(t.astimezone(dt.UTC).second or t.microsecond for t in (start, end))
     same_day = start.date() == end.date() or end == dt.datetime.combine(
         start.date() + dt.timedelta(days=1), dt.time(), dt.UTC
     )
-    return f"{fmt_when(start)}{DASH}{end.strftime('%H:%M') if same_day else fmt_when(end)} UTC"
+    clock = end.astimezone(dt.UTC).strftime("%H:%M:%S" if seconds else "%H:%M")
+    return f"{fmt_when(start, seconds)}{DASH}{clock if same_day else fmt_when(end, seconds)} UTC"
 
 
 def fmt_duration(seconds: int) -> str:
@@ -82,11 +89,12 @@ def metric_name(metric: str) -> str:
     return display_name(metric)
 
 
-def status_badge(status: str) -> str:
-    """A status badge; the class comes from a fixed list, never from the database."""
-    return (
-        f'<span class="badge {STATUS_CLASSES.get(status, "st-none")}">{esc(status.replace("_", " "))}</span>'
-    )
+def status_badge(status: str, text: str | None = None) -> str:
+    """A status badge, reading `text` (default: the status); the class comes from a fixed list, never from
+    the database."""
+    shown = status.replace("_", " ") if text is None else text
+    return f'<span class="badge {STATUS_CLASSES.get(status, "st-none")}">{esc(shown)}</span>'
+
 
 
 def shorten(text: str, limit: int = 14) -> str:

@@ -19,7 +19,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 import zlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -32,8 +32,9 @@ from analyzers.binning import FeatureReference, reference_from_values
 from collector import db, migrations, repository, service
 from collector.schemas import StatsBatch
 from driftline import replay as rp
-from driftline.report import ReportError, build_report, write_report
-from report import CURRENT_COLOUR, DASH, REFERENCE_COLOUR, nice_ticks, time_ticks
+from driftline.report import ReportError, build_report, load, write_report
+from report import CURRENT_COLOUR, DASH, REFERENCE_COLOUR, AttributionObs, nice_ticks, render, time_ticks
+from report.text import fmt_span
 from spec import Model, load_spec
 from tests.conftest import EXAMPLES, missing
 from tests.replay_data import START, prediction_log, write_parquet
@@ -197,8 +198,15 @@ def test_accuracy_per_window_has_its_interval_band_and_the_slice_table_matches_t
 ) -> None:
     root = parse(build_report(history.url, SPEC, "credit", now=NOW))
     (svg,) = charts(root, "performance")
-    points = line_points(svg)
+    groups = {g.get("data-series"): g for g in svg.iter("g") if g.get("class") == "series"}
+    assert list(groups) == ["replay", "replay CBPE estimate"]
+    points = line_points(groups["replay"])
     assert len(points) == HOURS
+    # the log's scores are uniform noise, so CBPE calibrates them to ~0.5 whatever the prediction: dashed there
+    estimate = line_points(groups["replay CBPE estimate"])
+    assert len(estimate) == HOURS
+    assert all(line.get("stroke-dasharray") for line in groups["replay CBPE estimate"].iter("polyline"))
+    assert all(y > rule_y(svg, "target") for _, y in estimate)
     (band,) = [p for p in svg.iter("polygon") if p.get("class") == "band"]
     assert len(coords(band)) == 2 * HOURS  # upper edge left to right, lower edge back
     target = rule_y(svg, "target")  # the accuracy SLO's target, 0.9
@@ -220,7 +228,15 @@ def test_accuracy_per_window_has_its_interval_band_and_the_slice_table_matches_t
         lo, hi = (float(x) for x in cells[1][1:-1].split(", "))
         assert lo < accuracy < hi
         assert cells[3] == f"{n} / {n} (100%)" and cells[4] == "ok"
+        # judged against the accuracy SLO's target 0.9, not only by whether its labels matured
+        verdict = "meets target" if accuracy >= 0.9 else "below target"
+        assert cells[6].startswith(verdict), (key, accuracy, cells)
         assert len(charts(row, "interval")) == 1
+    assert "below target" in text_of(slices)  # the shifted hour is at ~0.65
+    glance = text_of(root.find(".//section[@id='summary']"))  # type: ignore[arg-type]
+    assert f"Accuracy in the newest complete window with matured labels, 2026-03-02 11:00{DASH}12:00 UTC" in glance
+    assert "below target" in glance and "SLO target 0.9" in glance
+    assert "Estimated accuracy (CBPE, from scores alone)" in glance
 
 
 def test_slo_budgets_and_burn_rates_are_shown_for_the_slos_the_collector_computes(history: History) -> None:
@@ -306,7 +322,10 @@ def test_a_new_version_gets_its_own_line_and_a_deploy_marker(tmp_path: Path) -> 
     root = parse(build_report(url, SPEC, "credit", now=START + dt.timedelta(hours=6)))
     for svg in (*charts(root, "drift"), *charts(root, "performance")):
         series = {g.get("data-series"): g for g in svg.iter("g") if g.get("class") == "series"}
-        assert {k: len(line_points(g)) for k, g in series.items()} == {"version v1": 3, "version v2": 3}
+        expected = {"version v1": 3, "version v2": 3}
+        if svg.get("data-chart") == "performance":  # each version's CBPE estimate beside it, in its colour
+            expected |= {"version v1 CBPE estimate": 3, "version v2 CBPE estimate": 3}
+        assert {k: len(line_points(g)) for k, g in series.items()} == expected
         markers = [text_of(g) for g in svg.iter("g") if g.get("class") == "marker"]
         assert markers == [
             "deploy v1 at 2026-03-02 00:00 UTC deploy v1",
@@ -421,7 +440,8 @@ def test_a_model_without_data_yet_gets_a_page_that_says_so(tmp_path: Path) -> No
     root = parse(build_report(url, SPEC, "credit", now=NOW))
     assert not list(root.iter("svg"))
     empty = [text_of(p) for p in root.iter("p") if p.get("class") == "empty"]
-    assert len(empty) == 3 and empty[0].startswith("No drift windows stored")
+    assert len(empty) == 4 and empty[0].startswith("No drift windows stored")
+    assert empty[3] == "No complete window with quality checks yet."
     assert "no events in the last 30d" in text_of(table(root, "slos"))
 
 
@@ -573,3 +593,35 @@ def test_the_report_renders_its_plots_in_headless_chromium(history: History, tmp
             assert c["lines"] and min(c["lines"]) > 100, c  # each line spans the chart
         if c["kind"] == "distribution":
             assert sum(h > 1 for h in c["bars"]) >= len(c["bars"]) - 2, c  # bars have height
+
+
+def test_quality_attributions_and_times_follow_the_newest_complete_window(history: History) -> None:
+    """Data quality of the newest complete window is counted from the log; a window shorter than a minute is
+    shown to the second; attributions are listed largest first with their drift verdict."""
+    data = load(history.url, SPEC, "credit", now=NOW)
+    root = parse(render(data))
+    quality = table(root, "quality")
+    rows = {r.get("data-check"): [text_of(c) for c in r.findall("td")] for r in quality.findall("./tbody/tr")}
+    newest = history.hour(HOURS - 1)
+    assert rows, "the shifted income leaves the reference's range"
+    for key, cells in rows.items():
+        assert int(cells[1].split(" / ")[1]) == int(newest.sum())
+        assert int(cells[1].split(" / ")[0]) > 0, (key, cells)
+    assert next(iter(rows)) == "income:out_of_range"  # income moved 1 sd: the worst check
+    assert "other checks pass" in text_of(quality.find("caption"))  # type: ignore[arg-type]
+    glance = text_of(root.find(".//section[@id='summary']"))  # type: ignore[arg-type]
+    assert "worst income out of range" in glance
+
+    start = data.quality[0].start
+    shap = (
+        AttributionObs("replay", "income", start, start + dt.timedelta(hours=1), 0.3, 0.1, "alert", 300),
+        AttributionObs("replay", "<age>", start, start + dt.timedelta(hours=1), 0.2, 0.2, "ok", 300),
+    )
+    root = parse(render(replace(data, attributions=shap)))
+    assert [r.get("data-feature") for r in table(root, "attributions").findall("./tbody/tr")] == ["income", "<age>"]
+    glance = text_of(root.find(".//section[@id='summary']"))  # type: ignore[arg-type]
+    assert "income (0.300), <age> (0.200); attributions drifted for income" in glance
+
+    t0 = dt.datetime(2026, 3, 2, 7, 50, 5, tzinfo=dt.UTC)
+    assert fmt_span(t0, t0 + dt.timedelta(seconds=5)) == f"2026-03-02 07:50:05{DASH}07:50:10 UTC"
+    assert fmt_span(START, START + dt.timedelta(hours=1)) == f"2026-03-02 00:00{DASH}01:00 UTC"
