@@ -96,6 +96,7 @@ class SLOReport:
             "sli": s.sli,
             "objective": s.objective,
             "budgeting": s.budgeting,
+            "target": s.target,
             "period": format_duration(s.period_seconds),
             "computed_by": "collector" if self.status else "prometheus",
         }
@@ -106,6 +107,8 @@ class SLOReport:
                 error_ratio=st.error_ratio,
                 consumed=st.consumed,
                 remaining=st.remaining,
+                budget_ready=st.budget_ready,
+                observed_seconds=st.observed_seconds,
                 burn_rates={format_duration(b.window_seconds): b.burn_rate for b in st.burns},
                 events={format_duration(b.window_seconds): b.events for b in st.burns},
                 time_to_exhaustion_seconds=None
@@ -133,7 +136,8 @@ def slo_reports(session: Session, slos: Sequence[SLO], now: dt.datetime) -> list
             continue
         windows = required_windows(slo)
         events = _events(session, slo, now - dt.timedelta(seconds=max(windows)), now)
-        reports.append(SLOReport(slo, evaluate(slo, window_counts(events, windows, now))))
+        observed = (now - min(at for at, _, _ in events)).total_seconds() if events else 0.0
+        reports.append(SLOReport(slo, evaluate(slo, window_counts(events, windows, now), observed)))
     return reports
 
 

@@ -386,7 +386,7 @@ def print_quality_table(points: list[dict[str, Any]], before: str, after: str) -
         print(f"{feature:<16}{check:<20}{v.get('before', 0):>10.2%}{v.get('after', 0):>10.2%}")
 
 
-def print_slo_table(slos: list[dict[str, Any]]) -> None:
+def print_slo_table(slos: list[dict[str, Any]], performance: list[dict[str, Any]]) -> None:
     """Each SLO's objective, budget left and burn rates (or which Prometheus rules compute it)."""
     print(
         "\nSLOs (error budget over the period; burn rate = budget spend speed, 1x lasts exactly the period)\n"
@@ -394,17 +394,37 @@ def print_slo_table(slos: list[dict[str, Any]]) -> None:
     print(
         f"{'slo':<22}{'objective':>10}{'budget left':>13}{'burn 5m':>9}{'burn 1h':>9}{'burn 6h':>9}  computed by"
     )
+    early = []
     for s in slos:
         if s["computed_by"] != "collector":
-            print(
-                f"{s['name']:<22}{s['objective']:>9}%{'-':>13}{'-':>9}{'-':>9}{'-':>9}  Prometheus rules ({s['sli']})"
-            )
+            print(f"{s['name']:<22}{s['objective']:>9}%{'n/a':>13}{'':>27}  Prometheus rules ({s['sli']}): "
+                  f"{_judged_by_prometheus(s, performance)}")  # fmt: skip
             continue
         b = s["burn_rates"]
+        left = f"{s['remaining']:>12.1%}" if s.get("budget_ready", True) else f"{'too early':>12}"
+        early += [] if s.get("budget_ready", True) else [s["name"]]
         print(
-            f"{s['name']:<22}{s['objective']:>9}%{s['remaining']:>12.1%}{b.get('5m', 0):>8.1f}x"
+            f"{s['name']:<22}{s['objective']:>9}%{left} {b.get('5m', 0):>7.1f}x"
             f"{b.get('1h', 0):>8.1f}x{b.get('6h', 0):>8.1f}x  collector"
         )
+    if early:
+        print(
+            "Budget left is a share of the whole period's budget: it is shown once events span the fastest\n"
+            "alert's long window (1h) and the budget allows one bad event; until then the burn rates are\n"
+            f"the signal ({', '.join(early)})."
+        )
+
+
+def _judged_by_prometheus(slo: dict[str, Any], performance: list[dict[str, Any]]) -> str:
+    """What the Prometheus rules of a window-gauge SLO read now: the newest window's value against the target."""
+    if slo["sli"] != "accuracy" or slo.get("target") is None:
+        return "from the exported gauges"
+    done = [p for p in performance if p["slice"] == "all" and p["metric"] == "accuracy" and p["value"] is not None]
+    if not done:
+        return "no labelled window yet"
+    newest = max(done, key=lambda p: p["window_start"])
+    verdict = "bad" if newest["value"] < slo["target"] else "good"
+    return f"newest window's accuracy {newest['value']:.3f} against target {slo['target']:g}: a {verdict} slice"
 
 
 def print_would_fire(slos: list[dict[str, Any]], drifted: list[str]) -> None:
@@ -521,7 +541,7 @@ def print_summary(spec: ResolvedSpec, reads: dict[str, Any], traffic: dict[str, 
     print_estimate_table(performance, w_before, w_after)
     print_quality_table(reads["quality"], w_before, w_after)
     print_attribution_table(reads["attributions"], w_before, w_after)
-    print_slo_table(reads["slos"])
+    print_slo_table(reads["slos"], performance)
     print_would_fire(reads["slos"], alerting)
     return alerting
 

@@ -87,6 +87,10 @@ def status(client: CollectorClient, model: str) -> str:
             lines.append(f"  SLO {slo['name']}: judged by Prometheus from the exported gauges")
             continue
         firing = ", ".join(f"{f['severity']} {f['long_window']}/{f['short_window']}" for f in slo["firing"]) or "none"
-        lines.append(f"  SLO {slo['name']} ({slo['objective']:g}% over {slo['period']}): "
-                     f"{slo['remaining']:.0%} of the budget left; firing: {firing}")  # fmt: skip
+        if slo.get("budget_ready", True):
+            budget = f"{slo['remaining']:.0%} of the budget left"
+        else:  # a few seconds of traffic would read "-666% of the budget left"
+            burn = max(slo["burn_rates"].values(), default=0.0)
+            budget = f"too early for a budget share (burning {burn:.1f}x at most)"
+        lines.append(f"  SLO {slo['name']} ({slo['objective']:g}% over {slo['period']}): {budget}; firing: {firing}")
     return "\n".join(lines)

@@ -1,7 +1,13 @@
-"""A one-line progress bar on stderr with a rate, for the demo's traffic and replay's rows."""
+"""A one-line progress bar on stderr with a rate, for the demo's traffic and replay's rows.
+
+On a terminal the bar is redrawn in place; a log record written meanwhile (the SDK's warnings go to the
+root logger's handlers) first clears the bar's line, so it prints on a line of its own instead of inside
+the bar, and the next update draws the bar again below it.
+"""
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 
@@ -13,6 +19,11 @@ class Progress:
         self.total, self.unit, self.width, self.t0 = total, unit, width, time.monotonic()
         self.tty = sys.stderr.isatty()
         self._last = -1
+        self._drawn = False
+        self._clear = _ClearLine(self)
+        if self.tty:
+            for handler in _handlers():
+                handler.addFilter(self._clear)
 
     def update(self, done: float, count: int, note: str = "") -> None:
         """Redraw with `done` of the total reached, `count` units counted so far and a short note."""
@@ -31,8 +42,38 @@ class Progress:
         )
         sys.stderr.write(("\r" + line) if self.tty else line + "\n")
         sys.stderr.flush()
+        self._drawn = self.tty
+
+    def clear(self) -> None:
+        """Blank the bar's line on a terminal, so what is written next starts at its beginning."""
+        if self._drawn:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+            self._drawn = False
 
     def done(self) -> None:
         """End the bar's line on a terminal."""
         if self.tty:
             sys.stderr.write("\n")
+            self._drawn = False
+            for handler in _handlers():
+                handler.removeFilter(self._clear)
+
+
+def _handlers() -> list[logging.Handler]:
+    """The handlers a warning reaches: the root logger's, or Python's last resort when it has none."""
+    root = logging.getLogger().handlers
+    return list(root) if root else [h for h in (logging.lastResort,) if h is not None]
+
+
+class _ClearLine(logging.Filter):
+    """Clears the progress bar's line before a log record is written; lets every record through."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self.progress = progress
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Clear the line, then let the record be written."""
+        self.progress.clear()
+        return True

@@ -415,7 +415,7 @@ def slo_section(data: ReportData) -> str:
     head = "<h2>SLOs: error budgets and burn rates</h2>"
     if not data.slos:
         return f'<section id="slos">{head}<p class="empty">No SLOs for this model in the spec.</p></section>'
-    computed = [(s, r) for s, r in data.slos if r.get("remaining") is not None and _period_events(r)]
+    computed = [(s, r) for s, r in data.slos if _budget_shown(r)]
     chart = ""
     if computed:
         desc = "; ".join(f"{s.name}: {fmt_pct(r['remaining'])} left" for s, r in computed) + "."
@@ -443,6 +443,7 @@ def slo_section(data: ReportData) -> str:
                 "nothing to spend the budget on yet</td></tr>"
             )
             continue
+        left = fmt_pct(r["remaining"]) if r.get("budget_ready", True) else "too early"
         burns = " · ".join(f"{esc(w)} {fmt_num(b, 2)}" for w, b in (r.get("burn_rates") or {}).items())
         tte = r.get("time_to_exhaustion_seconds")
         firing = ", ".join(
@@ -451,19 +452,26 @@ def slo_section(data: ReportData) -> str:
         )
         rows.append(
             f'<tr data-slo="{esc(s.name)}"><th scope="row">{esc(s.name)}</th><td>{esc(s.sli)}</td>'
-            f'<td>{objective}</td><td class="num">{fmt_pct(r["remaining"])}</td>'
+            f'<td>{objective}</td><td class="num">{left}</td>'
             f'<td class="num">{fmt_pct(r.get("error_ratio"), 3)} of {events:,.0f}</td><td>{burns}</td>'
             f"<td>{esc(fmt_eta(tte))}</td><td>{firing or 'none'}</td></tr>"
         )
     table = (
         '<table class="data" data-table="slos"><caption>Burn rate 1 spends the budget exactly over the period; '
-        "the multi-window alerts fire when both of their windows burn faster than their factor.</caption>"
+        "the multi-window alerts fire when both of their windows burn faster than their factor. Budget left is "
+        "“too early” until events span the fastest alert's long window and the budget allows one bad event."
+        "</caption>"
         '<thead><tr><th scope="col">SLO</th><th scope="col">SLI</th><th scope="col">Objective</th>'
         '<th scope="col">Budget left</th><th scope="col">Error ratio (of events)</th>'
         '<th scope="col">Burn rate per window</th><th scope="col">Budget gone in</th>'
         f'<th scope="col">Alerts firing</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
     )
     return f'<section id="slos">{head}{chart}{table}</section>'
+
+
+def _budget_shown(report: Mapping[str, Any]) -> bool:
+    """Whether the SLO's budget left is drawn as a share: computed here, with events, and enough history."""
+    return report.get("remaining") is not None and bool(_period_events(report)) and report.get("budget_ready", True)
 
 
 def _period_events(report: Mapping[str, Any]) -> float:
@@ -525,9 +533,16 @@ def summary(data: ReportData) -> str:
         if r.get("remaining") is None or not _period_events(r):
             continue
         firing = r.get("firing") or []
-        badge = status_badge("alert" if firing else "warn" if r["remaining"] <= 0.5 else "ok")
         severities = sorted({str(f["severity"]) for f in firing}, key=lambda x: (x != "page", x))
         alert = f"; firing: {esc(', '.join(severities))}" if firing else ""
+        if not _budget_shown(r):
+            burn = max((r.get("burn_rates") or {}).values(), default=0.0)
+            items.append(
+                f"<li>{status_badge('alert' if firing else 'none', 'too early')} {esc(s.name)}: too little history "
+                f"for a budget share yet; burning {fmt_num(burn, 1)}{TIMES} at most{alert}.</li>"
+            )
+            continue
+        badge = status_badge("alert" if firing else "warn" if r["remaining"] <= 0.5 else "ok")
         items.append(
             f"<li>{badge} {esc(s.name)}: {fmt_pct(r['remaining'])} of the error budget left{alert}.</li>"
         )

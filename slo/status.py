@@ -40,6 +40,8 @@ class SLOStatus:
     burns: tuple[WindowBurn, ...]  # every required window, the period included, shortest first
     time_to_exhaustion_seconds: float  # at the burn rate of the shortest long window; inf when not burning
     firing: tuple[BurnWindow, ...]  # policy windows whose alert would fire now
+    observed_seconds: float | None = None  # from the first event in the period to now (None: all of it)
+    budget_ready: bool = True  # whether `remaining` means something yet: see `budget_ready`
 
     def burn_rate(self, window_seconds: int) -> float:
         """The burn rate over one of the policy's windows."""
@@ -63,8 +65,21 @@ def fires(window: BurnWindow, long: Counts, short: Counts) -> bool:
     )
 
 
-def evaluate(slo: SLO, windows: Mapping[int, Counts]) -> SLOStatus:
-    """The SLO's status from counts per window (seconds -> Counts), which must cover `required_windows`."""
+def shortest_long_window(slo: SLO) -> int:
+    """The long window of the policy's fastest alert (1h by default): the least history a burn is judged on."""
+    return min((w.long_seconds for w in slo.windows), default=slo.period_seconds)
+
+
+def budget_ready(slo: SLO, period_events: float, observed_seconds: float) -> bool:
+    """Whether the budget left is a meaningful share of the period's budget yet: the events span at least the
+    fastest alert's long window, and there are enough of them that the budget allows one bad event. Before
+    that, 40 s of traffic with a few failures reads "-666% of the budget left"; the burn rates are the signal."""
+    return observed_seconds >= shortest_long_window(slo) and period_events * slo.error_budget >= 1
+
+
+def evaluate(slo: SLO, windows: Mapping[int, Counts], observed_seconds: float | None = None) -> SLOStatus:
+    """The SLO's status from counts per window (seconds -> Counts), which must cover `required_windows`;
+    `observed_seconds`: how long ago the period's first event was (None: events span the whole period)."""
     missing = [w for w in required_windows(slo) if w not in windows]
     if missing:
         raise ValueError(f"SLO {slo.name!r}: no counts for windows {missing} (seconds)")
@@ -77,7 +92,8 @@ def evaluate(slo: SLO, windows: Mapping[int, Counts]) -> SLOStatus:
         )
         for w in required_windows(slo)
     )
-    shortest_long = min((w.long_seconds for w in slo.windows), default=slo.period_seconds)
+    shortest_long = shortest_long_window(slo)
+    observed = float(slo.period_seconds) if observed_seconds is None else observed_seconds
     current = burn_rate(windows[shortest_long].error_ratio, slo.objective)
     firing = tuple(w for w in slo.windows if fires(w, windows[w.long_seconds], windows[w.short_seconds]))
     return SLOStatus(
@@ -92,4 +108,6 @@ def evaluate(slo: SLO, windows: Mapping[int, Counts]) -> SLOStatus:
         burns=burns,
         time_to_exhaustion_seconds=time_to_exhaustion(remaining, current, slo.period_seconds),
         firing=firing,
+        observed_seconds=observed_seconds,
+        budget_ready=budget_ready(slo, period.total, observed),
     )

@@ -305,3 +305,20 @@ def test_status_refuses_counts_that_miss_a_window() -> None:
     del counts[300]
     with pytest.raises(ValueError, match=r"no counts for windows \[300\]"):
         evaluate(slo, counts)
+
+
+def test_a_budget_share_waits_for_an_hour_of_events_and_a_budget_of_one_bad_event() -> None:
+    """40 s of traffic with 0.74% failing reads "-640% of the budget left" as a share of the month: the
+    status keeps the figure but says it is not ready, so the demo, the report and `driftline status` show
+    "too early" and the burn rates instead."""
+    slo = _availability()
+    counts = _steady(0.0074, 2800, slo)
+    early = evaluate(slo, counts, observed_seconds=40)
+    assert early.remaining == pytest.approx(1 - 7.4) and not early.budget_ready
+    assert early.burn_rate(300) == pytest.approx(7.4)
+    assert evaluate(slo, counts, observed_seconds=HOUR).budget_ready
+    assert evaluate(slo, counts).budget_ready  # no span given: events cover the period
+    few = {w: Counts(good=999, total=999) for w in required_windows(slo)}  # 999 events: 0.999 of one bad event
+    assert not evaluate(slo, few, observed_seconds=2 * HOUR).budget_ready
+    few = {w: Counts(good=1000, total=1000) for w in required_windows(slo)}
+    assert evaluate(slo, few, observed_seconds=2 * HOUR).budget_ready
