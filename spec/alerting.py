@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, Field, create_model, model_validator
+from pydantic import BaseModel, Field, create_model, field_validator, model_validator
 
+from slo.links import runbook_base
 from spec.receivers import KINDS, ReceiverKind, Strict, receiver_kind
 
 _TIME_RE = re.compile(r"^([01]\d|2[0-4]):[0-5]\d$")
@@ -83,6 +84,16 @@ class AlertingSpec(Strict):
     secrets_dir: str = Field(
         "/etc/alertmanager/secrets", description="Where the deployment writes secret files."
     )
+    runbook_base_url: str | None = Field(
+        None,
+        description="Absolute URL where docs/runbooks/ is served: an alert links <base><Alert>.md. Unset: "
+        "alerts without a model runbook_url carry no runbook link.",
+    )
+
+    @field_validator("runbook_base_url")
+    @classmethod
+    def _absolute_base(cls, v: str | None) -> str | None:
+        return None if v is None else runbook_base(v)
 
     @model_validator(mode="after")
     def _routes_name_receivers(self) -> AlertingSpec:

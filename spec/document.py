@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from analyzers.registry import FEATURE_KINDS
+from slo.links import check_absolute, grafana_base
 from spec.alerting import AlertingSpec
 from spec.drift import DriftSpec
 from spec.fields import NAME_RE, Misplaced, Strict, hint
@@ -111,13 +112,24 @@ class ModelSpec(Strict):
     slices: tuple[str, ...] = Field((), description="Columns to break performance down by.")
     drift: DriftSpec = Field(default_factory=DriftSpec, description="Drift settings.")
     version: str | None = Field(None, description="The version expected in production, if pinned.")
-    runbook_url: str | None = Field(None, description="Link put on this model's alerts.")
+    runbook_url: str | None = Field(
+        None,
+        description="Absolute http(s) link put on this model's alerts instead of the shipped runbooks.",
+    )
     explain: ExplainSpec | None = Field(None, description="SHAP attributions computed by the collector.")
     project: str = Field(
         "default",
         pattern=NAME_RE,
         description="The project the model belongs to: only its tokens may touch it.",
     )
+
+    @field_validator("runbook_url")
+    @classmethod
+    def _absolute_runbook(cls, v: str | None) -> str | None:
+        """The link is opened from a pager or a phone: a repository path or a host alone opens nowhere."""
+        if v is None:
+            return v
+        return check_absolute(v, "runbook_url", "https://wiki.example.com/runbooks/credit")
 
     @model_validator(mode="after")
     def _check_features(self) -> ModelSpec:
@@ -147,6 +159,21 @@ class ModelSpec(Strict):
         return self
 
 
+class GrafanaSpec(Strict):
+    """The Grafana the generated dashboards live in, as people open it."""
+
+    url: str | None = Field(
+        None,
+        description="Grafana's base URL as people open it, such as https://grafana.example.com: every alert "
+        "links its dashboard under it. Unset: alerts carry no dashboard link.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _base(cls, v: str | None) -> str | None:
+        return None if v is None else grafana_base(v, "grafana.url")
+
+
 class SpecFile(Strict):
     """The whole file, version 1."""
 
@@ -154,6 +181,7 @@ class SpecFile(Strict):
     models: tuple[ModelSpec, ...] = Field(min_length=1)
     slos: tuple[SLOSpec, ...] = ()
     alerting: AlertingSpec = Field(default_factory=AlertingSpec)
+    grafana: GrafanaSpec = Field(default_factory=GrafanaSpec)
 
     @model_validator(mode="after")
     def _cross_references(self) -> SpecFile:

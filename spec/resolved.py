@@ -13,6 +13,7 @@ from pathlib import Path
 from analyzers.registry import FEATURE_KINDS
 from slo import definition as slo_definition
 from slo.definition import SLO
+from slo.links import Links
 from spec.alerting import Alerting, AlertingSpec, resolve_alerting
 from spec.document import ExplainSpec, ModelSpec, SpecFile
 from spec.drift import DriftSpec, MultivariateSpec
@@ -113,6 +114,8 @@ class ResolvedSpec:
     raw: SpecFile
     slos: tuple[SLO, ...] = ()
     alerting: Alerting = field(default_factory=lambda: resolve_alerting(AlertingSpec()))
+    #: The bases of alert links (`grafana.url`, `alerting.runbook_base_url`); None: that link is left out.
+    links: Links = field(default_factory=Links)
 
     def model(self, name: str) -> Model | None:
         """The declared model called `name`, or None."""
@@ -136,7 +139,13 @@ def resolve(spec: SpecFile, base: Path | None = None) -> ResolvedSpec:
     models = tuple(_resolve_model(m, base) for m in spec.models)
     by_name = {m.name: m for m in models}
     slos = tuple(_resolve_slo(s, by_name[s.model]) for s in spec.slos)
-    return ResolvedSpec(models=models, raw=spec, slos=slos, alerting=resolve_alerting(spec.alerting))
+    return ResolvedSpec(
+        models=models,
+        raw=spec,
+        slos=slos,
+        alerting=resolve_alerting(spec.alerting),
+        links=Links(spec.grafana.url, spec.alerting.runbook_base_url),
+    )
 
 
 def resolve_drift(d: DriftSpec) -> Drift:
