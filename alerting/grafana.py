@@ -46,7 +46,7 @@ from typing import Any, Protocol
 
 from alerting.alertmanager import NULL_RECEIVER, Timing, build_config
 from alerting.rules import RuleOptions, generate_model_rules
-from slo.rules import DEFAULT_DASHBOARD_URL, AlertingRule, RuleGroup, generate_rules
+from slo.rules import AlertingRule, RuleGroup, generate_rules
 from spec import Alerting, Receiver, ResolvedSpec, parse_duration
 
 #: Grafana's own contact point, in every organisation unless someone deleted it.
@@ -133,15 +133,11 @@ def _alerts(group: RuleGroup) -> list[AlertingRule]:
 
 
 def prometheus_groups(
-    spec: ResolvedSpec,
-    *,
-    dashboard_url: str = DEFAULT_DASHBOARD_URL,
-    rule_options: RuleOptions | None = None,
+    spec: ResolvedSpec, *, rule_options: RuleOptions | None = None
 ) -> tuple[RuleGroup, ...]:
-    """The Prometheus rule groups `driftline generate` writes, with the same arguments."""
-    options = rule_options or RuleOptions(dashboard_url=dashboard_url)
-    slo_groups = generate_rules(spec, dashboard_url) if spec.slos else ()
-    return (*slo_groups, *generate_model_rules(spec, options))
+    """The Prometheus rule groups `driftline generate` writes, with the same arguments (links: `spec.links`)."""
+    slo_groups = generate_rules(spec) if spec.slos else ()
+    return (*slo_groups, *generate_model_rules(spec, rule_options or RuleOptions()))
 
 
 def rule_titles(groups: Iterable[RuleGroup]) -> dict[tuple[str, int], str]:
@@ -403,14 +399,13 @@ def build_from_spec(
     spec: ResolvedSpec,
     options: GrafanaTarget | None = None,
     *,
-    dashboard_url: str = DEFAULT_DASHBOARD_URL,
     rule_options: RuleOptions | None = None,
     timing: Timing = Timing(),
     interval: str = "1m",
 ) -> GrafanaAlerting:
     """`build_grafana_alerting` for a spec alone, building its rule groups and Alertmanager config; the
     arguments are the ones `driftline generate` gives the Prometheus rules and the Alertmanager."""
-    groups = prometheus_groups(spec, dashboard_url=dashboard_url, rule_options=rule_options)
+    groups = prometheus_groups(spec, rule_options=rule_options)
     config = build_config(spec.alerting, timing)
     return build_grafana_alerting(groups, config, spec.alerting, options, interval=interval)
 

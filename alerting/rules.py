@@ -2,13 +2,14 @@
 
 Pure: spec in, `RuleGroup`s out, written by `slo.writer` beside the SLO rules. Every alert carries
 `severity`, `model` (except the collector-wide one), a summary and description with the current value
-and threshold, a `runbook_url` (docs/runbooks/<alert>.md unless the model names its own) and a
-dashboard link with the model preselected.
+and threshold, and, where the spec gives their bases (`slo.links`), a `runbook_url` (the model's own, else
+the shipped <runbook_base_url><alert>.md) and a `dashboard_url` to the model's debug dashboard (the
+collector's alert: the on-call dashboard). A link the spec cannot make absolute is left out.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from contract import (
     ATTRIBUTION_DRIFT,
@@ -19,7 +20,8 @@ from contract import (
     PREDICTIONS,
     SDK_DROPPED,
 )
-from slo.rules import DEFAULT_DASHBOARD_URL, AlertingRule, RuleGroup
+from slo.links import Links, link_annotations
+from slo.rules import AlertingRule, RuleGroup
 from slo.windows import format_duration
 from spec import Model, ResolvedSpec
 
@@ -52,23 +54,9 @@ class RuleOptions:
     attribution_for: str = "30m"
     collector_down_for: str = "2m"
     collector_job: str = COLLECTOR_JOB
-    dashboard_url: str = DEFAULT_DASHBOARD_URL
 
 
-def _runbook(model: Model | None, alert: str) -> str:
-    return (model.runbook_url if model and model.runbook_url else None) or f"docs/runbooks/{alert}.md"
-
-
-def _dashboard(url: str, model: str | None) -> str:
-    """The alert's dashboard link: a template with {model}/{slo} is filled in, else var-model is added."""
-    if "{model}" in url or "{slo}" in url:
-        return url.format(model=model or "", slo="")
-    if model is None:
-        return url
-    return f"{url}{'&' if '?' in url else '?'}var-model={model}"
-
-
-def model_rules(m: Model, o: RuleOptions) -> RuleGroup:
+def model_rules(m: Model, o: RuleOptions, links: Links = Links()) -> RuleGroup:
     """The alerts of one model, grouped so Prometheus evaluates them together."""
     sel = f'model="{m.name}"'
     # per-window gauges: the model's first window, the one its alerts read (drift.window lists it first)
@@ -78,7 +66,14 @@ def model_rules(m: Model, o: RuleOptions) -> RuleGroup:
         rules.append(_multivariate_rule(m, o, windowed, m.multivariate.method, m.multivariate.p_value))
     if m.version:
         rules.append(_version_rule(m, o, sel, m.version))
-    return RuleGroup(f"driftline-model-{m.name}", tuple(rules))
+    return RuleGroup(f"driftline-model-{m.name}", tuple(_linked(r, m, links) for r in rules))
+
+
+def _linked(rule: AlertingRule, m: Model, links: Links) -> AlertingRule:
+    """The model's alert with its runbook (the model's own, else the shipped one) and its debug dashboard."""
+    runbook = m.runbook_url or links.runbook(f"{rule.alert}.md")
+    extra = link_annotations(runbook, links.model_dashboard(m.name))
+    return replace(rule, annotations={**rule.annotations, **extra})
 
 
 def _drift_rules(m: Model, o: RuleOptions, sel: str) -> list[AlertingRule]:
@@ -95,8 +90,6 @@ def _drift_rules(m: Model, o: RuleOptions, sel: str) -> list[AlertingRule]:
                 "summary": f"{m.name}: feature {{{{ $labels.feature }}}} is drifting ({metric})",
                 "description": f"{metric} of {{{{ $labels.feature }}}} in version {{{{ $labels.version }}}} is "
                 f'{{{{ $value | printf "%.3f" }}}}, over the warning threshold {m.drift.warn}.',
-                "runbook_url": _runbook(m, "DriftlineFeatureDriftWarning"),
-                "dashboard_url": _dashboard(o.dashboard_url, m.name),
             },
         ),
         AlertingRule(
@@ -108,8 +101,6 @@ def _drift_rules(m: Model, o: RuleOptions, sel: str) -> list[AlertingRule]:
                 "summary": f"{m.name}: feature {{{{ $labels.feature }}}} has drifted ({metric})",
                 "description": f"{metric} of {{{{ $labels.feature }}}} in version {{{{ $labels.version }}}} is "
                 f'{{{{ $value | printf "%.3f" }}}}, over the alert threshold {m.drift.alert}.',
-                "runbook_url": _runbook(m, "DriftlineFeatureDriftAlert"),
-                "dashboard_url": _dashboard(o.dashboard_url, m.name),
             },
         ),
     ]
@@ -130,8 +121,6 @@ def _input_rules(m: Model, o: RuleOptions, sel: str, windowed: str) -> list[Aler
                 "summary": f"{m.name}: no ground-truth labels for {o.labels_stale_after}",
                 "description": f"{m.name} served predictions but received no labels in {o.labels_stale_after}: "
                 "accuracy and its SLO cannot be judged.",
-                "runbook_url": _runbook(m, "DriftlineLabelsStale"),
-                "dashboard_url": _dashboard(o.dashboard_url, m.name),
             },
         ),
         AlertingRule(
@@ -147,8 +136,6 @@ def _input_rules(m: Model, o: RuleOptions, sel: str, windowed: str) -> list[Aler
                 "description": "{{ $value | humanizePercentage }} of the values of {{ $labels.feature }} in version "
                 f"{{{{ $labels.version }}}} failed {{{{ $labels.check }}}} in the newest window (threshold "
                 f"{o.quality_threshold:.0%}); feature * means whole records.",
-                "runbook_url": _runbook(m, "DriftlineDataQuality"),
-                "dashboard_url": _dashboard(o.dashboard_url, m.name),
             },
         ),
         AlertingRule(
@@ -161,8 +148,6 @@ def _input_rules(m: Model, o: RuleOptions, sel: str, windowed: str) -> list[Aler
                 "description": "The SHAP attributions of {{ $labels.feature }} ({{ $labels.kind }}) in version "
                 "{{ $labels.version }} differ from the reference's in the newest window. kind=loss: the feature's "
                 "relation to the target changed (concept drift); kind=prediction: its inputs moved the output.",
-                "runbook_url": _runbook(m, "DriftlineAttributionDrift"),
-                "dashboard_url": _dashboard(o.dashboard_url, m.name),
             },
         ),
     ]
@@ -179,8 +164,6 @@ def _drops_rule(m: Model, o: RuleOptions, sel: str) -> AlertingRule:
             "summary": f"{m.name}: the SDK is dropping samples",
             "description": '{{ $value | printf "%.2f" }} samples/s dropped by the SDK in version '
             "{{ $labels.version }}: the collector is unreachable, refusing batches, or too slow.",
-            "runbook_url": _runbook(m, "DriftlineSDKDroppingSamples"),
-            "dashboard_url": _dashboard(o.dashboard_url, m.name),
         },
     )
 
@@ -197,8 +180,6 @@ def _multivariate_rule(m: Model, o: RuleOptions, sel: str, method: str, p_value:
             "description": f"The {method} permutation test of {{{{ $labels.feature }}}} (* = the tabular "
             "features jointly, else one embedding) in version {{ $labels.version }} gives p = "
             f'{{{{ $value | printf "%.4f" }}}}, below {p_value}: a change per-feature drift may not show.',
-            "runbook_url": _runbook(m, "DriftlineMultivariateDrift"),
-            "dashboard_url": _dashboard(o.dashboard_url, m.name),
         },
     )
 
@@ -214,14 +195,12 @@ def _version_rule(m: Model, o: RuleOptions, sel: str, version: str) -> AlertingR
             "summary": f"{m.name} serves {{{{ $labels.version }}}}, not {version}",
             "description": f"The spec pins {m.name} to version {version} but the SDK reports "
             "{{ $labels.version }}: a deploy that was not planned, or a spec to update.",
-            "runbook_url": _runbook(m, "DriftlineUnexpectedModelVersion"),
-            "dashboard_url": _dashboard(o.dashboard_url, m.name),
         },
     )
 
 
-def collector_rules(o: RuleOptions) -> RuleGroup:
-    """The collector itself: down, or missing from the scrape altogether."""
+def collector_rules(o: RuleOptions, links: Links = Links()) -> RuleGroup:
+    """The collector itself: down, or missing from the scrape altogether; it links the on-call dashboard."""
     return RuleGroup(
         "driftline-collector",
         (
@@ -234,8 +213,7 @@ def collector_rules(o: RuleOptions) -> RuleGroup:
                     "summary": "The Driftline collector is down",
                     "description": f"Prometheus cannot scrape job {o.collector_job}: no drift, performance or "
                     "SLO figures are being computed, and model alerts are inhibited until it is back.",
-                    "runbook_url": "docs/runbooks/DriftlineCollectorDown.md",
-                    "dashboard_url": o.dashboard_url,
+                    **link_annotations(links.runbook("DriftlineCollectorDown.md"), links.oncall_dashboard()),
                 },
             ),
         ),
@@ -243,5 +221,5 @@ def collector_rules(o: RuleOptions) -> RuleGroup:
 
 
 def generate_model_rules(spec: ResolvedSpec, options: RuleOptions = RuleOptions()) -> tuple[RuleGroup, ...]:
-    """The collector's group and one group per model, in spec order."""
-    return (collector_rules(options), *(model_rules(m, options) for m in spec.models))
+    """The collector's group and one group per model, in spec order, linking where `spec.links` says."""
+    return (collector_rules(options, spec.links), *(model_rules(m, options, spec.links) for m in spec.models))

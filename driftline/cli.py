@@ -21,6 +21,7 @@ from sqlalchemy.orm import sessionmaker
 from alerting import silence_body
 from clients import GrafanaError, SilenceError, connect, create_silence
 from collector import Settings, auth, create_app, db, migrations, repository
+from driftline import generate as artifacts
 from driftline import models, reference
 from driftline import replay as rp
 from driftline.demo import run_demo
@@ -149,6 +150,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Validate a spec as a deploy would load it, pinned model files included."""
     spec = load_spec(args.config, require_files=True)  # a deploy check: a model file must be there, pinned
     print(f"{args.config}: ok ({len(spec.models)} model(s), {len(spec.raw.slos)} SLO(s))")
+    for note in artifacts.missing_links(spec):
+        print(f"{args.config}: note: {note}", file=sys.stderr)
     return 0
 
 
@@ -240,11 +243,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    spec = load_spec(args.config)
+    spec = artifacts.with_grafana_url(load_spec(args.config), args.grafana_url)
+    for note in artifacts.missing_links(spec):
+        print(f"{args.config}: note: {note}", file=sys.stderr)
     paths = generate(
         spec,
         args.out,
-        dashboard_url=args.dashboard_url,
         prometheus_url=args.prometheus_url,
         database_url=args.database_url,
     )
@@ -403,9 +407,10 @@ def _add_generate(sub: Any) -> None:
     g.add_argument("config")
     g.add_argument("--out", required=True, help="output directory")
     g.add_argument(
+        "--grafana-url",
         "--dashboard-url",
-        default="http://localhost:3000/d/driftline-slos/driftline-slos?var-model={model}&var-slo={slo}",
-        help="link put on alerts; {model} and {slo} are filled in",
+        type=artifacts.grafana_url_option,
+        help="Grafana's base URL for alert links, instead of the spec's grafana.url",
     )
     g.add_argument("--prometheus-url", default="http://localhost:9090", help="Prometheus datasource URL")
     g.add_argument("--database-url", help="collector database; PostgreSQL adds a read-only SQL datasource")

@@ -7,9 +7,10 @@ directory; `push_grafana` sends it to a running Grafana. `generate` is `write(bu
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,8 @@ from alerting import push as push_alerting
 from alerting import render_files as render_alerting_files
 from alerting import write_files as write_alerting_files
 from clients import Report
-from slo.rules import DEFAULT_DASHBOARD_URL, RuleGroup, generate_rules
+from slo.links import grafana_base
+from slo.rules import RuleGroup, generate_rules
 from slo.writer import RULES_PATH, dump_yaml, write_rules
 from spec import ResolvedSpec
 
@@ -54,17 +56,55 @@ class Artifacts:
     grafana_alerting: GrafanaAlerting
 
 
+def with_grafana_url(spec: ResolvedSpec, grafana_url: str | None) -> ResolvedSpec:
+    """The spec with its alerts linking under `grafana_url` instead of `grafana.url` (None: the spec's own).
+
+    A full dashboard link, what `--dashboard-url` took before, is cut back to Grafana's base; a relative
+    or placeholder-only value is a ValueError naming the fix."""
+    if grafana_url is None:
+        return spec
+    base = grafana_base(grafana_url, "--grafana-url", cut_dashboard=True)
+    return replace(spec, links=replace(spec.links, grafana_url=base))
+
+
+def grafana_url_option(text: str) -> str:
+    """`--grafana-url` as argparse reads it: Grafana's base URL, a full dashboard link (what `--dashboard-url`
+    took before) cut back to it; anything else is refused with the fix."""
+    try:
+        return grafana_base(text, "--grafana-url", cut_dashboard=True)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def missing_links(spec: ResolvedSpec) -> list[str]:
+    """What the spec leaves out of its alerts' links, and the setting that puts it in (empty: every alert
+    links its runbook and its dashboard)."""
+    notes = []
+    if spec.links.grafana_url is None:
+        notes.append(
+            "grafana.url is not set: alerts carry no dashboard link; set it to Grafana's address as people "
+            "open it, such as https://grafana.example.com (or pass --grafana-url)"
+        )
+    if spec.links.runbook_base_url is None:
+        bare = ["DriftlineCollectorDown", *(f"{m.name}'s" for m in spec.models if not m.runbook_url)]
+        notes.append(
+            f"alerting.runbook_base_url is not set: the alerts of {', '.join(bare)} carry no runbook link; set "
+            "it to where docs/runbooks/ is served, such as https://git.example.com/driftline/blob/main/docs/runbooks/"
+        )
+    return notes
+
+
 def build(
     spec: ResolvedSpec,
     *,
-    dashboard_url: str = DEFAULT_DASHBOARD_URL,
+    grafana_url: str | None = None,
     timing: Timing = Timing(),
     rule_options: RuleOptions | None = None,
     prometheus_url: str = "http://localhost:9090",
     database_url: str | None = None,
 ) -> Artifacts:
     """Compile every artifact of the spec once (a PostgreSQL datasource only when `database_url` is
-    PostgreSQL)."""
+    PostgreSQL); alerts link under `grafana_url` when given, else under the spec's `grafana.url`."""
     # dashboards builds Grafana models with grafana-foundation-sdk, the optional grafana extra
     from dashboards import (
         GrafanaOptions,
@@ -74,8 +114,9 @@ def build(
         postgres_from_database_url,
     )
 
-    slo_groups = generate_rules(spec, dashboard_url) if spec.slos else ()
-    model_groups = generate_model_rules(spec, rule_options or RuleOptions(dashboard_url=dashboard_url))
+    spec = with_grafana_url(spec, grafana_url)
+    slo_groups = generate_rules(spec) if spec.slos else ()
+    model_groups = generate_model_rules(spec, rule_options or RuleOptions())
     alertmanager = build_config(spec.alerting, timing)
     grafana = GrafanaOptions(
         prometheus=PrometheusSource(url=prometheus_url),
@@ -119,7 +160,7 @@ def generate(
     spec: ResolvedSpec,
     out_dir: str | Path,
     *,
-    dashboard_url: str = DEFAULT_DASHBOARD_URL,
+    grafana_url: str | None = None,
     timing: Timing = Timing(),
     rule_options: RuleOptions | None = None,
     prometheus_url: str = "http://localhost:9090",
@@ -128,7 +169,7 @@ def generate(
     """Build every artifact of the spec once and write it into `out_dir`; return the paths."""
     artifacts = build(
         spec,
-        dashboard_url=dashboard_url,
+        grafana_url=grafana_url,
         timing=timing,
         rule_options=rule_options,
         prometheus_url=prometheus_url,

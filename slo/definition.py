@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from slo.budget import error_budget
+from slo.links import Links
 from slo.windows import BurnWindow, fit_to_slices
 
 SLIKind = Literal["availability", "latency", "accuracy", "drift", "data_quality", "freshness"]
@@ -90,7 +91,10 @@ class SLO:
 
 
 class HasSLOs(Protocol):
-    """Anything carrying resolved SLOs, such as `spec.ResolvedSpec`."""
+    """Anything carrying resolved SLOs and the bases of their alerts' links, such as `spec.ResolvedSpec`."""
 
     @property
     def slos(self) -> tuple[SLO, ...]: ...
+
+    @property
+    def links(self) -> Links: ...

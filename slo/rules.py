@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from slo.budget import complement, product
 from slo.definition import SLO, HasSLOs
+from slo.links import Links, link_annotations
 from slo.sli import (
     TIMESLICE_RECORD,
     bad_event_count,
@@ -39,11 +40,6 @@ from slo.sli import (
     timeslice_verdict,
 )
 from slo.windows import BurnWindow, format_duration
-
-#: Where an alert's dashboard link points; the dashboards package provisions this uid.
-DEFAULT_DASHBOARD_URL = (
-    "http://localhost:3000/d/driftline-slos/driftline-slos?var-model={model}&var-slo={slo}"
-)
 
 
 @dataclass(frozen=True)
@@ -128,9 +124,11 @@ def recording_rules(slo: SLO) -> tuple[RecordingRule, ...]:
     return tuple(rules)
 
 
-def alerting_rule(slo: SLO, window: BurnWindow, dashboard_url: str = DEFAULT_DASHBOARD_URL) -> AlertingRule:
+def alerting_rule(slo: SLO, window: BurnWindow, links: Links = Links()) -> AlertingRule:
     """The alert for one burn window: both windows at or above the threshold (a short window without events
-    does not hold it back), and the gate's bad events or slices in the long window."""
+    does not hold it back), and the gate's bad events or slices in the long window. It links the model's
+    runbook (else the shipped one, at the SLI's section) and the SLO dashboard on this SLO, where `links`
+    has a base for them."""
     sel = f'{{slo="{slo.name}"}}'
     threshold = repr(window.error_ratio_threshold)
     long, short = format_duration(window.long_seconds), format_duration(window.short_seconds)
@@ -164,20 +162,21 @@ def alerting_rule(slo: SLO, window: BurnWindow, dashboard_url: str = DEFAULT_DAS
         "summary": f"SLO {slo.name} is burning its error budget at {window.factor:g}x the sustainable rate"
         f" or faster over {long} and {short}",
         "description": description,
-        "runbook_url": slo.runbook_url or f"docs/runbooks/{SLO_RUNBOOK}#{slo.sli}",
-        "dashboard_url": dashboard_url.format(model=slo.model, slo=slo.name),
+        **link_annotations(
+            slo.runbook_url or links.runbook(SLO_RUNBOOK, slo.sli), links.slo_dashboard(slo.model, slo.name)
+        ),
     }
     return AlertingRule(name, "\nand\n".join(conditions), labels, annotations)
 
 
-def slo_rule_group(slo: SLO, dashboard_url: str = DEFAULT_DASHBOARD_URL) -> RuleGroup:
+def slo_rule_group(slo: SLO, links: Links = Links()) -> RuleGroup:
     """Every rule for one SLO, recording rules first."""
-    alerts = tuple(alerting_rule(slo, w, dashboard_url) for w in slo.windows)
+    alerts = tuple(alerting_rule(slo, w, links) for w in slo.windows)
     every = evaluation_seconds(slo)
     interval = None if every is None else format_duration(every)
     return RuleGroup(f"driftline-slo-{slo.name}", recording_rules(slo) + alerts, interval)
 
 
-def generate_rules(spec: HasSLOs, dashboard_url: str = DEFAULT_DASHBOARD_URL) -> tuple[RuleGroup, ...]:
-    """The rule groups for every SLO of a resolved spec, sorted by group name."""
-    return tuple(sorted((slo_rule_group(s, dashboard_url) for s in spec.slos), key=lambda g: g.name))
+def generate_rules(spec: HasSLOs) -> tuple[RuleGroup, ...]:
+    """The rule groups for every SLO of a resolved spec, sorted by group name, linking where `spec.links` says."""
+    return tuple(sorted((slo_rule_group(s, spec.links) for s in spec.slos), key=lambda g: g.name))

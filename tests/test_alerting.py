@@ -161,8 +161,8 @@ def alert(
         "annotations": {
             "summary": f"{name} on {model}",
             "description": "d",
-            "runbook_url": "docs/runbooks/x.md",
-            "dashboard_url": "http://grafana/d/x",
+            "runbook_url": "https://git.example.com/runbooks/x.md",
+            "dashboard_url": "https://grafana.example.com/d/x",
         },
         "startsAt": (now - dt.timedelta(minutes=1)).isoformat(),
     }
@@ -304,7 +304,10 @@ def test_a_maintenance_window_mutes_routes_and_names_models() -> None:
     assert yaml.safe_load(dump_yaml(config)) == config
 
 
-CREDIT_DASHBOARD = "http://localhost:3000/d/driftline-slos/driftline-slos?var-model=credit&var-slo="
+#: The credit model's alerts open its debug dashboard (examples/credit.yaml's grafana.url).
+CREDIT_DASHBOARD = (
+    "https://grafana.example.com/d/driftline-model-credit/driftline-model-credit?var-model=credit"
+)
 
 
 def promtool_alert_test(

@@ -79,6 +79,8 @@ alerting:
   mute:
     - {{name: retrain, weekdays: [sunday], times: [{{start: '02:00', end: '04:00'}}], models: [credit]}}
     - {{name: freeze, weekdays: [saturday], location: Europe/Berlin}}
+  runbook_base_url: https://git.example.com/driftline/blob/main/docs/runbooks/
+grafana: {{url: "https://grafana.example.com"}}
 """
 
 

@@ -30,7 +30,7 @@ from dashboards import (
 from dashboards.datasources import MissingSecretError
 from dashboards.targets import SQLQuery
 from dashboards.uids import model_uid
-from slo.rules import DEFAULT_DASHBOARD_URL
+from slo.links import Links, slug
 from spec import load_spec, load_spec_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,11 +148,23 @@ def test_dashboards_have_model_version_and_slice_variables_and_show_deploys() ->
     ]
 
 
-def test_the_slo_alerts_dashboard_link_opens_the_slo_dashboard_with_its_variables() -> None:
-    by_uid = {b.uid: b.model for b in generate_dashboards(load_spec(CREDIT))}
-    assert "/d/driftline-slos/" in DEFAULT_DASHBOARD_URL
-    variables = {v["name"] for v in by_uid["driftline-slos"]["templating"]["list"]}
-    assert {"model", "slo"} <= variables
+def test_every_alert_link_opens_a_generated_dashboard_by_its_uid_slug_and_variables() -> None:
+    """slo.links builds the links alerts carry: each names a dashboard generated here, by uid and by the slug of
+    its title, and sets only variables that dashboard has."""
+    spec = load_spec(CREDIT)
+    by_uid = {b.uid: b.model for b in generate_dashboards(spec)}
+    links = Links("https://grafana.example.com")
+    for url in (
+        links.slo_dashboard("credit", "credit-latency"),
+        links.model_dashboard("credit"),
+        links.oncall_dashboard(),
+    ):
+        assert url is not None
+        path, _, query = url.removeprefix("https://grafana.example.com/d/").partition("?")
+        uid, board_slug = path.split("/")
+        assert uid in by_uid and board_slug == slug(by_uid[uid]["title"]), url
+        names = {v["name"] for v in by_uid[uid]["templating"]["list"]}
+        assert {p.split("=")[0].removeprefix("var-") for p in query.split("&") if p} <= names, url
     repeated = [p for p in by_uid["driftline-slos"]["panels"] if p["type"] == "row"]
     assert [p.get("repeat") for p in repeated] == ["slo"]
 

@@ -45,6 +45,8 @@ alerting:
   page: oncall
   ticket: ml-team
   secrets_dir: SECRETS
+  runbook_base_url: https://git.example.com/driftline/blob/main/docs/runbooks/
+grafana: {url: "https://grafana.example.com"}
 """
 
 
@@ -144,9 +146,12 @@ def test_sdk_errors_page_the_pager_through_prometheus_and_alertmanager(
             mon.close(timeout=2)
         assert page["routing_key"] == "e2e-key" and page["event_action"] == "trigger"
         assert page["payload"]["severity"] == "critical"
-        assert (
-            "runbooks/DriftlineErrorBudgetBurn.md#availability"
-            in page["payload"]["custom_details"]["runbook"]
+        details = page["payload"]["custom_details"]
+        assert details["runbook"] == (
+            "https://git.example.com/driftline/blob/main/docs/runbooks/DriftlineErrorBudgetBurn.md#availability"
+        )
+        assert details["dashboard"] == (
+            "https://grafana.example.com/d/driftline-slos/driftline-slos?var-model=credit&var-slo=credit-availability"
         )
         assert not any("ErrorBudgetBurn" in b["attachments"][0]["title"] for b in cap.on("/slack"))
     finally:

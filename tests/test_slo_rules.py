@@ -14,6 +14,7 @@ import yaml
 
 from contract import DriftlineError
 from slo.definition import SLO
+from slo.links import Links
 from slo.rules import AlertingRule, RecordingRule, generate_rules, slo_rule_group
 from slo.sli import ratio_record
 from slo.windows import format_duration
@@ -183,8 +184,8 @@ def test_the_page_alert_for_a_999_availability_slo_is_exactly_this() -> None:
             " the last 5m too (or the last 5m saw no calls): at or above 1.44%, which is 14.4x the 0.1% error"
             " budget of the 99.9% objective over 30d. Held for 1h, this burn spends 2% of the budget. It fires"
             " only once the last 1h holds at least 2 failed calls.",
-            "runbook_url": "docs/runbooks/DriftlineErrorBudgetBurn.md#availability",
-            "dashboard_url": "http://localhost:3000/d/driftline-slos/driftline-slos?var-model=credit&var-slo=s",
+            "runbook_url": "https://git.example.com/rb/DriftlineErrorBudgetBurn.md#availability",
+            "dashboard_url": "https://grafana.example.com/d/driftline-slos/driftline-slos?var-model=credit&var-slo=s",
         },
     )
 
@@ -222,8 +223,9 @@ def test_a_timeslice_slos_group_pins_its_evaluation_interval_and_an_occurrence_s
 
 def test_every_window_the_policy_uses_has_a_recorded_ratio_and_every_alert_reads_recorded_series() -> None:
     for example in sorted(EXAMPLES.glob("*.yaml")):
-        for s in load_spec(example).slos:
-            group = slo_rule_group(s)
+        spec = load_spec(example)
+        for s in spec.slos:
+            group = slo_rule_group(s, spec.links)
             recorded = {r.record for r in group.rules if isinstance(r, RecordingRule)}
             for w in s.windows:
                 assert {ratio_record(w.long_seconds), ratio_record(w.short_seconds)} <= recorded, (
@@ -328,8 +330,24 @@ def test_a_gauge_slos_slice_follows_the_models_evaluation_window_when_the_slo_ca
     assert "1d windows" in first_alert(daily).annotations["description"]
 
 
-def first_alert(slo: SLO) -> AlertingRule:
-    return next(r for r in slo_rule_group(slo).rules if isinstance(r, AlertingRule))
+#: Where the alerts of these tests link: a Grafana and a served docs/runbooks/ folder.
+LINKS = Links("https://grafana.example.com", "https://git.example.com/rb/")
+
+
+def first_alert(slo: SLO, links: Links = LINKS) -> AlertingRule:
+    return next(r for r in slo_rule_group(slo, links).rules if isinstance(r, AlertingRule))
+
+
+def test_without_a_grafana_url_or_runbook_base_an_alert_carries_no_link_rather_than_a_relative_one() -> None:
+    alert = first_alert(one_slo("sli: availability, objective: 99.9"), Links())
+    assert set(alert.annotations) == {"summary", "description"}
+    latency = one_slo("sli: latency, threshold_ms: 200, objective: 99")
+    runbook_only = first_alert(latency, Links(None, LINKS.runbook_base_url))
+    assert (
+        runbook_only.annotations["runbook_url"]
+        == "https://git.example.com/rb/DriftlineErrorBudgetBurn.md#latency"
+    )
+    assert "dashboard_url" not in runbook_only.annotations
 
 
 def test_a_pinned_version_and_a_model_runbook_go_on_the_alerts() -> None:

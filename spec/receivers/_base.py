@@ -16,10 +16,12 @@ SUMMARY = (
     "{{ .CommonLabels.alertname }} {{ .CommonLabels.model }}"
     "{{ if .CommonLabels.slo }} ({{ .CommonLabels.slo }}){{ end }}"
 )
-#: Every alert's summary, description, runbook and dashboard.
+#: Every alert's summary, description, runbook and dashboard (a link the spec cannot make absolute is left
+#: out of the alert, and its line out of the message).
 TEXT = (
     "{{ range .Alerts }}*{{ .Annotations.summary }}*\n{{ .Annotations.description }}\n"
-    "Runbook: {{ .Annotations.runbook_url }}\nDashboard: {{ .Annotations.dashboard_url }}\n{{ end }}"
+    "{{ if .Annotations.runbook_url }}Runbook: {{ .Annotations.runbook_url }}\n{{ end }}"
+    "{{ if .Annotations.dashboard_url }}Dashboard: {{ .Annotations.dashboard_url }}\n{{ end }}{{ end }}"
 )
 #: Pages are critical (P1), tickets a warning (P3).
 PAGE_IS_CRITICAL = '{{ if eq .CommonLabels.severity "page" }}critical{{ else }}warning{{ end }}'
