@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from sqlalchemy.orm import sessionmaker
 
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_tick import database
 
 from collector import db, dialects, migrations, repository
+from collector.api import paging
 from tests.conftest import http, start_collector
 
 FEATURES = [f"f{j}" for j in range(5)]
@@ -67,6 +69,14 @@ def fill(url: str, windows: int) -> None:
     engine.dispose()
 
 
+def halfway(windows: int) -> str:
+    """The cursor of the last point of the window halfway back through the history (as a Link header gives)."""
+    newest = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=2)
+    start = newest - dt.timedelta(hours=windows // 2)
+    last = SimpleNamespace(window_start=start, window_seconds=3600, version="v1", feature=FEATURES[-1], metric="psi")
+    return paging.encode("drift", last)
+
+
 def timed(url: str, token: str, path: str, n: int = 30) -> float:
     """Median seconds of `n` reads of `path` (after one warm-up read)."""
     http("GET", url + path, token=token)
@@ -92,7 +102,8 @@ def main() -> None:
                 fill(url, windows)
                 c = start_collector(url, Path(tmp), config=None)
                 try:
-                    for name, query in READS.items():
+                    reads = {**READS, "100 from a cursor halfway": f"?limit=100&cursor={halfway(windows)}"}
+                    for name, query in reads.items():
                         t = timed(c.url, c.read, f"/v1/models/bench/drift{query}")
                         base.setdefault(name, t)
                         print(f"{kind:>10} | {windows:>8,} | {name:>24} | {t * 1e3:>6.2f} ms | {t / base[name]:>8.2f}")

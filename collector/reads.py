@@ -138,11 +138,12 @@ def drift_points(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: int = 1000,
+    after: Sequence[Any] | None = None,
 ) -> list[db.DriftPoint]:
     """Drift per feature, metric and window, newest window first; windows starting in [since, until)."""
     return repository.drift_series(
         s, model=model, version=version, feature=feature, metric=metric, window_seconds=window_seconds,
-        since=since, until=until, limit=limit,
+        since=since, until=until, limit=limit, after=after,
     )  # fmt: skip
 
 
@@ -157,11 +158,12 @@ def performance_points(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: int = 1000,
+    after: Sequence[Any] | None = None,
 ) -> list[db.PerformancePoint]:
     """Realized performance per slice, metric and window, newest window first."""
     return repository.performance_series(
         s, model=model, version=version, slice_=slice_, metric=metric, window_seconds=window_seconds,
-        since=since, until=until, limit=limit,
+        since=since, until=until, limit=limit, after=after,
     )  # fmt: skip
 
 
@@ -176,11 +178,12 @@ def attribution_points(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: int = 1000,
+    after: Sequence[Any] | None = None,
 ) -> list[db.AttributionPoint]:
     """Mean |SHAP| per feature and window, newest window first."""
     return repository.attribution_series(
         s, model=model, version=version, feature=feature, kind=kind, window_seconds=window_seconds,
-        since=since, until=until, limit=limit,
+        since=since, until=until, limit=limit, after=after,
     )  # fmt: skip
 
 
@@ -195,11 +198,12 @@ def quality_points(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: int = 1000,
+    after: Sequence[Any] | None = None,
 ) -> list[db.QualityPoint]:
     """Data-quality checks per feature and window, newest window first."""
     return repository.quality_series(
         s, model=model, version=version, feature=feature, check=check, window_seconds=window_seconds,
-        since=since, until=until, limit=limit,
+        since=since, until=until, limit=limit, after=after,
     )  # fmt: skip
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from . import wire
 from .reference import reference_body
@@ -125,9 +126,20 @@ class CollectorClient:
     # ------------------------------------------------------------------------------------------ reads
 
     def series(self, model: str, kind: str, *, limit: int = 10_000, **query: Any) -> list[dict[str, Any]]:
-        """One model's points of a `wire.MODEL_READS` kind (drift, performance, ...), oldest first."""
-        resp = self.get(wire.model_path(model, kind), {"limit": limit, **query})
-        return list(resp.json())
+        """Up to `limit` of one model's points of a `wire.MODEL_READS` kind (drift, performance, ...), newest
+        window first, following the collector's next-page links past `wire.MAX_PAGE_POINTS`."""
+        out: list[dict[str, Any]] = []
+        params = dict(query)
+        while len(out) < limit:
+            page_size = min(limit - len(out), wire.MAX_PAGE_POINTS)
+            resp = self.get(wire.model_path(model, kind), {"limit": page_size, **params})
+            page = list(resp.json())
+            out += page
+            cursor = next_cursor(resp.header("Link"))
+            if cursor is None or not page:
+                break
+            params["cursor"] = cursor
+        return out
 
     def models(self) -> list[dict[str, Any]]:
         """The models of the token's project: name, project, versions, records, whether the spec declares it."""
@@ -155,3 +167,13 @@ class CollectorClient:
             close = getattr(t, "close", None)
             if callable(close):
                 close()
+
+
+def next_cursor(link: str | None) -> str | None:
+    """The `cursor` of a `Link` header's rel="next" URL (RFC 8288), or None on the last page."""
+    for part in (link or "").split(","):
+        url, _, params = part.partition(";")
+        if re.search(r'\brel="?next"?', params):
+            found = parse_qs(urlsplit(url.strip().strip("<>")).query).get("cursor")
+            return found[0] if found else None
+    return None

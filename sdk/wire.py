@@ -119,6 +119,9 @@ DEFAULT_MAX_BODY_BYTES: Final = 16 * 1024 * 1024
 #: The SDK never sends more records than this in one batch.
 MAX_RECORDS_PER_BATCH: Final = 5000
 
+#: Most points one page of a series read returns (`limit`); a full page names the next in its `Link` header.
+MAX_PAGE_POINTS: Final = 10_000
+
 #: Features one record may carry; a record with more is refused (422 naming the record).
 MAX_FEATURES_PER_RECORD: Final = 2000
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import re
@@ -15,6 +16,8 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
+from sdk import CollectorClient
+from sdk.client import next_cursor
 from tests.conftest import EXAMPLES as EXAMPLES_DIR
 from tests.conftest import Collector, cli, http, start_collector
 
@@ -394,6 +397,24 @@ def test_drift_is_computed_per_event_time_window_and_only_the_shifted_feature_al
     assert "'featur'" in answer["detail"][0]["msg"] and "feature" in answer["detail"][0]["msg"]
     status, answer = collector.get(f"/v1/models/credit/performance?since={quote(starts[1])}&until={quote(starts[0])}")
     assert status == 422 and answer["detail"][0]["loc"] == ["query", "until"], answer
+
+    # paging: a full page names the next in its Link header; pages of 7 give every point once, in order
+    everything = collector.get("/v1/models/credit/drift")[1]
+    client = CollectorClient.connect(collector.url, collector.read)
+    first_page = client.get("/v1/models/credit/drift", {"limit": 7})
+    link = first_page.header("Link") or ""
+    assert link.startswith("<http") and link.endswith('>; rel="next"') and "limit=7" in link, link
+    pages, cursor = [first_page.json()], next_cursor(link)
+    while cursor is not None:
+        page = client.get("/v1/models/credit/drift", {"limit": 7, "cursor": cursor})
+        pages.append(page.json())
+        cursor = next_cursor(page.header("Link"))
+    assert [p for page in pages for p in page] == everything
+    assert len(pages) == len(everything) // 7 + 1  # a full last page links to an empty one
+    assert client.series("credit", "drift", limit=len(everything) - 1) == everything[:-1]
+    for bad in ("x", quote(base64.urlsafe_b64encode(b'["quality","2026-01-01T00:00:00+00:00",3600,"v1","a","b"]'))):
+        status, answer = collector.get(f"/v1/models/credit/drift?cursor={bad}")
+        assert status == 422 and answer["detail"][0]["loc"] == ["query", "cursor"], answer
 
     m = collector.metrics()
     assert (

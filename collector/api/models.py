@@ -10,9 +10,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from collector import db, reads, repository, service
+from collector.api import paging
 from collector.auth import Principal
 from collector.body import RawBody, body_schema, parse
 from collector.context import AppContext, Ctx, require
@@ -40,6 +41,20 @@ WindowQuery = Annotated[
 ]
 METRIC_HELP = "accuracy, precision, recall, f1, roc_auc, log_loss, ece, estimated_accuracy; mae, rmse, mape"
 
+#: A series read's 200 answer: one page, and the next page's address when this one is full.
+PAGED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "One page of points, newest window first.",
+        "headers": {
+            "Link": {
+                "description": 'Present when the page is full: `<URL>; rel="next"`, the same read starting after '
+                "this page's last point (RFC 8288).",
+                "schema": {"type": "string"},
+            }
+        },
+    }
+}
+
 # A route's docstring is its OpenAPI description: the routes that have none say what they do in a comment.
 
 
@@ -65,6 +80,7 @@ class Span:
     since: dt.datetime | None
     until: dt.datetime | None
     limit: int
+    cursor: str | None = None  # checked by the route, which knows its kind: `paging.decode`
 
 
 def _utc(t: dt.datetime | None) -> dt.datetime | None:
@@ -78,12 +94,16 @@ def span(
     ] = None,
     until: Annotated[dt.datetime | None, Query(description="Only windows starting before this time.")] = None,
     limit: Limit = 1000,
+    cursor: Annotated[
+        str | None,
+        Query(description="Start after the last point of the previous page: the cursor of its Link header."),
+    ] = None,
 ) -> Span:
     """The span query parameters every series read takes, checked: 422 naming the one that is wrong."""
     since, until = _utc(since), _utc(until)
     if since is not None and until is not None and until <= since:
         raise InputError(422, ["query", "until"], "until must be later than since: no window starts in between")
-    return Span(_window_seconds(window), since, until, limit)
+    return Span(_window_seconds(window), since, until, limit, cursor)
 
 
 Spanned = Annotated[Span, Depends(span)]
@@ -142,6 +162,8 @@ def get_drift(
     ctx: Ctx,
     principal: Read,
     span: Spanned,
+    request: Request,
+    response: Response,
     version: str | None = None,
     feature: str | None = None,
     metric: str | None = None,
@@ -150,8 +172,9 @@ def get_drift(
     with ctx.sessions() as s:
         points = reads.drift_points(
             s, model=model, version=version, feature=feature, metric=metric, window_seconds=span.window_seconds,
-            since=span.since, until=span.until, limit=span.limit,
+            since=span.since, until=span.until, limit=span.limit, after=paging.decode("drift", span.cursor),
         )  # fmt: skip
+        paging.link_next("drift", points, span.limit, request, response)
         return [DriftPointOut.model_validate(p, from_attributes=True) for p in points]
 
 
@@ -161,6 +184,8 @@ def get_performance(
     ctx: Ctx,
     principal: Read,
     span: Spanned,
+    request: Request,
+    response: Response,
     version: str | None = None,
     slice: str | None = None,
     metric: Annotated[str | None, Query(description=METRIC_HELP)] = None,
@@ -169,8 +194,9 @@ def get_performance(
     with ctx.sessions() as s:
         points = reads.performance_points(
             s, model=model, version=version, slice_=slice, metric=metric, window_seconds=span.window_seconds,
-            since=span.since, until=span.until, limit=span.limit,
+            since=span.since, until=span.until, limit=span.limit, after=paging.decode("performance", span.cursor),
         )  # fmt: skip
+        paging.link_next("performance", points, span.limit, request, response)
         return [PerformancePointOut.model_validate(p, from_attributes=True) for p in points]
 
 
@@ -180,6 +206,8 @@ def get_attributions(
     ctx: Ctx,
     principal: Read,
     span: Spanned,
+    request: Request,
+    response: Response,
     version: str | None = None,
     feature: str | None = None,
     kind: Annotated[str | None, Query(pattern="^(prediction|loss)$")] = None,
@@ -188,8 +216,9 @@ def get_attributions(
     with ctx.sessions() as s:
         points = reads.attribution_points(
             s, model=model, version=version, feature=feature, kind=kind, window_seconds=span.window_seconds,
-            since=span.since, until=span.until, limit=span.limit,
+            since=span.since, until=span.until, limit=span.limit, after=paging.decode("attributions", span.cursor),
         )  # fmt: skip
+        paging.link_next("attributions", points, span.limit, request, response)
         return [AttributionPointOut.model_validate(p, from_attributes=True) for p in points]
 
 
@@ -220,6 +249,8 @@ def get_quality(
     ctx: Ctx,
     principal: Read,
     span: Spanned,
+    request: Request,
+    response: Response,
     version: str | None = None,
     feature: str | None = None,
     check: str | None = None,
@@ -228,8 +259,9 @@ def get_quality(
     with ctx.sessions() as s:
         points = reads.quality_points(
             s, model=model, version=version, feature=feature, check=check, window_seconds=span.window_seconds,
-            since=span.since, until=span.until, limit=span.limit,
+            since=span.since, until=span.until, limit=span.limit, after=paging.decode("quality", span.cursor),
         )  # fmt: skip
+        paging.link_next("quality", points, span.limit, request, response)
         return [QualityPointOut.model_validate(q, from_attributes=True) for q in points]
 
 
@@ -291,18 +323,21 @@ def router(route_class: type) -> APIRouter:
         "/models/{model}/drift",
         response_model=list[DriftPointOut],
         operation_id="getDrift",
+        responses=PAGED,
         summary="Drift per feature and event-time window, newest first",
     )(get_drift)
     r.get(
         "/models/{model}/performance",
         response_model=list[PerformancePointOut],
         operation_id="getPerformance",
+        responses=PAGED,
         summary="Realized performance per slice and event-time window on delayed labels, newest first",
     )(get_performance)
     r.get(
         "/models/{model}/attributions",
         response_model=list[AttributionPointOut],
         operation_id="getAttributions",
+        responses=PAGED,
         summary="Mean |SHAP| per feature and event-time window, and its drift against the reference",
     )(get_attributions)
     r.get(
@@ -321,6 +356,7 @@ def router(route_class: type) -> APIRouter:
         "/models/{model}/quality",
         response_model=list[QualityPointOut],
         operation_id="getQuality",
+        responses=PAGED,
         summary="Data-quality checks per feature and event-time window, newest first",
     )(get_quality)
     r.get(

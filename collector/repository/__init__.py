@@ -40,6 +40,7 @@ from collector.repository.models import (
     set_model_projects,
 )
 from collector.repository.points import (
+    SERIES_ORDER,
     attribution_series,
     drift_series,
     latest_attributions,
@@ -49,6 +50,7 @@ from collector.repository.points import (
     newest_labelled_window,
     performance_series,
     quality_series,
+    series_key,
     upsert_attributions,
     upsert_drift,
     upsert_performance,
@@ -93,6 +95,7 @@ from collector.repository.tokens import add_token, count_tokens, get_token, list
 
 __all__ = [
     "RECORDS_ITEM",
+    "SERIES_ORDER",
     "CallCounts",
     "Claim",
     "ExplainedRow",
@@ -151,6 +154,7 @@ __all__ = [
     "revoke_token",
     "roll_up",
     "scoped_batch_key",
+    "series_key",
     "set_aggregate_state",
     "set_attributions",
     "set_model_projects",

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from collector import db
@@ -48,11 +48,12 @@ def drift_series(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: int = 1000,
+    after: Sequence[Any] | None = None,
 ) -> list[db.DriftPoint]:
     """A model's stored drift points, newest window first, optionally narrowed (see `series`)."""
     p = db.DriftPoint
     filters = {"version": version, "feature": feature, "metric": metric, "window_seconds": window_seconds}
-    return series(conn, p, model, filters, since, until, (p.feature, p.metric), limit)
+    return series(conn, p, model, filters, since, until, _order(p, "drift"), limit, after)
 
 
 def series(
@@ -64,11 +65,21 @@ def series(
     until: dt.datetime | None,
     then: tuple[Any, ...],
     limit: int,
+    after: Sequence[Any] | None = None,
 ) -> list[Any]:
-    """A model's stored points of one kind, newest window first (then by `then`): columns in `equal` with a
-    value other than None must equal it, and windows start in [since, until). The (model, window_start)
-    index finds the newest windows without sorting the history."""
+    """A model's stored points of one kind, newest window first (then by window length, version and `then`):
+    columns in `equal` with a value other than None must equal it, and windows start in [since, until).
+    `after`: the `series_key` of the last point of the previous page, so the next page starts right after it
+    (keyset paging: a page costs the same however deep it is, and points stored meanwhile never shift it).
+    The (model, window_start) index finds the newest windows without sorting the history."""
     stmt = select(entity).where(entity.model == model)
+    if after is not None:
+        start, *rest = after
+        tail = (entity.window_seconds, entity.version, *then)
+        # the range bound alone lets the (model, window_start) index start at the cursor's window
+        stmt = stmt.where(
+            entity.window_start <= start, or_(entity.window_start < start, tuple_(*tail) > tuple_(*rest))
+        )
     for column, value in equal.items():
         if value is not None:
             stmt = stmt.where(getattr(entity, column) == value)
@@ -76,8 +87,26 @@ def series(
         stmt = stmt.where(entity.window_start >= since)
     if until is not None:
         stmt = stmt.where(entity.window_start < until)
-    stmt = stmt.order_by(entity.window_start.desc(), entity.window_seconds, *then).limit(limit)
+    stmt = stmt.order_by(entity.window_start.desc(), entity.window_seconds, entity.version, *then).limit(limit)
     return list(conn.execute(stmt).scalars())
+
+
+#: Per kind of point: the columns after (window_start, window_seconds, version) that order a series read.
+SERIES_ORDER = {
+    "drift": ("feature", "metric"),
+    "performance": ("slice", "metric"),
+    "quality": ("feature", "check"),
+    "attributions": ("kind", "feature"),
+}
+
+
+def _order(entity: Any, kind: str) -> tuple[Any, ...]:
+    return tuple(getattr(entity, c) for c in SERIES_ORDER[kind])
+
+
+def series_key(kind: str, point: Any) -> tuple[Any, ...]:
+    """Where `point` stands in its kind's read order: what a cursor holds to start the next page after it."""
+    return (point.window_start, point.window_seconds, point.version, *(getattr(point, c) for c in SERIES_ORDER[kind]))
 
 
 def _newest_per_series(conn: Session, entity: Any, series: Sequence[str], *conds: Any) -> list[Any]:
@@ -137,11 +166,12 @@ def performance_series(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: int = 1000,
+    after: Sequence[Any] | None = None,
 ) -> list[db.PerformancePoint]:
     """A model's stored performance points, newest window first, optionally narrowed (see `series`)."""
     p = db.PerformancePoint
     filters = {"version": version, "slice": slice_, "metric": metric, "window_seconds": window_seconds}
-    return series(conn, p, model, filters, since, until, (p.slice, p.metric), limit)
+    return series(conn, p, model, filters, since, until, _order(p, "performance"), limit, after)
 
 
 def latest_performance(conn: Session, *, complete_before: dt.datetime) -> list[db.PerformancePoint]:
@@ -196,11 +226,12 @@ def quality_series(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: int = 1000,
+    after: Sequence[Any] | None = None,
 ) -> list[db.QualityPoint]:
     """A model's stored data-quality points, newest window first, optionally narrowed (see `series`)."""
     q = db.QualityPoint
     filters = {"version": version, "feature": feature, "check": check, "window_seconds": window_seconds}
-    return series(conn, q, model, filters, since, until, (q.feature, q.check), limit)
+    return series(conn, q, model, filters, since, until, _order(q, "quality"), limit, after)
 
 
 def latest_quality(conn: Session, *, complete_before: dt.datetime) -> list[db.QualityPoint]:
@@ -243,11 +274,12 @@ def attribution_series(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: int = 1000,
+    after: Sequence[Any] | None = None,
 ) -> list[db.AttributionPoint]:
     """A model's stored attribution points, newest window first, optionally narrowed (see `series`)."""
     a = db.AttributionPoint
     filters = {"version": version, "feature": feature, "kind": kind, "window_seconds": window_seconds}
-    return series(conn, a, model, filters, since, until, (a.kind, a.feature), limit)
+    return series(conn, a, model, filters, since, until, _order(a, "attributions"), limit, after)
 
 
 def latest_attributions(conn: Session, *, complete_before: dt.datetime) -> list[db.AttributionPoint]:
