@@ -20,13 +20,14 @@ from sqlalchemy.orm import sessionmaker
 
 from alerting import silence_body
 from clients import GrafanaError, SilenceError, connect, create_silence
-from collector import Settings, auth, create_app, db, migrations, repository
+from collector import Settings, auth, create_app, db, migrations, reads, repository
 from driftline import generate as artifacts
 from driftline import models, reference
 from driftline import replay as rp
 from driftline.demo import run_demo
 from driftline.generate import build, generate, push_dashboards, push_grafana_alerting
 from driftline.report import ReportError, write_report
+from driftline.store_reads import open_reads
 from sdk import CollectorClient
 from spec import Model, ResolvedSpec, SpecError, load_spec, parse_duration
 
@@ -336,10 +337,20 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _read_collector(args: argparse.Namespace, command: str, render: Any) -> int:
-    """Run a read command against a running collector with a read token; 2 with the reason when it cannot."""
+    """Run a read command against a collector's database (--database-url) or a running collector with a read
+    token; 2 with the reason when it cannot."""
+    if args.database_url:
+        try:
+            with open_reads(args.database_url, _spec(args.config)) as store:
+                print(render(store))
+        except reads.StoreError as exc:
+            print(f"driftline {command}: {exc}", file=sys.stderr)
+            return 2
+        return 0
     token = args.token or os.environ.get("DRIFTLINE_READ_TOKEN")
     if not token:
-        print(f"driftline {command} needs a read token: --token or DRIFTLINE_READ_TOKEN", file=sys.stderr)
+        print(f"driftline {command} needs a read token (--token or DRIFTLINE_READ_TOKEN) or --database-url",
+              file=sys.stderr)  # fmt: skip
         return 2
     client = CollectorClient.connect(args.collector, token, error=rp.ReplayError)
     try:
@@ -489,22 +500,27 @@ def _add_replay(sub: Any) -> None:
     r.set_defaults(func=cmd_replay)
 
 
-def _add_models(sub: Any) -> None:
-    """The `models` command: every model at a glance, from a running collector."""
-    m = sub.add_parser("models", help="every model: versions, records, newest window, drifting features, accuracy")
-    m.add_argument("--collector", default=os.environ.get("DRIFTLINE_URL", "http://127.0.0.1:8650"),
+def _read_flags(p: argparse.ArgumentParser) -> None:
+    """Where `models` and `status` read: a running collector with a read token, or its database."""
+    p.add_argument("--collector", default=os.environ.get("DRIFTLINE_URL", "http://127.0.0.1:8650"),
                    help="collector URL (env DRIFTLINE_URL, default http://127.0.0.1:8650)")  # fmt: skip
-    m.add_argument("--token", help="a read (or admin) token (env DRIFTLINE_READ_TOKEN)")
+    p.add_argument("--token", help="a read (or admin) token (env DRIFTLINE_READ_TOKEN)")
+    p.add_argument("--database-url", help="read the collector's database instead (no collector needed)")
+    p.add_argument("--config", help="the spec, for SLO budgets when reading the database")
+
+
+def _add_models(sub: Any) -> None:
+    """The `models` command: every model at a glance."""
+    m = sub.add_parser("models", help="every model: versions, records, newest window, drifting features, accuracy")
+    _read_flags(m)
     m.set_defaults(func=cmd_models)
 
 
 def _add_status(sub: Any) -> None:
-    """The `status` command: one model at a glance, from a running collector."""
+    """The `status` command: one model at a glance."""
     st = sub.add_parser("status", help="one model at a glance: drift, accuracy, data quality, SLO budgets, alerts")
     st.add_argument("model")
-    st.add_argument("--collector", default=os.environ.get("DRIFTLINE_URL", "http://127.0.0.1:8650"),
-                    help="collector URL (env DRIFTLINE_URL, default http://127.0.0.1:8650)")  # fmt: skip
-    st.add_argument("--token", help="a read (or admin) token (env DRIFTLINE_READ_TOKEN)")
+    _read_flags(st)
     st.set_defaults(func=cmd_status)
 
 

@@ -1,15 +1,25 @@
 """`driftline models`: every model the token may read, one line each, from a running collector's API:
 versions, records, the newest evaluated window, the features over their alert threshold in it, and
-realized accuracy (or MAE) with its interval in the newest window whose labels matured."""
+realized accuracy (or MAE) with its interval in the newest window whose labels matured. `driftline status`:
+one model at a glance. Both read a running collector's API, or its database directly."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from sdk import CollectorClient
+from typing import Any, Protocol
 
 #: Drift points read per model to find the newest window (every feature and statistic of a few windows).
 DRIFT_POINTS_READ = 500
+
+
+class ModelReads(Protocol):
+    """Where the commands read from: a running collector (`sdk.CollectorClient`) or its database
+    (`driftline.store_reads.StoreReads`), both answering with the API's JSON."""
+
+    def models(self) -> list[dict[str, Any]]: ...
+
+    def series(self, model: str, kind: str, *, limit: int = ..., **query: Any) -> list[dict[str, Any]]: ...
+
+    def slos(self) -> list[dict[str, Any]]: ...
 
 
 def _newest(points: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:
@@ -32,7 +42,7 @@ def _headline(points: list[dict[str, Any]]) -> str:
     return "-"
 
 
-def overview(client: CollectorClient) -> str:
+def overview(client: ModelReads) -> str:
     """The table `driftline models` prints."""
     rows = [("model", "project", "versions", "records", "newest window", "drifting", "performance")]
     for m in client.models():
@@ -55,7 +65,7 @@ def overview(client: CollectorClient) -> str:
     return "\n".join(lines) if len(rows) > 1 else "no models yet: send records, or declare models in the spec"
 
 
-def status(client: CollectorClient, model: str) -> str:
+def status(client: ModelReads, model: str) -> str:
     """`driftline status MODEL`: the model at a glance, in text. The newest window's drift (features over
     their alert threshold first), realized accuracy and CBPE's estimate with intervals, the worst data-quality
     check, and each SLO's budget left and alerts firing."""

@@ -1,6 +1,6 @@
 """`driftline serve` on an empty database prints an admin, an ingest and a read token; `driftline models`
 reads every model with the read token: versions, records, the newest window, its drifting features and
-realized accuracy."""
+realized accuracy; `driftline status` one model. Both say the same from the database with --database-url."""
 
 from __future__ import annotations
 
@@ -81,6 +81,15 @@ def test_first_start_prints_a_read_token_and_models_reads_every_model_with_it(tm
         assert any(line.startswith("  SLO credit-availability (99.9% over 30d): ") for line in lines), status.stdout
         unknown = cli("status", "nosuch", "--collector", url, "--token", tokens["read"])
         assert unknown.returncode == 2 and "404" in unknown.stderr, unknown.stderr
+
+        # the same answers straight from the database, with no token and no collector needed
+        database = ("--database-url", f"sqlite:///{tmp_path / 'd.db'}", "--config", str(EXAMPLES / "credit.yaml"))
+        assert cli("models", *database).stdout == out.stdout
+        assert cli("status", "credit", *database).stdout == status.stdout
+        unknown = cli("status", "nosuch", *database)
+        assert unknown.returncode == 2 and "no model 'nosuch'" in unknown.stderr and "credit" in unknown.stderr
+        missing = cli("models", "--database-url", f"sqlite:///{tmp_path / 'none.db'}")
+        assert missing.returncode == 2 and "no database at" in missing.stderr, missing.stderr
 
         refused = cli("models", "--collector", url, "--token", "dl_not-a-token")
         assert refused.returncode == 2 and "401" in refused.stderr, refused.stderr
