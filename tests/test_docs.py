@@ -2,10 +2,12 @@
 
 Each test reads the code's own description (the spec model, the settings model, the live OpenAPI, the
 series table) and fails naming what docs/ is missing, so the documentation cannot fall behind silently.
+The spec reference's examples are run through the spec loader, each at its own field of examples/credit.yaml.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
@@ -21,7 +24,8 @@ from alerting.rules import ALERTS
 from collector.app import create_app
 from collector.settings import Settings
 from contract import SERIES
-from spec import SpecFile
+from spec import SpecError, SpecFile, load_spec_text
+from spec.receivers import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -88,6 +92,80 @@ def test_the_spec_reference_lists_every_field_with_its_real_default() -> None:
         if rows[path][2].strip("`") != _written(default)
     }
     assert not wrong, f"documented default differs from the model's (doc, model): {wrong}"
+
+
+#: The complete example the reference's examples are set into, one field at a time.
+CREDIT = yaml.safe_load((ROOT / "examples" / "credit.yaml").read_text())
+
+
+def _slo(**fields: Any) -> tuple[str, dict[str, Any]]:
+    """A credit SLO, of the kind a field applies to, in place of the first one."""
+    return "slos", {"name": "credit-slo", "model": "credit", "sli": "availability", "objective": 99, **fields}
+
+
+#: Fields that apply only to some entries of a list: (that list, an entry they apply to), which replaces
+#: the list's first entry before the example is set on it (a field under one of these paths too).
+CONTEXTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "slos.budgeting": _slo(budgeting="timeslices", target=0.99),
+    "slos.timeslice": _slo(budgeting="timeslices", target=0.99),
+    "slos.threshold_ms": _slo(sli="latency", threshold_ms=200),
+    "slos.target": _slo(sli="accuracy"),
+    "slos.max_age": _slo(sli="freshness", max_age="15m"),
+    "slos.source": _slo(sli="freshness", max_age="15m"),
+    # a burn window gives exactly one of factor and budget_percent
+    "slos.alerting.windows.budget_percent": (
+        "slos.alerting.windows",
+        {"severity": "page", "long": "1h", "short": "5m"},
+    ),
+    # a receiver has exactly one kind: the first one (`oncall`, which `page` names) becomes this kind
+    **{f"alerting.receivers.{kind}": ("alerting.receivers", {"name": "oncall"}) for kind in KINDS},
+}
+#: Maps of a key to a section: their fields are set in the first value.
+MAPS = {"models.drift.thresholds"}
+
+
+def _example(row: list[str]) -> Any:
+    """The row's example cell as YAML reads it; None when the cell is empty or no backticked value."""
+    cell = row[3] if len(row) > 4 else ""
+    return yaml.safe_load(cell[1:-1]) if len(cell) > 2 and cell[0] == cell[-1] == "`" else None
+
+
+def _credit_with(path: str, examples: dict[str, Any]) -> dict[str, Any]:
+    """examples/credit.yaml with the example of `path` set at that field: in the first entry of each list on
+    the way (or the entry CONTEXTS names), inside the section's own example where credit.yaml lacks it."""
+    doc = copy.deepcopy(CREDIT)
+    context = next((c for p, c in CONTEXTS.items() if path == p or path.startswith(p + ".")), None)
+    *sections, field = path.split(".")
+    node = doc
+    for depth, key in enumerate(sections, 1):
+        here = ".".join(sections[:depth])
+        if key not in node:
+            node[key] = copy.deepcopy(examples[here])
+        node = node[key]
+        if isinstance(node, list):
+            if context is not None and context[0] == here:
+                node[0] = copy.deepcopy(context[1])
+            node = node[0]
+        elif here in MAPS:
+            node = next(iter(node.values()))
+    node[field] = copy.deepcopy(examples[path])
+    return doc
+
+
+def test_every_documented_field_has_an_example_the_spec_accepts(tmp_path: Path) -> None:
+    rows = _table_rows((DOCS / "spec.md").read_text())
+    documented = [path for path in spec_fields() if path in rows]  # the test above names missing ones
+    examples = {path: _example(rows[path]) for path in documented}
+    lacking = [path for path, value in examples.items() if value is None]
+    assert not lacking, f"docs/spec.md: no example (or one YAML reads as null: quote it) for {lacking}"
+    refused = {}
+    for path in documented:
+        text = yaml.safe_dump(_credit_with(path, examples), sort_keys=False)
+        try:
+            load_spec_text(text, source=path, base=tmp_path, models_dir=tmp_path)
+        except SpecError as exc:
+            refused[path] = exc.problems
+    assert not refused, f"docs/spec.md: the spec refuses these examples at their field: {refused}"
 
 
 def test_the_operators_guide_lists_every_setting() -> None:
