@@ -1,7 +1,7 @@
 """SLO dashboard: per SLO, the error budget left, its burn-down over the period, and the burn rate per window.
 
 One row repeated for each selected `$slo`, reading the series `slo.rules` records (`slo:*`), so an
-alert's dashboard link (`?var-model=...&var-slo=...`, see slo.rules.DEFAULT_DASHBOARD_URL) opens the
+alert's dashboard link (`?var-model=...&var-slo=...`, built by `slo.links`) opens the
 row of the SLO that fired.
 """
 

@@ -239,3 +239,12 @@ def test_links_between_pages_resolve() -> None:
             if not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(ROOT)} -> {target}")
     assert not broken, broken
+
+
+def test_the_documented_scrape_job_is_the_one_collector_down_watches() -> None:
+    """A scrape config copied from the operator's guide must not leave DriftlineCollectorDown firing for ever
+    on `absent(up{job=...})` of a job nobody scrapes."""
+    from alerting.rules import COLLECTOR_JOB
+
+    jobs = re.findall(r"job_name:\s*(\S+)", (DOCS / "operations.md").read_text())
+    assert jobs == [COLLECTOR_JOB]
