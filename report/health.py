@@ -38,7 +38,7 @@ def health_items(data: ReportData) -> list[str]:
             )
     if data.attributions:
         top = [a for a in data.attributions if a.mean_abs is not None][:TOP_FEATURES]
-        drifting = [a.feature for a in data.attributions if a.status == "alert"]
+        drifting = [a.feature for a in data.attributions if a.status == "drift"]
         names = ", ".join(f"{a.feature} ({fmt_num(a.mean_abs)})" for a in top)
         items.append(
             f"<li>Features driving predictions most (mean |SHAP|) in {esc(_window(data.attributions))}: "

@@ -19,6 +19,7 @@ STATUS_CLASSES = {
     "ok": "st-ok",
     "warn": "st-warn",
     "alert": "st-alert",
+    "drift": "st-alert",  # attributions that moved
     "insufficient_data": "st-none",
     "immature": "st-none",
 }

@@ -614,7 +614,7 @@ def test_quality_attributions_and_times_follow_the_newest_complete_window(histor
 
     start = data.quality[0].start
     shap = (
-        AttributionObs("replay", "income", start, start + dt.timedelta(hours=1), 0.3, 0.1, "alert", 300),
+        AttributionObs("replay", "income", start, start + dt.timedelta(hours=1), 0.3, 0.1, "drift", 300),
         AttributionObs("replay", "<age>", start, start + dt.timedelta(hours=1), 0.2, 0.2, "ok", 300),
     )
     root = parse(render(replace(data, attributions=shap)))
