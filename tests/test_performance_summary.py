@@ -198,3 +198,28 @@ def test_intervals_from_counts_cover_the_population_value_about_95_percent_of_th
     truth = {m: float(population[m] or 0) for m in ("mae", "rmse", "mape")}
     for metric, share in covered("regression", truth, regression_rows, 200, 400).items():
         assert 0.89 <= share <= 0.995, (metric, share)
+
+
+def test_the_roc_auc_interval_is_delongs_on_the_grid() -> None:
+    """The closed form from the cells equals DeLong computed row by row (placements by midranks, Sun and
+    Xu's fast form) on the rows' grid cells, so a window's interval needs no resampling of its cells."""
+    from scipy.stats import norm, rankdata
+
+    from analyzers.performance_summary import _logit_cell
+
+    rows = binary_rows(np.random.default_rng(3), 3000)
+    got = {v.metric: v for v in performance_from_summary(summarize(rows, prediction_type="binary"), {"all": 3000},
+                                                         prediction_type="binary")}["roc_auc"]  # fmt: skip
+    cell = _logit_cell(np.array([r.score for r in rows], dtype=np.float64)).astype(np.float64)
+    y = np.array([r.label for r in rows]) == 1
+    x, z = cell[y], cell[~y]
+    m, n = len(x), len(z)
+    ranks_all = rankdata(np.concatenate([x, z]))
+    v10 = (ranks_all[:m] - rankdata(x)) / n  # negatives below each positive, ties half
+    v01 = 1 - (ranks_all[m:] - rankdata(z)) / m  # positives above each negative, ties half
+    auc = v10.mean()
+    se = np.sqrt(v10.var(ddof=1) / m + v01.var(ddof=1) / n)
+    logit, half = np.log(auc / (1 - auc)), norm.ppf(0.975) * se / (auc * (1 - auc))
+    assert got.value == pytest.approx(auc, abs=1e-12)
+    expected = (1 / (1 + np.exp(-(logit - half))), 1 / (1 + np.exp(-(logit + half))))
+    assert (got.lower, got.upper) == pytest.approx(expected)
