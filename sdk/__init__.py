@@ -2,9 +2,14 @@
 
 Standard library only; numpy, pandas and torch inputs are handled when the caller passes them.
 `CollectorClient` is the one client of a running collector's API for tools (replay, demo, the CLI).
+Hooks (docs/sdk.md): `sdk.asgi.DriftlineMiddleware` for ASGI apps (its own module, since it imports
+asyncio), ``@Monitor.observed`` for predict functions, ``Monitor.wrap(model)`` for scikit-learn-style
+models, and `request_id` / `request_scope` for the request a call belongs to.
 """
 
 from .client import CollectorClient
+from .context import request_id, request_scope
+from .hooks import ObservedModel
 from .monitor import Monitor, Observation
 from .sampling import is_sampled, stable_hash
 from .transport import HTTPTransport, MockTransport, Request, Response, Transport
@@ -15,9 +20,12 @@ __all__ = [
     "MockTransport",
     "Monitor",
     "Observation",
+    "ObservedModel",
     "Request",
     "Response",
     "Transport",
     "is_sampled",
+    "request_id",
+    "request_scope",
     "stable_hash",
 ]

@@ -7,6 +7,7 @@ to swap the counters out and to pop a batch. Nothing under the lock does I/O or 
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -103,3 +104,26 @@ class Buffers:
             "sampled": sampled,
             "dropped": dropped,
         }
+
+    def close_request(self, ctx: Any, dt: float, failed: bool) -> None:
+        """Count a request the middleware saw end (``ctx``: its `sdk.context.RequestContext`), once.
+
+        Its rows (those its ``observe`` calls added, or 1 when it made none) each count ``dt``, the
+        request's latency; all are errors when the request failed (5xx or an exception), else the rows
+        whose ``observe`` block raised are. Closing under the lock means an ``observe`` that ends later
+        (a background task after the response) counts itself instead of being lost.
+        """
+        with self.lock:
+            if not ctx.open:
+                return
+            ctx.open = False
+            ok, error = ctx.ok, ctx.error
+            if failed:
+                ok, error = 0, max(ok + error, 1)
+            elif ok + error == 0:
+                ok = 1
+            n = ok + error
+            self.ok += ok
+            self.error += error
+            self.counts[bisect_left(self.bounds, dt)] += n
+            self.latency_sum += dt * n

@@ -5,6 +5,12 @@ compare, one id hash per row, two clock reads and, under an uncontended lock, co
 histogram bucket. Only sampled rows are selected and copied (tensors on their own device first) and
 appended to a bounded queue; redaction, JSON, gzip and HTTP all happen on the background thread.
 Nothing here raises into serving code except the caller's own exception from the with-block.
+
+Counting (see docs/sdk.md): one call of N rows adds N predictions to ``ok`` or ``error`` and N
+observations of the call's latency to the histogram, since each of its predictions waited that long and
+the collector keeps ``sum(latency_counts) == ok + error`` (its availability and latency SLIs share one
+denominator). Inside a request that `sdk.asgi.DriftlineMiddleware` counts, ``observe`` adds its rows to
+the request instead and the middleware counts them once, with the request's latency and outcome.
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ from typing import Any
 
 from . import wire
 from .buffers import Buffers
+from .context import CURRENT, RequestContext
 from .convert import feature_rows, id_list, prediction_values, row_count, score_values, slice_rows
 from .explain import Explainer
+from .hooks import ObservedModel, observed
 from .logs import RateLimitedLog
 from .redact import PiiMode, Redactor, version_problem
 from .sampling import GOLDEN, MASK, new_ids, sampled_indices, threshold
@@ -40,6 +48,7 @@ _FIRST = [0]
 _crc32 = zlib.crc32
 _LIVE: weakref.WeakSet[Monitor] = weakref.WeakSet()
 _PID = os.getpid()
+_current_request = CURRENT.get
 
 
 def current_pid() -> int:
@@ -51,6 +60,7 @@ class Observation:
     """One observed call, used as ``with mon.observe(...) as obs``: times it, counts its rows, samples."""
 
     __slots__ = (
+        "_ctx",
         "_ids",
         "_mon",
         "_n",
@@ -71,11 +81,19 @@ class Observation:
     _ts: float
     _t0: float
 
-    def __init__(self, mon: Monitor, n: int, picked: list[int] | None, ids: Sequence[Any] | None) -> None:
+    def __init__(
+        self,
+        mon: Monitor,
+        n: int,
+        picked: list[int] | None,
+        ids: Sequence[Any] | None,
+        ctx: RequestContext | None = None,
+    ) -> None:
         self._mon = mon
         self._n = n
         self._picked = picked
         self._ids = ids
+        self._ctx = ctx
 
     @property
     def ids(self) -> Sequence[Any] | None:
@@ -104,14 +122,21 @@ class Observation:
             dt = mon._timer() - self._t0
             buf = mon._buffers
             n = self._n
+            ctx = self._ctx
             buf.acquire()
             try:
-                if exc_type is None:
-                    buf.ok += n
+                if ctx is not None and ctx.open:  # the middleware counts these rows at the request's end
+                    if exc_type is None:
+                        ctx.ok += n
+                    else:
+                        ctx.error += n
                 else:
-                    buf.error += n
-                buf.counts[bisect_left(buf.bounds, dt)] += n
-                buf.latency_sum += dt * n
+                    if exc_type is None:
+                        buf.ok += n
+                    else:
+                        buf.error += n
+                    buf.counts[bisect_left(buf.bounds, dt)] += n
+                    buf.latency_sum += dt * n
             finally:
                 buf.release()
             if self._picked is not None and exc_type is None:
@@ -274,19 +299,30 @@ class Monitor:
         feature_names: Sequence[str] | None = None,
         timestamp: float | _dt.datetime | None = None,
     ) -> Observation:
-        """Observe one call of ``len(ids)`` rows (else the rows in ``features``, else 1); a with-block."""
+        """Observe one call of ``len(ids)`` rows (else the rows in ``features``, else 1); a with-block.
+
+        A call of N rows counts N predictions, each with the call's latency (module docstring). Without
+        ``ids``, rows get generated ids, or inside a request (`sdk.context`) ids from the request id.
+        """
         if self._pid != self._pid_fn() and not self._enter_process():
             return _OFF
         n = 1
+        own = None
         try:
+            ctx = _current_request()
+            if ctx is not None and ctx.monitor is self:
+                own = ctx
             t = type(ids)
             if t is list or t is tuple:
                 n = len(ids)
             elif ids is None:
                 n = row_count(features)
-                if not self._threshold:
+                if ctx is not None:
+                    ids = ctx.row_ids(n)
+                elif not self._threshold:
                     return Observation(self, n, None, None)
-                ids = new_ids(n)
+                else:
+                    ids = new_ids(n)
             else:
                 ids = id_list(ids)
                 n = len(ids)
@@ -294,16 +330,16 @@ class Monitor:
                 rid = ids[0]
                 h = _crc32((rid if type(rid) is str else str(rid)).encode("utf-8", "surrogatepass")) * GOLDEN
                 if h & MASK >= self._threshold:
-                    return Observation(self, 1, None, ids)
+                    return Observation(self, 1, None, ids, own)
                 picked = _FIRST
             else:
                 picked = sampled_indices(ids, self._threshold)
                 if not picked:
-                    return Observation(self, n, None, ids)
-            return self._sampled(ids, picked, n, features, slices, feature_names, timestamp)
+                    return Observation(self, n, None, ids, own)
+            return self._sampled(ids, picked, n, features, slices, feature_names, timestamp, own)
         except Exception:
             self._internal_error("observe")
-            return Observation(self, n, None, None)
+            return Observation(self, n, None, None, own)
 
     def _sampled(
         self,
@@ -314,8 +350,9 @@ class Monitor:
         slices: Mapping[str, Any] | None,
         names: Sequence[str] | None,
         timestamp: Any,
+        ctx: RequestContext | None,
     ) -> Observation:
-        obs = Observation(self, n, picked, ids)
+        obs = Observation(self, n, picked, ids, ctx)
         try:
             obs._ts = self._clock() if timestamp is None else _unix(timestamp)
             obs._rids = [rid if type(rid) is str else str(rid) for rid in (ids[i] for i in picked)]
@@ -406,6 +443,17 @@ class Monitor:
         except Exception:
             self._internal_error("close")
             return False
+
+    def wrap(self, model: Any, *, feature_names: Sequence[str] | None = None) -> ObservedModel:
+        """``model`` with its ``predict``/``predict_proba`` observed, otherwise the model (`sdk.hooks`)."""
+        return ObservedModel(self, model, feature_names)
+
+    #: ``@mon.observed`` / ``@mon.observed(scores=True)``: observe every call of a predict function.
+    observed = observed
+
+    def _live(self) -> bool:
+        """Whether this monitor counts in this process now; starts its thread on first use, as observe does."""
+        return self._pid == self._pid_fn() or self._enter_process()
 
     def __enter__(self) -> Monitor:
         return self
