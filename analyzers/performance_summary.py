@@ -25,9 +25,9 @@ import json
 import math
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from scipy.stats import norm
@@ -56,6 +56,7 @@ from analyzers.performance import (
 AUC_BINS = 362
 _CELL_WIDTH = 0.02
 _SEP = ":"  # between the parts of a numbered item
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,112 @@ def summarize(
             if v is not None:
                 groups.setdefault(f"{col}={slice_value(col, v)}", []).append(r)
     return {key: _table(members, prediction_type, positive_class) for key, members in groups.items()}
+
+
+def _sums(codes: np.ndarray, size: int, values: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """Per code 0..size-1: how many, and (given values) their sum and sum of squares."""
+    n = np.bincount(codes, minlength=size)
+    if values is None:
+        return (n,)
+    return n, np.bincount(codes, values, minlength=size), np.bincount(codes, values * values, minlength=size)
+
+
+def summarize_many(
+    rows: Sequence[LabelledRow],
+    buckets: Sequence[K],
+    *,
+    prediction_type: str,
+    positive_class: Any = 1,
+    slice_columns: Sequence[str] = (),
+) -> dict[K, Summary]:
+    """`summarize` of each bucket's rows (`buckets[i]` is row i's), computed in one vectorised pass: the
+    same items and counts, sums equal up to float summation order. A tick summarises thousands of minutes;
+    one pass over all their rows replaces thousands of small per-minute computations."""
+    members: list[int] = []
+    keys: dict[tuple[K, str], int] = {}
+    codes_list: list[int] = []
+    for i, r in enumerate(rows):
+        if r.label is None:
+            continue
+        b = buckets[i]
+        members.append(i)
+        codes_list.append(keys.setdefault((b, ALL), len(keys)))
+        for col in slice_columns:
+            v = r.slices.get(col)
+            if v is not None:
+                members.append(i)
+                codes_list.append(keys.setdefault((b, f"{col}={slice_value(col, v)}"), len(keys)))
+    out: dict[K, Summary] = {}
+    if not members:
+        return out
+    group = list(keys)
+    g = len(group)
+    codes = np.array(codes_list, dtype=np.int64)
+    at = np.array(members, dtype=np.int64)
+    items: list[dict[str, Sums]] = [{LABELLED: Sums(int(n))} for n in _sums(codes, g)[0]]
+    used = sorted(set(members))
+    if prediction_type == "regression":
+        pred = np.full(len(rows), np.nan)
+        truth = np.full(len(rows), np.nan)
+        for i in used:
+            pred[i] = x if (x := _number(rows[i].prediction)) is not None else np.nan
+            truth[i] = x if (x := _number(rows[i].label)) is not None else np.nan
+        keep = np.isfinite(pred[at]) & np.isfinite(truth[at])
+        with np.errstate(over="ignore"):
+            err = pred[at][keep] - truth[at][keep]
+            ape = np.abs(err) / np.maximum(np.abs(truth[at][keep]), np.finfo(np.float64).eps)
+            for item, v in (("abs", np.abs(err)), ("sq", err * err), ("ape", ape)):
+                for k, (n, total, squares) in enumerate(zip(*_sums(codes[keep], g, v), strict=True)):
+                    if n:
+                        items[k][item] = Sums(int(n), float(total), float(squares))
+    else:
+        pred_key = np.empty(len(rows), dtype=object)
+        label_key = np.empty(len(rows), dtype=object)
+        pred_key[used] = _class_keys([rows[i].prediction for i in used])
+        label_key[used] = _class_keys([rows[i].label for i in used])
+        pairs: dict[tuple[str, str], int] = {}
+        pair = np.array([pairs.setdefault((p, a), len(pairs)) for p, a in zip(pred_key[at].tolist(),
+                        label_key[at].tolist(), strict=True)], dtype=np.int64)  # fmt: skip
+        names = [confusion_item(p, a) for p, a in pairs]
+        found, counts = np.unique(codes * len(pairs) + pair, return_counts=True)  # sparse: classes may be many
+        for j, n in zip(found.tolist(), counts.tolist(), strict=True):
+            items[j // len(pairs)][names[j % len(pairs)]] = Sums(n)
+        if prediction_type != "multiclass":
+            _add_scored(items, rows, used, at, codes, label_key, g, positive_class)
+    for (b, key), table in zip(group, items, strict=True):
+        out.setdefault(b, {})[key] = table
+    return out
+
+
+def _add_scored(
+    items: list[dict[str, Sums]], rows: Sequence[LabelledRow], used: list[int], at: np.ndarray, codes: np.ndarray,
+    label_key: np.ndarray, g: int, positive_class: Any,
+) -> None:
+    """A binary model's scored items per group (log loss, calibration bins, ROC AUC cells), as `_table`'s."""
+    (pos,) = _class_keys([positive_class])
+    score = np.full(len(rows), np.nan)
+    for i in used:
+        score[i] = p if (p := _probability(rows[i].score)) is not None else np.nan
+    scored = np.isfinite(score[at])
+    if not scored.any():
+        return
+    sc, s, y = codes[scored], score[at][scored], (label_key[at][scored] == pos)
+    eps = np.finfo(np.float64).eps
+    p = np.clip(s, eps, 1 - eps)
+    loss = -np.where(y, np.log(p), np.log1p(-p))
+    for k, (n, total, squares) in enumerate(zip(*_sums(sc, g, loss), strict=True)):
+        if n:
+            items[k]["ll"] = Sums(int(n), float(total), float(squares))
+    ece = np.searchsorted(np.linspace(0.0, 1.0, ECE_BINS + 1)[1:-1], s)
+    slot = sc * ECE_BINS + ece
+    n_e, s_e = np.bincount(slot, minlength=g * ECE_BINS), np.bincount(slot, s, minlength=g * ECE_BINS)
+    y_e = np.bincount(slot, y.astype(np.float64), minlength=g * ECE_BINS)
+    for j in np.nonzero(n_e)[0].tolist():
+        items[j // ECE_BINS][f"e{_SEP}{j % ECE_BINS}"] = Sums(int(n_e[j]), float(s_e[j]), float(y_e[j]))
+    found, counts = np.unique(sc * (2 * AUC_BINS) + _logit_cell(s) * 2 + y, return_counts=True)
+    for j, n in zip(found.tolist(), counts.tolist(), strict=True):
+        c = j % (2 * AUC_BINS)
+        items[j // (2 * AUC_BINS)][f"r{_SEP}{c // 2}{_SEP}{c % 2}"] = Sums(n)
 
 
 def slice_totals(slices: Iterable[Mapping[str, Any] | None], slice_columns: Sequence[str]) -> dict[str, int]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session, sessionmaker
 
 from analyzers.performance import LabelledRow
-from analyzers.performance_summary import Summary, summarize
+from analyzers.performance_summary import Summary, summarize_many
 from collector import dialects, repository
 from collector.aggregation import HOUR, Aggregator, lock_key, rolled_up
 from spec import ResolvedSpec
@@ -90,22 +90,26 @@ class Upkeep:
                 ranges.append((t, t + step))
         with self.sessions.begin() as s:
             dialects.of(s).lock_version(s.connection(), lock_key(window.model, window.version), shared=False)
+            rows: list[LabelledRow] = []
+            buckets: list[int] = []
             summaries: dict[int, Summary] = {}
             for start, end in ranges:
-                by_bucket: dict[int, list[LabelledRow]] = {}
                 for ts, p, y, sl, sc in repository.labelled_records(
                     s, model=window.model, version=window.version, start=start, end=end
                 ):
-                    by_bucket.setdefault(repository.bucket_start(ts, bucket), []).append(
-                        LabelledRow(p, y, sl or {}, sc)
-                    )
+                    rows.append(LabelledRow(p, y, sl or {}, sc))
+                    buckets.append(repository.bucket_start(ts, bucket))
                 for b in range(repository.bucket_start(start, bucket), repository.bucket_start(end, bucket), bucket):
-                    summaries[b] = summarize(
-                        by_bucket.get(b, []),
-                        prediction_type=m.prediction_type if m else "binary",
-                        positive_class=m.positive_class if m and m.positive_class is not None else 1,
-                        slice_columns=self.aggregator.slice_columns(window.model),
-                    )
+                    summaries[b] = {}  # a minute left without labelled records is replaced by nothing
+            # every changed minute in one vectorised pass
+            summaries.update(
+                summarize_many(
+                    rows, buckets,
+                    prediction_type=m.prediction_type if m else "binary",
+                    positive_class=m.positive_class if m and m.positive_class is not None else 1,
+                    slice_columns=self.aggregator.slice_columns(window.model),
+                )
+            )  # fmt: skip
             repository.replace_summaries(s, model=window.model, version=window.version, summaries=summaries)
         self._summarised.update((window.model, window.version, t) for t in todo)
 

@@ -22,10 +22,12 @@ from sklearn.metrics import roc_auc_score
 
 from analyzers.performance import LabelledRow, PerformanceValue, window_performance
 from analyzers.performance_summary import (
+    Summary,
     merged,
     performance_from_summary,
     slice_totals,
     summarize,
+    summarize_many,
 )
 
 SLICES = ("site",)
@@ -223,3 +225,37 @@ def test_the_roc_auc_interval_is_delongs_on_the_grid() -> None:
     assert got.value == pytest.approx(auc, abs=1e-12)
     expected = (1 / (1 + np.exp(-(logit - half))), 1 / (1 + np.exp(-(logit + half))))
     assert (got.lower, got.upper) == pytest.approx(expected)
+
+
+def same_summaries(a: Summary, b: Summary) -> bool:
+    """Equal items and counts; sums equal up to float summation order (inf and NaN where the other has them)."""
+    if {k: set(v) for k, v in a.items()} != {k: set(v) for k, v in b.items()}:
+        return False
+    return all(
+        x.n == y.n and np.allclose([x.total, x.squares], [y.total, y.squares], rtol=1e-12, atol=0, equal_nan=True)
+        for key in a
+        for x, y in ((a[key][i], b[key][i]) for i in a[key])
+    )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(st.one_of(cls, number), st.one_of(cls, number),
+                       st.one_of(st.none(), st.floats(0, 1), st.floats(), st.sampled_from([True, "0.5", -1])),
+                       st.sampled_from(["a", "b", None, "x" * 300]), st.integers(0, 3)), max_size=80),
+    st.sampled_from(["binary", "multiclass", "regression"]),
+    st.sampled_from([1, "yes", True]),
+)
+def test_summarising_many_buckets_at_once_equals_summarising_each(rows: list[Any], kind: str, positive: Any) -> None:
+    """The tick's one vectorised pass over every changed minute gives each minute's `summarize`, on hostile
+    classes, numbers, scores and slice values."""
+    labelled = [LabelledRow(p, y, {"site": s}, sc) for p, y, sc, s, _ in rows]
+    buckets = [b for *_, b in rows]
+    many = summarize_many(labelled, buckets, prediction_type=kind, positive_class=positive, slice_columns=SLICES)
+    each = {
+        b: summarize([r for r, rb in zip(labelled, buckets, strict=True) if rb == b], prediction_type=kind,
+                     positive_class=positive, slice_columns=SLICES)
+        for b in set(buckets)
+    }  # fmt: skip
+    assert set(many) == {b for b, s in each.items() if s}
+    assert all(same_summaries(many[b], each[b]) for b in many), (many, each)
