@@ -8,7 +8,7 @@ import logging
 import math
 import threading
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, ParamSpec
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,17 +18,18 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import sessionmaker
 
 from collector import db, dialects, migrations, redaction, repository, service
-from collector.api import ingest, models, ops, references, slos
+from collector.api import events, ingest, models, ops, references, slos
 from collector.body import DrainBody, add_body_schemas, limited_route
 from collector.context import AppContext
 from collector.evaluation import EvaluationLoop, Evaluator
 from collector.metrics import MetricsState
-from collector.schemas import PATTERN_HINTS
+from collector.schemas import PATTERN_HINTS, EventOut
 from collector.service import InputError
 from collector.settings import Settings
 from spec import ResolvedSpec
 
 log = logging.getLogger("driftline.collector")
+P = ParamSpec("P")
 
 
 def rebuild_state(ctx: AppContext) -> None:
@@ -53,6 +54,8 @@ def rebuild_state(ctx: AppContext) -> None:
             ctx.state.add_records(model, version, total, invalid)
         for (model, kind), when in repository.last_received(s).items():
             ctx.state.received(model, kind, when.timestamp())
+        for (model, kind), n in repository.event_counts(s).items():
+            ctx.state.add_event(model, kind, n)
     ctx.evaluator.export(db.utcnow())
     ctx.evaluator.refresh_slos(db.utcnow())
 
@@ -62,6 +65,7 @@ def build_context(
     spec: ResolvedSpec | None,
     engine: Engine | None = None,
     on_deploy: Callable[[str, str, dt.datetime], None] | None = None,
+    on_event: Callable[[EventOut], None] | None = None,
 ) -> AppContext:
     """Open storage, apply migrations, register the spec's models and rebuild exported state."""
     engine = engine or db.make_engine(settings.database_url)
@@ -92,6 +96,7 @@ def build_context(
         known_models=set(projects),
         model_projects=projects,
         on_deploy=in_background(on_deploy) if on_deploy else None,
+        on_event=in_background(on_event, "event") if on_event else None,
     )
     redaction.of(ctx)  # reads the salt file and warns about a default salt now, not at the first batch
     rebuild_state(ctx)
@@ -193,17 +198,18 @@ def _input_error(_: Request, exc: InputError) -> JSONResponse:
     return JSONResponse({"detail": exc.detail()}, status_code=exc.status)
 
 
-def in_background(hook: Callable[[str, str, dt.datetime], None]) -> Callable[[str, str, dt.datetime], None]:
-    """Run a deploy hook on its own thread, logging failures: a slow or down Grafana never delays ingest."""
+def in_background(hook: Callable[P, None], what: str = "deploy") -> Callable[P, None]:
+    """Run a deploy (or event) hook on its own thread, logging failures: a slow or down Grafana never delays
+    ingest."""
 
-    def run(model: str, version: str, at: dt.datetime) -> None:
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
         def call() -> None:
             try:
-                hook(model, version, at)
+                hook(*args, **kwargs)
             except Exception:
-                log.exception("deploy hook failed for %s %s", model, version)
+                log.exception("%s hook failed for %s", what, " ".join(map(str, args[:2])))
 
-        threading.Thread(target=call, name="driftline-deploy-hook", daemon=True).start()
+        threading.Thread(target=call, name=f"driftline-{what}-hook", daemon=True).start()
 
     return run
 
@@ -215,10 +221,11 @@ def create_app(
     engine: Engine | None = None,
     run_loop: bool = True,
     on_deploy: Callable[[str, str, dt.datetime], None] | None = None,
+    on_event: Callable[[EventOut], None] | None = None,
 ) -> FastAPI:
     """Build the collector; `run_loop=False` leaves evaluation to POST /v1/evaluate (tests)."""
     settings = settings or Settings()
-    ctx = build_context(settings, spec, engine, on_deploy)
+    ctx = build_context(settings, spec, engine, on_deploy, on_event)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -242,7 +249,7 @@ def create_app(
     route_class = limited_route(
         settings.max_body_bytes, context={"max_future_skew": settings.max_future_skew_seconds}
     )
-    for module in (ingest, references, models, slos):
+    for module in (ingest, references, events, models, slos):
         app.include_router(module.router(route_class))
     app.include_router(ops.router())
     add_body_schemas(app)

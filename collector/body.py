@@ -249,7 +249,7 @@ ERRORS: dict[str, tuple[str, dict[str, Any]]] = {
     "401": ("No bearer token, or one that is invalid or revoked.", {}),
     "403": ("The token's scope or project does not allow this.", {}),
     "404": ("No such model or SLO.", {}),
-    "409": ("The batch id (or model name) is taken by other content.", {}),
+    "409": ("The batch id or event id (or model name) is taken by other content.", {}),
     "413": ("The body, decompressed, is over the collector's limit: send smaller batches.", {}),
     "415": ("A Content-Encoding other than gzip.", {}),
     "422": ("A field is wrong: each entry names its location and the fix.", {}),

@@ -17,6 +17,7 @@ from collector.db import DEFAULT_PROJECT
 from collector.evaluation import Evaluator
 from collector.metrics import MetricsState
 from collector.ratelimit import Limited, RateLimiter
+from collector.schemas import EventOut
 from collector.settings import Settings
 from spec import ResolvedSpec
 
@@ -34,6 +35,8 @@ class AppContext:
     known_models: set[str]
     #: Called (off the request path) when a model version is seen for the first time: a deploy.
     on_deploy: Callable[[str, str, dt.datetime], None] | None = None
+    #: Called (off the request path) with each newly stored event (`collector.events`): an annotation.
+    on_event: Callable[[EventOut], None] | None = None
     #: Each registered model's project (models missing here are in the default project).
     model_projects: dict[str, str] = field(default_factory=dict)
     limiter: RateLimiter | None = None

@@ -315,6 +315,27 @@ class Deploy(Base):
     recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
+class Event(Base):
+    """A retrain, deploy or rollback of a model, as an operator or a pipeline reported it (migration 13).
+
+    Keyed by (model, event_id): a retried POST stores the event once; `digest` (SHA-256 of the event as
+    sent) tells a retry from a reuse of the id for another event, which is refused.
+    """
+
+    __tablename__ = "events"
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ts: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    links: Mapped[list[str] | None] = mapped_column(JSONType, nullable=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_events_model_ts", "model", "ts"),)
+
+
 class QualityPoint(Base):
     """One data-quality check of one feature in one event-time window: how many of how many failed."""
 

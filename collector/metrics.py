@@ -21,6 +21,7 @@ from contract import (
     LABELLED_PREDICTIONS,
     LABELS,
     LAST_RECEIVED,
+    MODEL_EVENTS,
     MODEL_PERFORMANCE,
     MODEL_VERSION_INFO,
     PREDICTION_LATENCY,
@@ -66,6 +67,8 @@ class MetricsState:
     slo_burn: dict[tuple[str, str], float] = field(default_factory=dict)
     #: Evaluation steps that failed and were skipped, by (model, stage): the other models went on.
     evaluation_failures: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: Reported events (retrain, deploy, rollback) by (model, kind).
+    events: dict[tuple[str, str], int] = field(default_factory=dict)
     #: Cardinality limits: versions exported per model (the most recently active ones; an older one's
     #: series leave /metrics, its data stays stored) and slice values per model on the performance gauge
     #: (the first seen). Each version pushed out and each slice value refused is counted in `limited`.
@@ -226,6 +229,11 @@ class MetricsState:
             key = (model, stage)
             self.evaluation_failures[key] = self.evaluation_failures.get(key, 0) + 1
 
+    def add_event(self, model: str, kind: str, n: int = 1) -> None:
+        """Count `n` reported events of one kind (retrain, deploy, rollback) for `model`."""
+        with self.lock:
+            self.events[(model, kind)] = self.events.get((model, kind), 0) + n
+
     def set_slos(self, remaining: dict[str, float], burn: dict[tuple[str, str], float]) -> None:
         """Replace the SLO gauges: budget remaining per SLO and burn rate per (SLO, window)."""
         with self.lock:
@@ -278,6 +286,7 @@ def _snapshot(s: MetricsState) -> dict[Series, dict[Any, Any]]:
             SLO_BURN_RATE: dict(s.slo_burn),
             CARDINALITY_LIMITED: dict(s.limited),
             EVALUATION_FAILURES: dict(s.evaluation_failures),
+            MODEL_EVENTS: dict(s.events),
         }
         for kind, series in LAST_RECEIVED.items():
             rows[series] = {(model,): when for (model, k), when in s.last_received.items() if k == kind}

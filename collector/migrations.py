@@ -197,6 +197,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "the window's length in every per-window key: several windows per model", _window_lengths),
     Migration(11, "hour roll-ups of the per-minute aggregates, for windows of a day or a week", _hour_rollups),
     Migration(12, "an index on (model, window_start) of every per-window table: reads flat in history", _read_indexes),
+    Migration(13, "events: retrains, deploys and rollbacks reported per model", _create(db.Event)),
 )
 
 

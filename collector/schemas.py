@@ -6,7 +6,7 @@ import datetime as dt
 import itertools
 import math
 from operator import attrgetter
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -36,10 +36,13 @@ from slo.windows import format_duration
 #: Text that can be stored: no NUL character.
 NUL_FREE_PATTERN = r"^[^\x00]*$"
 MODEL_NAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9_.-]*$"
+#: An absolute web address: an event's links open from a Grafana annotation or a terminal.
+LINK_PATTERN = r"^https?://[^\s\x00]+$"
 #: How to fix a value that does not match each pattern above (the 422 body says it).
 PATTERN_HINTS = {
     NUL_FREE_PATTERN: "the text contains a NUL character, which cannot be stored: remove it",
     MODEL_NAME_PATTERN: "a model name starts with a letter, then only letters, digits, '_', '.' and '-'",
+    LINK_PATTERN: "a link is an absolute http:// or https:// address without spaces",
     VERSION_PATTERN: "a version starts with a letter or digit, then only letters, digits, '.', '_', '+' "
     "and '-', at most 64 characters (a release name, like v7 or 2026.11.1)",
 }
@@ -300,6 +303,62 @@ class ReferenceIn(_In):
     )
     attributions: list[AttributionsIn] | None = Field(
         None, description="Per-row SHAP attributions, when the SDK's explainer (not the collector) explains."
+    )
+
+
+#: What an event says happened to a model (`POST /v1/events`).
+EVENT_KINDS = ("retrain", "deploy", "rollback")
+EventKind = Literal["retrain", "deploy", "rollback"]
+#: At most this many links per event, each at most this long.
+MAX_EVENT_LINKS = 10
+MAX_LINK_LENGTH = 2000
+MAX_NOTE_LENGTH = 2000
+Link = Annotated[str, Field(min_length=1, max_length=MAX_LINK_LENGTH, pattern=LINK_PATTERN)]
+
+
+class EventIn(_In):
+    """A retrain, deploy or rollback of a model, stored once per (model, event_id)."""
+
+    event_id: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=NUL_FREE_PATTERN,
+        description="Idempotency key: a retry with the same id and content stores nothing new.",
+    )
+    model: ModelName
+    kind: EventKind = Field(description="retrain, deploy or rollback.")
+    version: Version | None = Field(None, description="The model version the event produced or restored.")
+    ts: EventTime | None = Field(None, description="When it happened; default: when the collector got it.")
+    note: str | None = Field(
+        None, max_length=MAX_NOTE_LENGTH, pattern=NUL_FREE_PATTERN, description="Why, in a sentence or two."
+    )
+    links: list[Link] = Field(
+        default_factory=list,
+        max_length=MAX_EVENT_LINKS,
+        description="Absolute http(s) addresses: the pipeline run, the change, the ticket.",
+    )
+
+    @model_validator(mode="after")
+    def _event_time(self, info: ValidationInfo) -> EventIn:
+        if self.ts is not None:
+            _time_errors("EventIn", [(("ts",), self.ts, "ts")], info)
+        return self
+
+
+class EventOut(BaseModel):
+    event_id: str
+    model: str
+    kind: str = Field(description="retrain, deploy or rollback.")
+    version: str | None
+    ts: dt.datetime = Field(description="When it happened.")
+    note: str | None
+    links: list[str]
+    received_at: dt.datetime = Field(description="When the collector stored it.")
+
+
+class EventStored(EventOut):
+    duplicate: bool = Field(
+        False, description="True when this event id was stored before with the same content: nothing changed."
     )
 
 

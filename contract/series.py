@@ -187,6 +187,12 @@ EVALUATION_FAILURES = Series(
     "stage: window, drift, performance, quality, attributions, multivariate drift, export or slos.",
     labels=("model", "stage"),
 )
+MODEL_EVENTS = Series(
+    name="driftline_model_events_total",
+    kind="counter",
+    help="Retrains, deploys and rollbacks reported with POST /v1/events (retrain-rate SLIs), by model and kind.",
+    labels=("model", "kind"),
+)
 
 #: Every exported series, in the order `/metrics` writes them.
 SERIES: tuple[Series, ...] = (
@@ -208,6 +214,7 @@ SERIES: tuple[Series, ...] = (
     SLO_BURN_RATE,
     CARDINALITY_LIMITED,
     EVALUATION_FAILURES,
+    MODEL_EVENTS,
 )
 
 #: The freshness gauge for each thing whose arrival the collector notes (`MetricsState.received`).

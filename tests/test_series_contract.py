@@ -58,6 +58,8 @@ def _populated() -> MetricsState:
         {("m", "v1", "x", "prediction", "1h"): (0.4, True), ("m", "v1", "y", "loss", "1h"): (0.1, False)}
     )
     s.add_evaluation_failure("m", "drift")
+    s.add_event("m", "retrain", 2)
+    s.add_event("m", "rollback")
     s.set_slos({"m-availability": 0.5}, {("m-availability", "1h"): 2.0})
     s.limited[("m", "version")] = 3
     return s
@@ -153,6 +155,11 @@ driftline_cardinality_limited_total{kind="version",model="m"} 3.0
 error), by model and stage: window, drift, performance, quality, attributions, multivariate drift, export or slos.
 # TYPE driftline_evaluation_failures_total counter
 driftline_evaluation_failures_total{model="m",stage="drift"} 1.0
+# HELP driftline_model_events_total Retrains, deploys and rollbacks reported with POST /v1/events (retrain-rate \
+SLIs), by model and kind.
+# TYPE driftline_model_events_total counter
+driftline_model_events_total{kind="retrain",model="m"} 2.0
+driftline_model_events_total{kind="rollback",model="m"} 1.0
 """
 
 

@@ -24,6 +24,7 @@ from collector.repository.aggregates import (
     window_summary,
 )
 from collector.repository.batches import Claim, claim_batch, scoped_batch_key
+from collector.repository.events import event_counts, insert_event, model_events
 from collector.repository.labels import (
     count_labels,
     labelled_ids,
@@ -117,8 +118,10 @@ __all__ = [
     "create_reference",
     "deploys",
     "drift_series",
+    "event_counts",
     "get_token",
     "holds_more_records",
+    "insert_event",
     "insert_records",
     "insert_stats",
     "labelled_ids",
@@ -134,6 +137,7 @@ __all__ = [
     "list_tokens",
     "mark_pending",
     "minute_time",
+    "model_events",
     "model_names",
     "model_projects",
     "model_versions",
