@@ -37,6 +37,9 @@ mon = Monitor(
     os.environ["DL_MODEL"], "v1", collector=os.environ["DL_URL"], token=os.environ["DL_TOKEN"],
     sample_rate=1.0, flush_interval=float(os.environ.get("DL_FLUSH", "30")), max_queue=100_000,
 )
+if os.environ.get("DL_WARMUP"):  # one prediction at import: under --preload, in gunicorn's master, pre-fork
+    with mon.observe(ids=["warmup"], features={"x": 0.0}) as obs:
+        obs.predictions(0)
 app = FastAPI()
 app.add_middleware(DriftlineMiddleware, monitor=mon, exclude_paths=("/metrics", "/healthz"))
 REQUESTS = None
