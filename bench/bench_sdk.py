@@ -114,6 +114,58 @@ def bench_numpy_batch(calls: int, repeats: int) -> float:
         mon.close(5.0)
 
 
+def bench_middleware(calls: int, repeats: int) -> tuple[float, float]:
+    """µs per request of a Starlette app called in-process (no sockets), without and with
+    `DriftlineMiddleware`, alternating runs in the same process so both see the same machine."""
+    import asyncio
+
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from sdk.asgi import DriftlineMiddleware
+
+    async def predict(request: Any) -> JSONResponse:
+        return JSONResponse({"prediction": 1})
+
+    plain = Starlette(routes=[Route("/predict", predict, methods=["POST"])])
+    watched = Starlette(routes=[Route("/predict", predict, methods=["POST"])])
+    mon = _monitor(0.01)
+    watched.add_middleware(DriftlineMiddleware, monitor=mon)
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/predict", "raw_path": b"/predict", "query_string": b"", "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"x-request-id", b"bench-1")],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: Any) -> None:
+        return None
+
+    async def run(app: Any, k: int) -> None:
+        for _ in range(k):
+            await app(dict(scope), receive, send)
+
+    loop = asyncio.new_event_loop()
+    try:
+        times: dict[int, list[float]] = {0: [], 1: []}
+        for app in (plain, watched):
+            loop.run_until_complete(run(app, 1000))  # warm-up
+        for _ in range(repeats):
+            for i, app in enumerate((plain, watched)):
+                gc.collect()
+                t0 = time.perf_counter_ns()
+                loop.run_until_complete(run(app, calls))
+                times[i].append((time.perf_counter_ns() - t0) / calls / 1000)
+        return statistics.median(times[0]), statistics.median(times[1])
+    finally:
+        loop.close()
+        mon.close(5.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=200_000)
@@ -135,6 +187,10 @@ def main() -> None:
     print(f"{'case':<50} {'us/call':>10} {'x baseline':>11}")
     for name, us in rows:
         print(f"{name:<50} {us:>10.3f} {us / base:>11.2f}")
+    without, with_mw = bench_middleware(max(c // 20, 1000), r)
+    print(f"\n{'ASGI request, Starlette app in-process':<50} {'us/request':>10} {'overhead':>11}")
+    print(f"{'  without DriftlineMiddleware':<50} {without:>10.2f}")
+    print(f"{'  with DriftlineMiddleware (rate 0.01)':<50} {with_mw:>10.2f} {with_mw - without:>+9.2f}us")
 
 
 if __name__ == "__main__":
