@@ -14,7 +14,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
         "the dashboards package builds Grafana models with grafana-foundation-sdk: pip install 'driftline[grafana]'"
     ) from exc
 
-from dashboards.board import DEPLOY_TAG, GENERATED_TAG, deploy_tags
+from dashboards.board import DEPLOY_TAG, EVENT_TAG, GENERATED_TAG, deploy_tags, event_tags
 from dashboards.datasources import Datasource, MissingSecretError, datasources
 from dashboards.generate import GeneratedDashboard, generate_dashboards
 from dashboards.options import GrafanaOptions, PostgresSource, PrometheusSource, postgres_from_database_url
@@ -23,6 +23,7 @@ from dashboards.provision import (
     ProvisionError,
     ProvisionReport,
     post_deploy_annotation,
+    post_event_annotation,
     provision,
     provision_grafana,
 )
@@ -38,6 +39,7 @@ from dashboards.writer import (
 
 __all__ = [
     "DEPLOY_TAG",
+    "EVENT_TAG",
     "GENERATED_TAG",
     "READABLE_TABLES",
     "Change",
@@ -53,8 +55,10 @@ __all__ = [
     "create_readonly_role",
     "datasources",
     "deploy_tags",
+    "event_tags",
     "generate_dashboards",
     "post_deploy_annotation",
+    "post_event_annotation",
     "postgres_from_database_url",
     "provision",
     "provision_grafana",

@@ -26,11 +26,18 @@ TAGS = ("driftline",)
 GENERATED_TAG = "driftline-generated"
 #: Tags of the annotation posted when a model starts serving a new version (see `deploy_tags`).
 DEPLOY_TAG = "driftline-deploy"
+#: Tags of the annotation posted for each reported retrain, deploy or rollback (see `event_tags`).
+EVENT_TAG = "driftline-event"
 
 
 def deploy_tags(model_name: str, version: str) -> list[str]:
     """The tags of a deploy annotation: the dashboards filter on DEPLOY_TAG and `model:<name>`."""
     return [DEPLOY_TAG, f"model:{model_name}", f"version:{version}"]
+
+
+def event_tags(model_name: str, kind: str, version: str | None = None) -> list[str]:
+    """The tags of an event annotation: the model dashboard filters on EVENT_TAG and `model:<name>`."""
+    return [EVENT_TAG, f"model:{model_name}", f"kind:{kind}", *([f"version:{version}"] if version else [])]
 
 
 class _Panel(Protocol):
@@ -107,6 +114,19 @@ class Board:
             .enable(True)
             .hide(False)
             .icon_color("purple")
+            .target(builders.AnnotationTarget().type("tags").tags(list(tags)).match_any(False).limit(100))
+        )
+        return self
+
+    def events(self, tags: Sequence[str]) -> Board:
+        """Show event annotations (retrains, deploys, rollbacks reported to the collector) carrying `tags`."""
+        self._builder.annotation(
+            builders.AnnotationQuery()
+            .name("Events")
+            .datasource(model.DataSourceRef(type_val="grafana", uid="-- Grafana --"))
+            .enable(True)
+            .hide(False)
+            .icon_color("orange")
             .target(builders.AnnotationTarget().type("tags").tags(list(tags)).match_any(False).limit(100))
         )
         return self

@@ -16,6 +16,7 @@ from grafana_foundation_sdk.models.heatmap import HeatmapColorMode
 from contract import FEATURE_ATTRIBUTION, FEATURE_DRIFT, LABELS, MODEL_PERFORMANCE, PREDICTIONS, SDK_DROPPED
 from dashboards import uids
 from dashboards.board import (
+    EVENT_TAG,
     Board,
     constant_variable,
     custom_variable,
@@ -161,6 +162,7 @@ def debug(m: Model, options: GrafanaOptions) -> dict[str, Any]:
     if options.has_sql:
         board.variable(custom_variable("feature", "Feature", drift_features))
     board.deploys(["driftline-deploy", "model:$model"])
+    board.events([EVENT_TAG, "model:$model"])
 
     _drift_row(board, m, drift_features)
     _performance_row(board, m, metric)

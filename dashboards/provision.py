@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from clients import TOKEN_ENV, Change, GrafanaError, Report, connect, differs, ensure_folder, get
 from clients import call as grafana_call
-from dashboards.board import GENERATED_TAG, deploy_tags
+from dashboards.board import GENERATED_TAG, deploy_tags, event_tags
 from dashboards.datasources import Datasource, MissingSecretError, datasources
 from dashboards.generate import GeneratedDashboard, generate_dashboards
 from dashboards.options import GrafanaOptions
@@ -31,6 +31,7 @@ __all__ = [
     "ProvisionError",
     "ProvisionReport",
     "post_deploy_annotation",
+    "post_event_annotation",
     "provision",
     "provision_grafana",
     "push",
@@ -107,6 +108,29 @@ def post_deploy_annotation(api: GrafanaApi, model: str, version: str, at_ms: int
             time_to=at_ms,
             tags=deploy_tags(model, version),
             text=f"{model} now serves version {version}",
+        ),
+    )
+    return int(result["id"])
+
+
+def post_event_annotation(
+    api: GrafanaApi,
+    model: str,
+    kind: str,
+    at_ms: int,
+    *,
+    version: str | None = None,
+    note: str | None = None,
+    links: Iterable[str] = (),
+) -> int:
+    """Post the annotation the model dashboard shows for a reported retrain, deploy or rollback; its id."""
+    what = f"{model}: {kind}" + (f" of version {version}" if version else "")
+    text = "\n".join([what, *([note] if note else []), *links])
+    result = _call(
+        "annotation",
+        f"{model}@{kind}",
+        lambda: api.annotations.add_annotation(
+            panel_id=0, time_from=at_ms, time_to=at_ms, tags=event_tags(model, kind, version), text=text
         ),
     )
     return int(result["id"])

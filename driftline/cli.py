@@ -1,5 +1,5 @@
 """The `driftline` command: serve, token create|list|revoke, check, generate, provision, silence, replay,
-report, demo."""
+event, report, demo."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from sqlalchemy.orm import sessionmaker
 from alerting import silence_body
 from clients import GrafanaError, SilenceError, connect, create_silence
 from collector import Settings, auth, create_app, db, migrations, reads, repository
+from driftline import events, models, reference
 from driftline import generate as artifacts
-from driftline import models, reference
 from driftline import replay as rp
 from driftline.demo import run_demo
 from driftline.generate import build, generate, push_dashboards, push_grafana_alerting
@@ -50,7 +50,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # A 5,000-record batch allocates ~100k short-lived dicts; at the default gen-0 threshold (700) the
     # cyclic GC runs hundreds of times per batch. Ingest holds no reference cycles worth collecting early.
     gc.set_threshold(50_000, 20, 20)
-    app = create_app(settings, spec, on_deploy=_deploy_annotator(settings.grafana_url))
+    grafana = settings.grafana_url  # each deploy and reported event becomes an annotation there, when set
+    app = create_app(settings, spec, on_deploy=_deploy_annotator(grafana), on_event=events.annotator(grafana))
     ctx = app.state.ctx
     with ctx.sessions.begin() as s:
         if repository.count_tokens(s) == 0:
@@ -575,6 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_silence(sub)
     _add_replay(sub)
     _add_reference(sub)
+    events.add_parser(sub)
     _add_models(sub)
     _add_status(sub)
     _add_report(sub)

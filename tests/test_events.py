@@ -12,10 +12,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy.orm import sessionmaker
 
 from collector import auth, db
-from tests.conftest import Collector, start_collector
+from dashboards import generate_dashboards
+from dashboards.uids import model_uid
+from spec import load_spec
+from tests.conftest import EXAMPLES, Collector, cli, missing, start_collector
+from tests.fake_grafana import SPEC, FakeGrafana
 
 
 def event(event_id: str = "e1", **fields: Any) -> dict[str, Any]:
@@ -165,3 +170,83 @@ def test_the_event_counter_carries_on_after_a_restart(tmp_path: Path) -> None:
     finally:
         c.stop()
 
+
+def test_the_cli_reports_an_event_and_prints_what_was_stored(tmp_path: Path) -> None:
+    c = start_collector(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path)
+    try:
+        args = ("--model", "credit", "--collector", c.url, "--token", c.ingest)
+        out = cli(
+            "event", "retrain", *args, "--version", "v7", "--note", "drift on income",
+            "--link", "https://ci.example/runs/9", "--at", "2026-01-02T03:04:05Z", "--id", "run-9",
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.splitlines() == [
+            "stored: retrain of credit version v7 at 2026-01-02T03:04:05Z (event id run-9)",
+            "  note: drift on income",
+            "  link: https://ci.example/runs/9",
+        ]
+        again = cli("event", "retrain", *args, "--version", "v7", "--note", "drift on income",
+                    "--link", "https://ci.example/runs/9", "--at", "2026-01-02T03:04:05Z", "--id", "run-9")  # fmt: skip
+        assert again.returncode == 0 and again.stdout.startswith("already stored (nothing changed): retrain")
+        out = cli("event", "rollback", *args)
+        assert out.returncode == 0 and out.stdout.startswith("stored: rollback of credit at "), out.stderr
+        status, listed = c.get("/v1/models/credit/events")
+        assert status == 200 and [e["kind"] for e in listed] == ["rollback", "retrain"], listed
+        assert counted(c, "retrain") == 1.0 and counted(c, "rollback") == 1.0
+
+        refused = cli("event", "deploy", "--model", "nope", "--collector", c.url, "--token", c.ingest)
+        assert refused.returncode == 2 and "422" in refused.stderr and "model 'nope'" in refused.stderr
+        bad_time = cli("event", "deploy", *args, "--at", "last tuesday")
+        assert bad_time.returncode == 2 and "--at" in bad_time.stderr and "ISO-8601" in bad_time.stderr
+        no_token = cli(
+            "event", "deploy", "--model", "credit", "--collector", c.url, env={"DRIFTLINE_TOKEN": ""}
+        )
+        assert no_token.returncode == 2 and "DRIFTLINE_TOKEN" in no_token.stderr
+    finally:
+        c.stop()
+
+
+def test_every_stored_event_is_posted_as_a_grafana_annotation_the_model_dashboard_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not SPEC.exists():
+        missing(f"Grafana's OpenAPI description at {SPEC}", "check out shared/ beside the repository")
+    with FakeGrafana() as grafana:
+        monkeypatch.setenv("DRIFTLINE_GRAFANA_URL", grafana.url)
+        monkeypatch.setenv("GRAFANA_TOKEN", grafana.token)
+        c = start_collector(f"sqlite:///{tmp_path / 'g.db'}", tmp_path)
+        try:
+            at = time.time() - 600
+            sent = event("g1", version="v2", ts=at, note="weekly", links=["https://ci.example/runs/1"])
+            assert c.post("/v1/events", sent)[0] == 200
+            assert c.post("/v1/events", sent)[1]["duplicate"] is True  # a retry posts nothing more
+            assert c.post("/v1/events", event("g2", kind="rollback"))[0] == 200
+            deadline = time.monotonic() + 20
+            while len(grafana.state.annotations) < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(0.5)
+        finally:
+            c.stop()
+    assert grafana.errors == [], "\n".join(grafana.errors)
+    by_tags = {tuple(a["tags"]): a for a in grafana.state.annotations}
+    assert set(by_tags) == {
+        ("driftline-event", "model:credit", "kind:retrain", "version:v2"),
+        ("driftline-event", "model:credit", "kind:rollback"),
+    }
+    retrain = by_tags[("driftline-event", "model:credit", "kind:retrain", "version:v2")]
+    assert retrain["time"] == int(at * 1000)
+    assert retrain["text"].splitlines() == [
+        "credit: retrain of version v2",
+        "weekly",
+        "https://ci.example/runs/1",
+    ]
+
+    board = next(
+        b for b in generate_dashboards(load_spec(EXAMPLES / "credit.yaml")) if b.uid == model_uid("credit")
+    )
+    shown = next(a for a in board.model["annotations"]["list"] if a["name"] == "Events")
+    # Grafana shows an annotation on a tags query when it carries every tag the query names
+    assert (
+        set(shown["target"]["tags"]) == {"driftline-event", "model:$model"}
+        and not shown["target"]["matchAny"]
+    )
