@@ -86,3 +86,25 @@ def test_paging_with_a_cursor_gives_every_point_once_across_versions_lengths_and
                 after = repository.series_key("drift", page[-1])
             assert got == whole, size
     engine.dispose()
+
+
+def test_the_bulk_insert_stores_what_sqlalchemys_insert_stores(db_url: str) -> None:
+    """`insert_many` binds through each column's dialect type: the stored text (SQLite keeps datetimes as
+    text, with microseconds) is byte for byte what SQLAlchemy's own INSERT stores, so keys and ranges match."""
+    from sqlalchemy import text
+
+    from collector.repository._sql import insert_many
+
+    engine = db.make_engine(db_url)
+    migrations.migrate(engine)
+    t = db.table(db.MinutePerformance)
+    cols = ("model", "version", "minute", "slice", "item", "n", "total", "squares")
+    row = ("credit", "v1", T0 + dt.timedelta(minutes=3), "all", "ll", 7, 1.5, 0.25)
+    with sessionmaker(engine).begin() as s:
+        s.execute(t.insert(), [dict(zip(cols, row, strict=True))])
+        insert_many(s, t, cols, [(*row[:4], "c", *row[5:])])
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT item, CAST(minute AS TEXT), n, total, squares FROM minute_performance "
+                                   "ORDER BY item")).all()  # fmt: skip
+    assert [tuple(r[1:]) for r in stored] == [tuple(stored[0][1:])] * 2, stored
+    engine.dispose()

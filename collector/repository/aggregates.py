@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from analyzers.aggregates import MinuteAggregates
 from analyzers.performance_summary import Summary, Sums
 from collector import db
-from collector.repository._sql import insert
+from collector.repository._sql import insert, insert_many
 
 #: The `MinutePerformance` item that counts a minute's records per slice, labelled or not (added at ingest).
 RECORDS_ITEM = "records"
@@ -267,15 +267,14 @@ def replace_summaries(
                 t.c.item != RECORDS_ITEM,
             )
         )  # fmt: skip
-    rows = [
-        {"model": model, "version": version, "minute": minute_time(m), "slice": sl, "item": item, "n": x.n,
-         "total": _storable(x.total), "squares": _storable(x.squares)}
+    rows = (
+        (model, version, minute, sl, item, x.n, _storable(x.total), _storable(x.squares))
         for m in sorted(summaries)
+        for minute in (minute_time(m),)
         for sl, items in sorted(summaries[m].items())
         for item, x in sorted(items.items())
-    ]
-    if rows:
-        conn.execute(t.insert(), rows)
+    )
+    insert_many(conn, t, ("model", "version", "minute", "slice", "item", "n", "total", "squares"), rows)
 
 
 def window_summary(
