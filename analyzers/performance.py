@@ -239,12 +239,26 @@ def macro_from_confusion(c: np.ndarray, which: str) -> np.ndarray:
     return _ratio((per * seen).sum(1), seen.sum(1))
 
 
+def _class_key(v: Any) -> str:
+    """A class label as a comparable string, with same_class's rule: 1, 1.0, "1" and True are one class
+    ("1.0"), 0.0 and -0.0 too; other values by their text."""
+    x = _number(v)
+    return repr(x + 0.0) if x is not None else f"s:{v}"
+
+
 def _class_keys(values: Sequence[Any]) -> np.ndarray:
-    """Class labels as comparable strings, with same_class's rule: 1, 1.0, "1" and True are one class."""
+    """`_class_key` of each value, computed once per distinct value (classes are few, rows many). Values
+    equal as dict keys (1, 1.0, True) have equal class keys, so the cache cannot mix classes."""
+    seen: dict[Any, str] = {}
     out = []
     for v in values:
-        x = _number(v)
-        out.append(repr(x) if x is not None else f"s:{v}")
+        try:
+            k = seen[v]
+        except KeyError:
+            k = seen[v] = _class_key(v)
+        except TypeError:  # unhashable (a list sent as a class): by its text
+            k = _class_key(v)
+        out.append(k)
     return np.array(out, dtype=object)
 
 

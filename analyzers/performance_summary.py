@@ -56,6 +56,9 @@ from analyzers.performance import (
 AUC_BINS = 362
 _CELL_WIDTH = 0.02
 _SEP = ":"  # between the parts of a numbered item
+#: What the ROC AUC grid's items start with ("r:cell:y"): a minute holds up to 2 x AUC_BINS of them per
+#: slice, so storage may pack them (see `collector.repository.aggregates`).
+CELL_PREFIX = f"r{_SEP}"
 K = TypeVar("K", bound=Hashable)
 
 
@@ -135,7 +138,7 @@ def _table(rows: Sequence[LabelledRow], kind: str, positive_class: Any) -> dict[
         out[f"e{_SEP}{b}"] = Sums(int(at.sum()), float(s[at].sum()), float(y[at].sum()))
     cell = _logit_cell(s) * 2 + y
     for c, n in zip(*np.unique(cell, return_counts=True), strict=True):
-        out[f"r{_SEP}{int(c) // 2}{_SEP}{int(c) % 2}"] = Sums(int(n))
+        out[f"{CELL_PREFIX}{int(c) // 2}{_SEP}{int(c) % 2}"] = Sums(int(n))
     return out
 
 
@@ -238,8 +241,11 @@ def _add_scored(
     """A binary model's scored items per group (log loss, calibration bins, ROC AUC cells), as `_table`'s."""
     (pos,) = _class_keys([positive_class])
     score = np.full(len(rows), np.nan)
-    for i in used:
-        score[i] = p if (p := _probability(rows[i].score)) is not None else np.nan
+    raw = [rows[i].score for i in used]
+    # stored scores are floats or None: those in one numpy pass, anything else through _probability
+    x = np.fromiter((v if type(v) is float else _nan_or(_probability(v)) for v in raw), np.float64, len(raw))
+    with np.errstate(invalid="ignore"):
+        score[used] = np.where((x >= 0.0) & (x <= 1.0), x, np.nan)
     scored = np.isfinite(score[at])
     if not scored.any():
         return
@@ -259,7 +265,11 @@ def _add_scored(
     found, counts = np.unique(sc * (2 * AUC_BINS) + _logit_cell(s) * 2 + y, return_counts=True)
     for j, n in zip(found.tolist(), counts.tolist(), strict=True):
         c = j % (2 * AUC_BINS)
-        items[j // (2 * AUC_BINS)][f"r{_SEP}{c // 2}{_SEP}{c % 2}"] = Sums(n)
+        items[j // (2 * AUC_BINS)][f"{CELL_PREFIX}{c // 2}{_SEP}{c % 2}"] = Sums(n)
+
+
+def _nan_or(x: float | None) -> float:
+    return np.nan if x is None else x
 
 
 def slice_totals(slices: Iterable[Mapping[str, Any] | None], slice_columns: Sequence[str]) -> dict[str, int]:

@@ -406,6 +406,9 @@ class MinutePerformance(Base):
     n: Mapped[int] = mapped_column(BigInteger)
     total: Mapped[float] = mapped_column(Float, default=0.0)
     squares: Mapped[float] = mapped_column(Float, default=0.0)
+    #: item "r" only: the slice-minute's ROC AUC grid cells as JSON {"cell:y": n} (migration 16), one row
+    #: where one per cell made the table hold several rows per labelled record
+    cells: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 def _hourly(entity: type[Base], name: str) -> Table:

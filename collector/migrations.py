@@ -168,6 +168,16 @@ def _window_lengths(conn: Connection) -> None:
         dialects.of(conn).set_primary_key(conn, t, [c.name for c in t.primary_key.columns])
 
 
+def _packed_cells(conn: Connection) -> None:
+    """A `cells` column on the per-minute performance summaries and their hour roll-up. Rows stored before
+    (one per cell) stay: they are read and rolled up as they are, and replaced when their minute is
+    summarised again."""
+    inspector = inspect(conn)
+    for t in (db.table(db.MinutePerformance), dict(db.ROLLUPS)[db.MinutePerformance]):
+        if inspector.has_table(t.name) and "cells" not in {c["name"] for c in inspector.get_columns(t.name)}:
+            conn.execute(text(f'ALTER TABLE "{t.name}" ADD COLUMN cells TEXT'))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -198,6 +208,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(11, "hour roll-ups of the per-minute aggregates, for windows of a day or a week", _hour_rollups),
     Migration(12, "an index on (model, window_start) of every per-window table: reads flat in history", _read_indexes),
     Migration(13, "events: retrains, deploys and rollbacks reported per model", _create(db.Event)),
+    Migration(16, "ROC AUC cells of a slice-minute packed in one row (column cells)", _packed_cells),
 )
 
 

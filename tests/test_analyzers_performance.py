@@ -267,3 +267,15 @@ def test_intervals_are_reproducible_when_a_window_is_evaluated_again() -> None:
     first = window_performance(rows, prediction_type="binary", resamples=100)
     assert first == window_performance(rows, prediction_type="binary", resamples=100)
     assert {v.metric for v in first if v.slice == "all" and v.lower is not None} == set(BINARY_METRICS)
+
+
+def test_class_keys_follow_same_class_for_every_spelling_of_zero_and_one() -> None:
+    """0, 0.0, -0.0, False and "0" are one class (as `same_class` says), whichever spelling a cached lookup
+    saw first; unhashable values are keyed by their text, not refused."""
+    from analyzers.performance import _class_keys, same_class
+
+    for values in ([0, -0.0, 0.0, False, "0"], [-0.0, 0, "0.0"], [True, 1, 1.0, "1"]):
+        keys = set(_class_keys(values).tolist())
+        assert len(keys) == 1, (values, keys)
+        assert all(same_class(values[0], v) for v in values)
+    assert _class_keys([[1, 2], [1, 2]]).tolist() == ["s:[1, 2]"] * 2

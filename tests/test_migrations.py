@@ -207,3 +207,25 @@ def test_migration_10_gives_stored_points_their_window_length_and_keys_them_by_i
     assert migrations.migrate(engine) == [10]
     check_keyed_by_window(engine)
     engine.dispose()
+
+
+def test_migration_16_adds_the_packed_cells_column_to_the_summaries_and_their_roll_up(db_url: str) -> None:
+    """A database from before 16 (no `cells`, summaries one row per ROC AUC cell) gains the column on both
+    tables, keeps its rows, and then stores packed cells."""
+    engine = db.make_engine(db_url)
+    migrations.migrate(engine)
+    tables = ("minute_performance", "hour_performance")
+    with engine.begin() as conn:
+        for name in tables:
+            conn.execute(text(f"ALTER TABLE {name} DROP COLUMN cells"))
+        before = Table("minute_performance", MetaData(), autoload_with=conn)  # as the old schema has it
+        conn.execute(before.insert().values(model="credit", version="v1", minute=T0, slice="all", item="r:3:1", n=2,
+                                            total=0.0, squares=0.0))  # fmt: skip
+        conn.execute(delete(db.table(db.SchemaVersion)).where(db.table(db.SchemaVersion).c.version == 16))
+    assert migrations.migrate(engine) == [16]
+    for name in tables:
+        assert "cells" in {c["name"] for c in inspect(engine).get_columns(name)}, name
+    with Session(engine) as s:
+        got, _ = repository.window_summary(s, model="credit", version="v1", start=T0, end=T0 + dt.timedelta(hours=1))
+    assert {k: v.n for k, v in got["all"].items()} == {"r:3:1": 2}
+    engine.dispose()

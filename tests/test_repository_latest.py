@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from collector import db, migrations, repository
@@ -107,4 +108,35 @@ def test_the_bulk_insert_stores_what_sqlalchemys_insert_stores(db_url: str) -> N
         stored = conn.execute(text("SELECT item, CAST(minute AS TEXT), n, total, squares FROM minute_performance "
                                    "ORDER BY item")).all()  # fmt: skip
     assert [tuple(r[1:]) for r in stored] == [tuple(stored[0][1:])] * 2, stored
+    engine.dispose()
+
+
+def test_packed_roc_cells_read_and_roll_up_as_the_rows_they_replaced(db_url: str) -> None:
+    """A slice-minute's ROC AUC cells are stored in one row (migration 16); rows stored before, one per cell,
+    stay readable. A window and its hour roll-up read the same summary either way, mixed within one hour:
+    the merge of what was written."""
+    from analyzers.performance_summary import Sums, merged
+
+    engine = db.make_engine(db_url)
+    migrations.migrate(engine)
+    t = db.table(db.MinutePerformance)
+    start = int(T0.timestamp())
+    new = {"all": {"r:12:1": Sums(3), "r:40:0": Sums(2), "ll": Sums(5, 1.25, 0.5)}, "region=eu": {"r:12:1": Sums(1)}}
+    old = {"all": {"r:12:1": Sums(4), "r:7:0": Sums(1), "ll": Sums(5, 2.0, 1.0)}}
+    with sessionmaker(engine).begin() as s:
+        repository.replace_summaries(s, model="credit", version="v1", summaries={start: new})
+        s.execute(t.insert(), [  # the format before migration 16: one row per cell
+            {"model": "credit", "version": "v1", "minute": T0 + dt.timedelta(minutes=1), "slice": sl, "item": item,
+             "n": x.n, "total": x.total, "squares": x.squares}
+            for sl, items in old.items() for item, x in items.items()
+        ])  # fmt: skip
+        stored = s.execute(select(t.c.item).where(t.c.minute == T0)).scalars().all()
+        assert sorted(stored) == ["ll", "r", "r"], stored  # the cells of each slice in one row
+        hour = T0
+        repository.roll_up(s, model="credit", version="v1", reference_id=1, hours=[hour])
+        want = merged([new, old])
+        end = T0 + dt.timedelta(hours=1)
+        for hourly in (False, True):
+            got, _ = repository.window_summary(s, model="credit", version="v1", start=T0, end=end, hourly=hourly)
+            assert got == want, hourly
     engine.dispose()

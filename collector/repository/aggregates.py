@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -11,12 +12,16 @@ from sqlalchemy import Table, case, delete, func, literal, select
 from sqlalchemy.orm import Session
 
 from analyzers.aggregates import MinuteAggregates
-from analyzers.performance_summary import Summary, Sums
+from analyzers.performance_summary import CELL_PREFIX, Summary, Sums
 from collector import db
 from collector.repository._sql import insert, insert_many
 
 #: The `MinutePerformance` item that counts a minute's records per slice, labelled or not (added at ingest).
 RECORDS_ITEM = "records"
+#: The `MinutePerformance` item holding a slice-minute's ROC AUC grid cells, packed as JSON in `cells`:
+#: one row where one per cell was most of the summary rows (several per labelled record). Rows stored
+#: before (one "r:cell:y" item each) are still read and rolled up as they are.
+CELLS_ITEM = "r"
 
 def minute_time(start: int) -> dt.datetime:
     """A bucket's start, in epoch seconds, as a UTC datetime (what the `minute` columns hold)."""
@@ -268,13 +273,31 @@ def replace_summaries(
             )
         )  # fmt: skip
     rows = (
-        (model, version, minute, sl, item, x.n, _storable(x.total), _storable(x.squares))
+        (model, version, minute, sl, *row)
         for m in sorted(summaries)
         for minute in (minute_time(m),)
         for sl, items in sorted(summaries[m].items())
-        for item, x in sorted(items.items())
+        for row in _packed(items)
     )
-    insert_many(conn, t, ("model", "version", "minute", "slice", "item", "n", "total", "squares"), rows)
+    insert_many(conn, t, ("model", "version", "minute", "slice", "item", "n", "total", "squares", "cells"), rows)
+
+
+def _packed(items: Mapping[str, Sums]) -> Iterator[tuple[str, int, float, float, str | None]]:
+    """One slice-minute's items as stored: (item, n, total, squares, cells), the ROC AUC cells in one row."""
+    cells: dict[str, int] = {}
+    for item, x in sorted(items.items()):
+        if item.startswith(CELL_PREFIX):
+            cells[item[len(CELL_PREFIX) :]] = x.n
+        else:
+            yield item, x.n, _storable(x.total), _storable(x.squares), None
+    if cells:
+        yield CELLS_ITEM, sum(cells.values()), 0.0, 0.0, json.dumps(cells, separators=(",", ":"))
+
+
+def _add_cells(into: dict[str, int], text: str | None) -> None:
+    """Add one packed row's cell counts to `into` (cell -> n)."""
+    for cell, n in json.loads(text or "{}").items():
+        into[cell] = into.get(cell, 0) + int(n)
 
 
 def window_summary(
@@ -283,9 +306,10 @@ def window_summary(
     """The labelled-record summary and the records per slice of [start, end), summed over its minutes
     (whole hours where `hourly`)."""
     p, time = _source(db.MinutePerformance, hourly)
+    where = (p.c.model == model, p.c.version == version, time >= start, time < end)
     stmt = (
         select(p.c.slice, p.c.item, func.sum(p.c.n), func.sum(p.c.total), func.sum(p.c.squares))
-        .where(p.c.model == model, p.c.version == version, time >= start, time < end)
+        .where(*where, p.c.item != CELLS_ITEM)
         .group_by(p.c.slice, p.c.item)
     )
     summary: Summary = {}
@@ -295,6 +319,14 @@ def window_summary(
             totals[sl] = int(n)
         else:
             summary.setdefault(sl, {})[item] = Sums(int(n), float(total or 0.0), float(squares or 0.0))
+    cells: dict[str, dict[str, int]] = {}
+    for sl, text in conn.execute(select(p.c.slice, p.c.cells).where(*where, p.c.item == CELLS_ITEM)):
+        _add_cells(cells.setdefault(sl, {}), text)
+    for sl, counts in cells.items():
+        into = summary.setdefault(sl, {})
+        for cell, n in counts.items():
+            item = CELL_PREFIX + cell
+            into[item] = Sums(n) + into[item] if item in into else Sums(n)  # old rows: one per cell
     return summary, totals
 
 
@@ -309,7 +341,7 @@ def roll_up(conn: Session, *, model: str, version: str, reference_id: int, hours
     for entity, hourly in db.ROLLUPS:
         src = db.table(entity)
         keys = [c.name for c in src.primary_key.columns if c.name != "minute"]
-        sums = [c.name for c in src.columns if not c.primary_key]
+        sums = [c.name for c in src.columns if not c.primary_key and c.name != "cells"]
         folded = [func.min(src.c[n]) if n == "low" else func.max(src.c[n]) if n == "high" else func.sum(src.c[n])
                   for n in sums]  # fmt: skip
         mine = [src.c.model == model, src.c.version == version]
@@ -317,11 +349,35 @@ def roll_up(conn: Session, *, model: str, version: str, reference_id: int, hours
         if "reference_id" in keys:
             mine.append(src.c.reference_id == reference_id)
             theirs.append(hourly.c.reference_id == reference_id)
+        packed = "cells" in src.c
+        if packed:
+            mine.append(src.c.item != CELLS_ITEM)  # summed in SQL; the packed cells are added below
         conn.execute(delete(hourly).where(*theirs, hourly.c.hour.in_(hours)))
         for hour in hours:
+            in_hour = (src.c.minute >= hour, src.c.minute < hour + dt.timedelta(hours=1))
             rows = (
                 select(*(src.c[k] for k in keys), literal(hour, db.UTCDateTime()).label("hour"), *folded)
-                .where(*mine, src.c.minute >= hour, src.c.minute < hour + dt.timedelta(hours=1))
+                .where(*mine, *in_hour)
                 .group_by(*(src.c[k] for k in keys))
             )
             conn.execute(hourly.insert().from_select([*keys, "hour", *sums], rows))
+            if packed:
+                _roll_up_cells(conn, src, hourly, model=model, version=version, hour=hour, in_hour=in_hour)
+
+
+def _roll_up_cells(
+    conn: Session, src: Table, hourly: Table, *, model: str, version: str, hour: dt.datetime, in_hour: Any
+) -> None:
+    """Write one hour's packed ROC AUC cells per slice as the sum of its minutes' (JSON cannot be summed
+    in SQL on every backend)."""
+    per_slice: dict[str, dict[str, int]] = {}
+    stmt = select(src.c.slice, src.c.cells).where(
+        src.c.model == model, src.c.version == version, src.c.item == CELLS_ITEM, *in_hour
+    )
+    for sl, text in conn.execute(stmt):
+        _add_cells(per_slice.setdefault(sl, {}), text)
+    rows = [
+        (model, version, hour, sl, CELLS_ITEM, sum(cells.values()), 0.0, 0.0, json.dumps(cells, separators=(",", ":")))
+        for sl, cells in sorted(per_slice.items())
+    ]
+    insert_many(conn, hourly, ("model", "version", "hour", "slice", "item", "n", "total", "squares", "cells"), rows)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Text, bindparam, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from collector import db, dialects
@@ -84,15 +85,30 @@ def labelled_records(
     conn: Session, *, model: str, version: str, start: dt.datetime, end: dt.datetime
 ) -> list[tuple[dt.datetime, Any, Any, dict[str, Any] | None, float | None]]:
     """(event time, prediction, label, slices, score) of one model version's labelled records with event
-    time in [start, end): what a minute's performance summary is built from."""
+    time in [start, end): what a minute's performance summary is built from.
+
+    Predictions, labels and slice values repeat (a few classes, a few slice combinations), so the JSON is
+    read as text and each distinct text decoded once: equal texts give one shared, read-only object. Read
+    through Core, not the ORM's row loading: a tick may read every labelled row of a backfill."""
+    as_text = [cast(c, Text) for c in (db.Record.prediction, db.Label.label, db.Record.slices)]
     stmt = (
-        select(db.Record.ts, db.Record.prediction, db.Label.label, db.Record.slices, db.Record.score)
+        select(db.Record.ts, *as_text, db.Record.score)
         .join(db.Label, (db.Label.model == db.Record.model) & (db.Label.record_id == db.Record.record_id))
         .where(
             db.Record.model == model, db.Record.version == version, db.Record.ts >= start, db.Record.ts < end
         )
     )
-    return [(ts, p, y, s, sc) for ts, p, y, s, sc in conn.execute(stmt)]
+    decoded: dict[str | None, Any] = {None: None}
+
+    def value(text: str | None) -> Any:
+        try:
+            return decoded[text]
+        except KeyError:
+            out = decoded[text] = json.loads(text)  # type: ignore[arg-type]  # None is in the cache
+            return out
+
+    result: Any = conn.connection().execute(stmt)
+    return [(r[0], value(r[1]), value(r[2]), value(r[3]), r[4]) for r in result]
 
 
 def window_scored(
