@@ -18,6 +18,7 @@ from slo.links import check_absolute, grafana_base
 from spec.alerting import AlertingSpec
 from spec.drift import DriftSpec
 from spec.fields import NAME_RE, Misplaced, Strict, hint
+from spec.prices import PricesSpec
 from spec.slos import SLOSpec
 
 #: Environment variable naming the folder that explain model files are taken from, instead of the spec's.
@@ -121,6 +122,9 @@ class ModelSpec(Strict):
         "default",
         pattern=NAME_RE,
         description="The project the model belongs to: only its tokens may touch it.",
+    )
+    prices: PricesSpec | None = Field(
+        None, description="Price table: what compute, tokens and calls cost; exported as spend per version."
     )
 
     @field_validator("runbook_url")

@@ -18,6 +18,7 @@ from spec.alerting import Alerting, AlertingSpec, resolve_alerting
 from spec.document import ExplainSpec, ModelSpec, SpecFile
 from spec.drift import DriftSpec, MultivariateSpec
 from spec.fields import parse_duration
+from spec.prices import Prices, resolve_prices
 from spec.slos import SLOSpec, burn_policy, latency_bound
 
 
@@ -71,6 +72,7 @@ class Model:
     multivariate: MultivariateSpec | None = None
     decision_threshold: float = 0.5
     project: str = "default"
+    prices: Prices | None = None
 
     @property
     def explain_features(self) -> tuple[str, ...]:
@@ -183,6 +185,7 @@ def _resolve_model(m: ModelSpec, base: Path | None) -> Model:
         multivariate=m.drift.multivariate,
         decision_threshold=m.prediction.decision_threshold,
         project=m.project,
+        prices=resolve_prices(m.prices),
     )
 
 
