@@ -47,6 +47,10 @@ def rebuild_state(ctx: AppContext) -> None:
                 dropped=row.dropped,
                 end=row.end.timestamp(),
             )
+        for model, version, seconds, tin, tout in repository.usage_totals(s):
+            ctx.state.add_usage(
+                model=model, version=version, compute_seconds=seconds, input_tokens=tin, output_tokens=tout
+            )
         for model, n in repository.count_labels(s).items():
             ctx.state.add_labels(model, n)
         ctx.state.add_labelled(service.labelled_outcomes(repository.labelled_predictions(s)))
@@ -78,6 +82,8 @@ def build_context(
     state = MetricsState(
         max_versions=settings.max_versions_per_model, max_slices=settings.max_slices_per_model
     )
+    if spec is not None:
+        state.prices = {m.name: m.prices for m in spec.models if m.prices is not None}
     ctx = AppContext(
         settings=settings,
         spec=spec,

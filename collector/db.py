@@ -336,6 +336,25 @@ class Event(Base):
     __table_args__ = (Index("ix_events_model_ts", "model", "ts"),)
 
 
+class StatsUsage(Base):
+    """What the calls of one SDK stats delta used, for cost (migration 15): compute seconds and tokens.
+
+    One row per stats batch that counted any usage, keyed like `Stats` by the scoped batch id, written in
+    the same transaction; a plain table beside the stats hypertable, so no compressed chunk is altered.
+    """
+
+    __tablename__ = "stats_usage"
+    batch_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    end: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    model: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    compute_seconds: Mapped[float] = mapped_column(Float)
+    input_tokens: Mapped[int] = mapped_column(BigInteger)
+    output_tokens: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_stats_usage_model_end", "model", "end"),)
+
+
 class QualityPoint(Base):
     """One data-quality check of one feature in one event-time window: how many of how many failed."""
 

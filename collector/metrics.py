@@ -14,6 +14,8 @@ from prometheus_client.registry import CollectorRegistry
 from contract import (
     ATTRIBUTION_DRIFT,
     CARDINALITY_LIMITED,
+    COMPUTE_SECONDS,
+    COST,
     DATA_QUALITY,
     EVALUATION_FAILURES,
     FEATURE_ATTRIBUTION,
@@ -31,8 +33,10 @@ from contract import (
     SERIES,
     SLO_BURN_RATE,
     SLO_ERROR_BUDGET_REMAINING,
+    TOKENS,
     Series,
 )
+from spec.prices import Prices
 
 #: Label values of a per-window gauge: model, version, feature (or slice), metric (or check, kind), window.
 WindowSample = tuple[str, str, str, str, str]
@@ -69,6 +73,10 @@ class MetricsState:
     evaluation_failures: dict[tuple[str, str], int] = field(default_factory=dict)
     #: Reported events (retrain, deploy, rollback) by (model, kind).
     events: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: Usage per (model, version): [compute seconds, input tokens, output tokens], for cost.
+    usage: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    #: Price tables by model (`spec.prices`): a priced model's versions export their spend (COST).
+    prices: dict[str, Prices] = field(default_factory=dict)
     #: Cardinality limits: versions exported per model (the most recently active ones; an older one's
     #: series leave /metrics, its data stays stored) and slice values per model on the performance gauge
     #: (the first seen). Each version pushed out and each slice value refused is counted in `limited`.
@@ -126,6 +134,7 @@ class MetricsState:
             self.predictions,
             self.latency,
             self.dropped,
+            self.usage,
             self.labelled,
             self.records,
             self.drift,
@@ -170,6 +179,33 @@ class MetricsState:
             self.dropped[(model, version)] = self.dropped.get((model, version), 0) + dropped
             if end >= self.current_version.get(model, (float("-inf"), ""))[0]:
                 self.current_version[model] = (end, version)
+
+    def add_usage(
+        self, *, model: str, version: str, compute_seconds: float, input_tokens: int, output_tokens: int
+    ) -> None:
+        """Add what one stats interval's calls used (compute seconds, tokens) to the version's totals."""
+        with self.lock:
+            self._touch(model, version)
+            acc = self.usage.setdefault((model, version), [0.0, 0, 0])
+            acc[0] += compute_seconds
+            acc[1] += input_tokens
+            acc[2] += output_tokens
+
+    def _costs(self) -> dict[tuple[str, str, str], float]:
+        """Spend per (model, version, currency) of every priced model's versions (under the lock)."""
+        calls: dict[tuple[str, str], int] = {}
+        for (model, version, _), n in self.predictions.items():
+            calls[(model, version)] = calls.get((model, version), 0) + n
+        out = {}
+        for (model, version), n in calls.items():
+            prices = self.prices.get(model)
+            if prices is None:
+                continue
+            seconds, tin, tout = self.usage.get((model, version), (0.0, 0, 0))
+            rates = prices.rates_for(version)
+            cost = rates.cost(calls=n, compute_seconds=seconds, input_tokens=tin, output_tokens=tout)
+            out[(model, version, prices.currency)] = cost
+        return out
 
     def add_labels(self, model: str, n: int) -> None:
         """Count `n` ground-truth labels received for `model`."""
@@ -273,6 +309,11 @@ def _snapshot(s: MetricsState) -> dict[Series, dict[Any, Any]]:
                 k: _Histogram(h.bounds, list(h.counts), h.total) for k, h in s.latency.items()
             },
             SDK_DROPPED: dict(s.dropped),
+            COMPUTE_SECONDS: {k: u[0] for k, u in s.usage.items()},
+            TOKENS: {
+                (*k, direction): u[i] for k, u in s.usage.items() for i, direction in ((1, "input"), (2, "output"))
+            },
+            COST: s._costs(),
             LABELS: {(model,): n for model, n in s.labels.items()},
             MODEL_VERSION_INFO: {(model, version): 1 for model, (_, version) in s.current_version.items()},
             FEATURE_DRIFT: dict(s.drift),

@@ -231,6 +231,9 @@ class StatsBatch(_In):
     latency_sum: float = Field(ge=0, allow_inf_nan=False)
     sampled: Count = 0
     dropped: Count = 0
+    compute_seconds: float = Field(0.0, ge=0, le=MAX_COUNT, allow_inf_nan=False)
+    input_tokens: Count = 0
+    output_tokens: Count = 0
 
     @model_validator(mode="after")
     def _event_times(self, info: ValidationInfo) -> StatsBatch:

@@ -342,4 +342,12 @@ def store_stats(ctx: AppContext, batch: StatsBatch) -> Accepted:
         dropped=batch.dropped,
         end=batch.end.timestamp(),
     )
+    if batch.compute_seconds or batch.input_tokens or batch.output_tokens:
+        ctx.state.add_usage(
+            model=batch.model,
+            version=batch.version,
+            compute_seconds=batch.compute_seconds,
+            input_tokens=batch.input_tokens,
+            output_tokens=batch.output_tokens,
+        )
     return Accepted(accepted=1)

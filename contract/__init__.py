@@ -8,6 +8,8 @@ from contract.errors import DriftlineError
 from contract.series import (
     ATTRIBUTION_DRIFT,
     CARDINALITY_LIMITED,
+    COMPUTE_SECONDS,
+    COST,
     DATA_QUALITY,
     EVALUATION_FAILURES,
     FEATURE_ATTRIBUTION,
@@ -27,6 +29,7 @@ from contract.series import (
     SERIES,
     SLO_BURN_RATE,
     SLO_ERROR_BUDGET_REMAINING,
+    TOKENS,
     Series,
     SeriesKind,
     series_named,
@@ -35,6 +38,8 @@ from contract.series import (
 __all__ = [
     "ATTRIBUTION_DRIFT",
     "CARDINALITY_LIMITED",
+    "COMPUTE_SECONDS",
+    "COST",
     "DATA_QUALITY",
     "EVALUATION_FAILURES",
     "FEATURE_ATTRIBUTION",
@@ -54,6 +59,7 @@ __all__ = [
     "SERIES",
     "SLO_BURN_RATE",
     "SLO_ERROR_BUDGET_REMAINING",
+    "TOKENS",
     "DriftlineError",
     "Series",
     "SeriesKind",

@@ -93,6 +93,24 @@ SDK_DROPPED = Series(
     help="Samples the SDK dropped (queue full or rejected batches).",
     labels=("model", "version"),
 )
+COMPUTE_SECONDS = Series(
+    name="driftline_compute_seconds_total",
+    kind="counter",
+    help="Compute seconds of model calls (reported GPU-seconds or wall seconds).",
+    labels=("model", "version"),
+)
+TOKENS = Series(
+    name="driftline_tokens_total",
+    kind="counter",
+    help="Tokens of model calls as the SDK counted them, by direction (input or output).",
+    labels=("model", "version", "direction"),
+)
+COST = Series(
+    name="driftline_cost_total",
+    kind="counter",
+    help="Spend of model calls: the spec's price table applied to calls, seconds and tokens.",
+    labels=("model", "version", "currency"),
+)
 LABELS = Series(
     name="driftline_labels_total",
     kind="counter",
@@ -199,6 +217,9 @@ SERIES: tuple[Series, ...] = (
     PREDICTIONS,
     PREDICTION_LATENCY,
     SDK_DROPPED,
+    COMPUTE_SECONDS,
+    TOKENS,
+    COST,
     LABELS,
     MODEL_VERSION_INFO,
     FEATURE_DRIFT,

@@ -12,6 +12,9 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
+#: The stats batch's usage fields (sdk/wire.py), in the order `Buffers` keeps them.
+USAGE = ("compute_seconds", "input_tokens", "output_tokens")
+
 
 class Buffers:
     """Counters since the last stats snapshot, lifetime totals, and the record and label queues."""
@@ -19,22 +22,27 @@ class Buffers:
     __slots__ = (
         "acquire",
         "bounds",
+        "compute_seconds",
         "counts",
         "dropped",
         "dropped_total",
         "error",
+        "input_tokens",
         "internal_errors",
         "labels",
         "latency_sum",
         "lock",
         "ok",
+        "output_tokens",
         "records",
         "release",
         "sampled",
         "start",
+        "usage_dropped",
+        "wall",
     )
 
-    def __init__(self, bounds: Sequence[float], max_queue: int, start: float) -> None:
+    def __init__(self, bounds: Sequence[float], max_queue: int, start: float, wall: bool = False) -> None:
         self.lock = threading.Lock()
         # Bound once: acquire()/release() cost half of ``with lock`` on the per-call path.
         self.acquire = self.lock.acquire
@@ -47,6 +55,12 @@ class Buffers:
         self.sampled = 0
         self.dropped = 0
         self.start = start
+        #: Usage since the last snapshot (cost): compute seconds and tokens; `wall` adds each call's seconds.
+        self.wall = wall
+        self.compute_seconds = 0.0
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.usage_dropped = 0
         self.dropped_total = 0
         self.internal_errors = 0
         self.records: deque[Any] = deque(maxlen=max_queue)
@@ -87,12 +101,16 @@ class Buffers:
         with self.lock:
             ok, error, counts, total = self.ok, self.error, self.counts, self.latency_sum
             sampled, dropped, start = self.sampled, self.dropped, self.start
+            usage = self.compute_seconds, self.input_tokens, self.output_tokens
             self.ok = self.error = self.sampled = self.dropped = 0
             self.counts = [0] * len(counts)
             self.latency_sum = 0.0
-            if not (ok or error or sampled or dropped):
+            self.compute_seconds, self.input_tokens, self.output_tokens = 0.0, 0, 0
+            if not (ok or error or sampled or dropped or any(usage)):
                 return None  # a quiet interval joins the next batch, so batches tile the timeline
             self.start = max(now, start)
+        # usage fields only when counted, so a model without them sends what older collectors accept
+        extra = {k: v for k, v in zip(USAGE, usage, strict=True) if v}
         return {
             "start": start,
             "end": max(now, start),
@@ -103,7 +121,15 @@ class Buffers:
             "latency_sum": total,
             "sampled": sampled,
             "dropped": dropped,
+            **extra,
         }
+
+    def add_usage(self, compute_seconds: float, input_tokens: int, output_tokens: int) -> None:
+        """Count one call's checked usage (compute seconds, tokens) for the next stats batch."""
+        with self.lock:
+            self.compute_seconds += compute_seconds
+            self.input_tokens += input_tokens
+            self.output_tokens += output_tokens
 
     def close_request(self, ctx: Any, dt: float, failed: bool) -> None:
         """Count a request the middleware saw end (``ctx``: its `sdk.context.RequestContext`), once.

@@ -28,7 +28,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import pairwise
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 from . import wire
 from .buffers import Buffers
@@ -41,6 +41,7 @@ from .redact import PiiMode, Redactor, version_problem
 from .sampling import GOLDEN, MASK, new_ids, sampled_indices, threshold
 from .shipper import Shipper
 from .transport import HTTPTransport, Transport
+from .usage import count_usage
 
 DEFAULT_COLLECTOR = "http://127.0.0.1:8650"
 _MODEL_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_.-]{0,63}")
@@ -114,6 +115,17 @@ class Observation:
         if self._picked is not None:
             self._mon._capture(self, self._picked, y, scores)
 
+    def usage(
+        self, *, gpu_seconds: float | None = None, input_tokens: int | None = None, output_tokens: int | None = None
+    ) -> bool:
+        """Count what this call used, for cost (`spec.prices`); exact, on every call, sampled or not.
+
+        ``gpu_seconds``: compute the caller measured (with ``Monitor(compute="wall")`` the call's wall
+        seconds are counted as well). Tokens are whole numbers. A bad value drops this call's usage
+        whole, counted in `Monitor.usage_dropped` and logged; False then, never an exception.
+        """
+        return self._mon._add_usage(gpu_seconds, input_tokens, output_tokens)
+
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
@@ -137,6 +149,8 @@ class Observation:
                         buf.error += n
                     buf.counts[bisect_left(buf.bounds, dt)] += n
                     buf.latency_sum += dt * n
+                if buf.wall:
+                    buf.compute_seconds += dt
             finally:
                 buf.release()
             if self._picked is not None and exc_type is None:
@@ -163,6 +177,11 @@ class _Off(Observation):
 
     def predictions(self, y: Any, scores: Any = None) -> None:
         return None
+
+    def usage(
+        self, *, gpu_seconds: float | None = None, input_tokens: int | None = None, output_tokens: int | None = None
+    ) -> bool:
+        return False
 
     def __exit__(self, *exc: object) -> None:
         return None
@@ -198,6 +217,9 @@ class Monitor:
     background thread once per outgoing batch, on the features before redaction; when it raises, the
     batch is split in halves and retried (a bounded number of calls) so only the rows it refuses go
     without attributions; `explain_errors` counts such batches.
+
+    ``compute`` says what counts as compute seconds for cost (`spec.prices`): ``"reported"`` (default)
+    counts only ``obs.usage(gpu_seconds=...)``; ``"wall"`` adds each call's wall seconds as well.
     """
 
     def __init__(
@@ -227,6 +249,7 @@ class Monitor:
         clock: Callable[[], float] = time.time,
         timer: Callable[[], float] = time.perf_counter,
         explainer: Explainer | None = None,
+        compute: Literal["reported", "wall"] = "reported",
     ) -> None:
         if not isinstance(model, str) or not _MODEL_NAME.fullmatch(model):
             raise ValueError(f"model must match [a-zA-Z][a-zA-Z0-9_.-]*, ≤ 64 characters; got {model!r}")
@@ -238,6 +261,9 @@ class Monitor:
             raise ValueError("latency_bounds must be positive and strictly increasing (+Inf is implied)")
         if max_queue < 1 or batch_size < 1 or flush_interval <= 0 or initial_backoff <= 0 or max_backoff <= 0:
             raise ValueError("max_queue, batch_size, flush_interval and the backoffs must be positive")
+        if compute not in ("reported", "wall"):
+            raise ValueError(f"compute must be 'reported' (obs.usage(gpu_seconds=...)) or 'wall', got {compute!r}")
+        self._wall = compute == "wall"
         if explainer is not None and not callable(explainer):
             raise TypeError(f"explainer must be callable (see sdk.explain.shap_explainer), got {explainer!r}")
         self._explainer = explainer
@@ -273,7 +299,7 @@ class Monitor:
         _LIVE.add(self)
 
     def _build(self) -> None:
-        self._buffers = Buffers(self._bounds, self._max_queue, self._clock())
+        self._buffers = Buffers(self._bounds, self._max_queue, self._clock(), wall=self._wall)
         self._shipper = Shipper(
             self._buffers,
             self._transport,
@@ -370,6 +396,13 @@ class Monitor:
             obs._scores = None if scores is None else score_values(scores, picked)
         except Exception:
             self._internal_error("predictions")
+
+    def _add_usage(self, gpu_seconds: Any, input_tokens: Any, output_tokens: Any) -> bool:
+        try:
+            return count_usage(self._buffers, self._log, gpu_seconds, input_tokens, output_tokens)
+        except Exception:
+            self._internal_error("usage")
+            return False
 
     def _enqueue(self, obs: Observation) -> None:
         rows, pred, scores, slices = obs._rows, obs._pred, obs._scores, obs._slices
@@ -473,6 +506,11 @@ class Monitor:
     def dropped_total(self) -> int:
         """Rows dropped by this process since it started (full queue, rejected batches)."""
         return self._buffers.dropped_total
+
+    @property
+    def usage_dropped(self) -> int:
+        """Calls whose reported usage was refused (bad token counts or seconds) and so not counted."""
+        return self._buffers.usage_dropped
 
     @property
     def internal_errors(self) -> int:

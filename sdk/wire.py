@@ -33,10 +33,16 @@ still answers 200 with ``"duplicate": true``.
      "latency_bounds": [0.001, …, 10.0],             # upper bounds in seconds, +Inf implied
      "latency_counts": [5, …, 0, 0],                 # per bucket, NOT cumulative; len(bounds) + 1
      "latency_sum": 12.5,                            # seconds, over all calls in the interval
-     "sampled": 12, "dropped": 0}                    # rows queued for shipping / dropped by the SDK
+     "sampled": 12, "dropped": 0,                    # rows queued for shipping / dropped by the SDK
+     "compute_seconds": 31.5,                        # optional: GPU-seconds (or wall seconds) used
+     "input_tokens": 120000, "output_tokens": 9000}  # optional: tokens in and out, summed over calls
 
-Every counter of a stats batch is bounded: each of ``ok``, ``error``, ``sampled``, ``dropped`` and
-every ``latency_counts`` entry is at most ``MAX_COUNT``; ``ok + error``, ``sampled`` and ``dropped`` are
+The usage fields (``compute_seconds``, ``input_tokens``, ``output_tokens``) default to 0 and are sent only
+when counted; the collector prices them with the model's price table (`spec.prices`).
+
+Every counter of a stats batch is bounded: each of ``ok``, ``error``, ``sampled``, ``dropped``,
+``input_tokens``, ``output_tokens``, ``compute_seconds`` and every ``latency_counts`` entry is at most
+``MAX_COUNT``; ``ok + error``, ``sampled`` and ``dropped`` are
 each at most ``MAX_CALLS_PER_SECOND`` per second of the interval (an interval shorter than a second counts
 as one); ``latency_sum`` is at most ``MAX_CALL_SECONDS`` per call (0 when there were no calls).
 
@@ -140,3 +146,9 @@ MAX_CALLS_PER_SECOND: Final = 10_000_000
 
 #: Longest one call may take, for bounding ``latency_sum`` (seconds).
 MAX_CALL_SECONDS: Final = 86400
+
+#: Most GPU-seconds one call may report (a day on 1,024 GPUs); more is a unit mistake, dropped by the SDK.
+MAX_GPU_SECONDS_PER_CALL: Final = MAX_CALL_SECONDS * 1024
+
+#: Most input (or output) tokens one call may report; more is dropped by the SDK as a counting mistake.
+MAX_TOKENS_PER_CALL: Final = 100_000_000

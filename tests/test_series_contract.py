@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import contract
 from collector.metrics import MetricsState, make_registry
 from contract import SERIES, Series, series_named
+from spec.prices import Prices, Rates
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The packages whose modules may not spell an exported series name (contract/series.py excepted).
@@ -62,6 +63,8 @@ def _populated() -> MetricsState:
     s.add_event("m", "rollback")
     s.set_slos({"m-availability": 0.5}, {("m-availability", "1h"): 2.0})
     s.limited[("m", "version")] = 3
+    s.prices = {"m": Prices("USD", Rates(gpu_second=0.5, input_tokens_1k=2.0, output_tokens_1k=4.0, call=0.25))}
+    s.add_usage(model="m", version="v1", compute_seconds=3.0, input_tokens=1500, output_tokens=250)
     return s
 
 
@@ -92,6 +95,16 @@ driftline_prediction_latency_seconds_sum{model="m",version="v1"} 1.25
 # TYPE driftline_sdk_dropped_total counter
 driftline_sdk_dropped_total{model="a",version="v2"} 0.0
 driftline_sdk_dropped_total{model="m",version="v1"} 1.0
+# HELP driftline_compute_seconds_total Compute seconds of model calls (reported GPU-seconds or wall seconds).
+# TYPE driftline_compute_seconds_total counter
+driftline_compute_seconds_total{model="m",version="v1"} 3.0
+# HELP driftline_tokens_total Tokens of model calls as the SDK counted them, by direction (input or output).
+# TYPE driftline_tokens_total counter
+driftline_tokens_total{direction="input",model="m",version="v1"} 1500.0
+driftline_tokens_total{direction="output",model="m",version="v1"} 250.0
+# HELP driftline_cost_total Spend of model calls: the spec's price table applied to calls, seconds and tokens.
+# TYPE driftline_cost_total counter
+driftline_cost_total{currency="USD",model="m",version="v1"} 7.25
 # HELP driftline_labels_total Ground-truth labels received.
 # TYPE driftline_labels_total counter
 driftline_labels_total{model="m"} 4.0

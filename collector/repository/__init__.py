@@ -91,6 +91,7 @@ from collector.repository.stats import (
     insert_stats,
     record_deploy,
     stats_totals,
+    usage_totals,
 )
 from collector.repository.tokens import add_token, count_tokens, get_token, list_tokens, revoke_token
 
@@ -169,6 +170,7 @@ __all__ = [
     "upsert_labels",
     "upsert_performance",
     "upsert_quality",
+    "usage_totals",
     "version_records",
     "window_counts",
     "window_explained",

@@ -13,11 +13,37 @@ from collector import db
 from collector.repository._sql import insert
 from collector.repository.batches import scoped_batch_key
 
+#: The usage fields of a stats batch, stored in their own table (db.StatsUsage).
+USAGE_FIELDS = ("compute_seconds", "input_tokens", "output_tokens")
+
 
 def insert_stats(conn: Session, *, row: dict[str, Any]) -> None:
-    """Store one stats delta; its batch id is stored scoped to its model (see db.Stats)."""
-    row = {**row, "batch_id": scoped_batch_key(row["model"], row["batch_id"])}
+    """Store one stats delta; its batch id is stored scoped to its model (see db.Stats), its usage (when it
+    counted any) beside it in db.StatsUsage."""
+    usage = {k: row.get(k, 0) for k in USAGE_FIELDS}
+    row = {k: v for k, v in row.items() if k not in USAGE_FIELDS}
+    row["batch_id"] = scoped_batch_key(row["model"], row["batch_id"])
     conn.execute(db.table(db.Stats).insert().values(**row))
+    if any(usage.values()):
+        keys = {k: row[k] for k in ("batch_id", "end", "model", "version")}
+        conn.execute(db.table(db.StatsUsage).insert().values(**keys, **usage))
+
+
+def usage_totals(conn: Session) -> list[tuple[str, str, float, int, int]]:
+    """(model, version, compute seconds, input tokens, output tokens) summed per version, to rebuild /metrics.
+
+    Compute seconds are summed here in the order they arrived, as the running totals were."""
+    t = db.table(db.StatsUsage)
+    stmt = select(t.c.model, t.c.version, t.c.compute_seconds, t.c.input_tokens, t.c.output_tokens).order_by(
+        t.c.end, t.c.batch_id
+    )
+    sums: dict[tuple[str, str], list[Any]] = {}
+    for model, version, seconds, tin, tout in conn.execute(stmt):
+        acc = sums.setdefault((model, version), [0.0, 0, 0])
+        acc[0] += seconds
+        acc[1] += tin
+        acc[2] += tout
+    return [(m, v, a[0], a[1], a[2]) for (m, v), a in sums.items()]
 
 
 def stats_totals(conn: Session) -> list[db.Stats]:

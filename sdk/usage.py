@@ -1,0 +1,63 @@
+"""Checking what a call reports it used (compute seconds, tokens) before it is counted for cost.
+
+Standard library only. A bad value (negative, not a whole number of tokens, NaN, absurdly large) is
+never raised into serving code: the call's usage is dropped whole and the monitor counts and logs it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .buffers import Buffers
+from .logs import RateLimitedLog
+from .wire import MAX_GPU_SECONDS_PER_CALL, MAX_TOKENS_PER_CALL
+
+_INTS = (int,)
+
+
+def _tokens(name: str, v: Any) -> int | str:
+    if v is None:
+        return 0
+    if type(v) is bool or not isinstance(v, _INTS):
+        # numpy integers are accepted through __index__; floats (even 3.0) are not a token count
+        index = getattr(v, "__index__", None)
+        if type(v) is bool or index is None:
+            return f"{name} must be a whole number of tokens, got {type(v).__name__}"
+        v = index()
+    if not 0 <= v <= MAX_TOKENS_PER_CALL:
+        return f"{name} must be 0..{MAX_TOKENS_PER_CALL:,}, got {v}"
+    return int(v)
+
+
+def checked_usage(gpu_seconds: Any, input_tokens: Any, output_tokens: Any) -> tuple[float, int, int] | str:
+    """The call's usage as (compute seconds, input tokens, output tokens), or what is wrong with it."""
+    seconds = 0.0
+    if gpu_seconds is not None:
+        if type(gpu_seconds) is bool:
+            return "gpu_seconds must be a number of seconds, got bool"
+        try:
+            seconds = float(gpu_seconds)
+        except (TypeError, ValueError):
+            return f"gpu_seconds must be a number of seconds, got {type(gpu_seconds).__name__}"
+        if not (math.isfinite(seconds) and 0 <= seconds <= MAX_GPU_SECONDS_PER_CALL):
+            return f"gpu_seconds must be finite and 0..{MAX_GPU_SECONDS_PER_CALL:,}, got {seconds!r}"
+    tin = _tokens("input_tokens", input_tokens)
+    if isinstance(tin, str):
+        return tin
+    tout = _tokens("output_tokens", output_tokens)
+    if isinstance(tout, str):
+        return tout
+    return seconds, tin, tout
+
+
+def count_usage(buf: Buffers, log: RateLimitedLog, gpu_seconds: Any, input_tokens: Any, output_tokens: Any) -> bool:
+    """Add one call's usage to the next stats batch; a bad one is counted in ``usage_dropped`` and logged."""
+    usage = checked_usage(gpu_seconds, input_tokens, output_tokens)
+    if isinstance(usage, str):
+        with buf.lock:
+            buf.usage_dropped += 1
+        log.warning("usage", "driftline: usage dropped (counted in usage_dropped, not raised): %s", usage)
+        return False
+    buf.add_usage(*usage)
+    return True
