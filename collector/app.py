@@ -18,7 +18,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import sessionmaker
 
 from collector import db, dialects, migrations, redaction, repository, service
-from collector.api import events, ingest, models, ops, references, slos
+from collector.api import compare, events, ingest, models, ops, references, slos
 from collector.body import DrainBody, add_body_schemas, limited_route
 from collector.context import AppContext
 from collector.evaluation import EvaluationLoop, Evaluator
@@ -255,7 +255,7 @@ def create_app(
     route_class = limited_route(
         settings.max_body_bytes, context={"max_future_skew": settings.max_future_skew_seconds}
     )
-    for module in (ingest, references, events, models, slos):
+    for module in (ingest, references, events, models, slos, compare):
         app.include_router(module.router(route_class))
     app.include_router(ops.router())
     add_body_schemas(app)

@@ -24,6 +24,7 @@ from collector.repository.aggregates import (
     window_summary,
 )
 from collector.repository.batches import Claim, claim_batch, scoped_batch_key
+from collector.repository.compare import shadow_pairs, version_calls, version_sample
 from collector.repository.events import event_counts, insert_event, model_events
 from collector.repository.labels import (
     count_labels,
@@ -163,6 +164,7 @@ __all__ = [
     "set_aggregate_state",
     "set_attributions",
     "set_model_projects",
+    "shadow_pairs",
     "stats_totals",
     "update_reference",
     "upsert_attributions",
@@ -171,7 +173,9 @@ __all__ = [
     "upsert_performance",
     "upsert_quality",
     "usage_totals",
+    "version_calls",
     "version_records",
+    "version_sample",
     "window_counts",
     "window_explained",
     "window_labelled",
