@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from alerting.spend import cost_rules
 from contract import (
     ATTRIBUTION_DRIFT,
     DATA_QUALITY,
@@ -37,6 +38,7 @@ ALERTS = (
     "DriftlineDataQuality",
     "DriftlineAttributionDrift",
     "DriftlineMultivariateDrift",
+    "DriftlineCostBudgetBurn",
 )
 
 
@@ -221,5 +223,7 @@ def collector_rules(o: RuleOptions, links: Links = Links()) -> RuleGroup:
 
 
 def generate_model_rules(spec: ResolvedSpec, options: RuleOptions = RuleOptions()) -> tuple[RuleGroup, ...]:
-    """The collector's group and one group per model, in spec order, linking where `spec.links` says."""
-    return (collector_rules(options, spec.links), *(model_rules(m, options, spec.links) for m in spec.models))
+    """The collector's group, one group per model, in spec order, and the spend-budget group of each model
+    with a budget (`alerting.spend`), linking where `spec.links` says."""
+    costs = tuple(g for m in spec.models if (g := cost_rules(m, spec.links)) is not None)
+    return (collector_rules(options, spec.links), *(model_rules(m, options, spec.links) for m in spec.models), *costs)
