@@ -245,3 +245,20 @@ class Aggregator:
         repository.set_aggregate_state(
             s, model=model, version=version, reference_id=target[0], config=target[1]
         )
+
+
+def add_stored(
+    aggregator: Aggregator, s: Session, *, model: str, version: str, reference_id: int, rows: Sequence[Any]
+) -> None:
+    """Count stored records (rows of `Ingested`'s columns) into their buckets again, as a rebuild does: used
+    after a privacy deletion cleared the minutes those records share with the deleted ones."""
+    bucket = aggregator.bucket_seconds(model)
+    chunk: list[tuple[int, Ingested]] = []
+    for row in rows:
+        record = Ingested(*row)
+        if not isinstance(record.features, Mapping):
+            record = record._replace(features={})
+        if not isinstance(record.slices, Mapping):
+            record = record._replace(slices=None)
+        chunk.append((repository.bucket_start(record.ts, bucket), record))
+    aggregator._add(s, model, version, reference_id, chunk)

@@ -17,8 +17,8 @@ from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import sessionmaker
 
-from collector import db, dialects, migrations, redaction, repository, service
-from collector.api import compare, events, ingest, models, ops, references, slos
+from collector import audit, db, dialects, migrations, redaction, repository, service
+from collector.api import audit_log, compare, deletions, events, ingest, models, ops, references, slos
 from collector.body import DrainBody, add_body_schemas, limited_route
 from collector.context import AppContext
 from collector.evaluation import EvaluationLoop, Evaluator
@@ -78,6 +78,7 @@ def build_context(
     with sessions.begin() as s:
         if spec is not None:
             repository.set_model_projects(s, projects={m.name: m.project for m in spec.models}, source="spec")
+            audit.record(s, action="spec.load", actor=audit.collector_actor(), params=audit.spec_params(spec))
         projects = repository.model_projects(s)
     state = MetricsState(
         max_versions=settings.max_versions_per_model, max_slices=settings.max_slices_per_model
@@ -255,7 +256,7 @@ def create_app(
     route_class = limited_route(
         settings.max_body_bytes, context={"max_future_skew": settings.max_future_skew_seconds}
     )
-    for module in (ingest, references, events, models, slos, compare):
+    for module in (ingest, references, events, models, slos, compare, deletions, audit_log):
         app.include_router(module.router(route_class))
     app.include_router(ops.router())
     add_body_schemas(app)

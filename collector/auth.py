@@ -17,7 +17,7 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from collector import repository
+from collector import audit, repository
 from collector.db import DEFAULT_PROJECT
 
 Scope = Literal["ingest", "read", "admin"]
@@ -82,7 +82,20 @@ def create_token(
     repository.add_token(
         session, token_id=token_id, name=name, scope=scope, secret_sha256=_sha256(secret), project=project
     )
+    audit.record(
+        session,
+        action="token.create",
+        params={"token_id": token_id, "name": name, "scope": scope, "project": project or ALL_PROJECTS},
+    )
     return f"dl_{token_id}_{secret}"
+
+
+def revoke_token(session: Session, *, token_id: str) -> bool:
+    """Mark a token revoked and audit it in the same transaction; False when no token has this id."""
+    found = repository.revoke_token(session, token_id=token_id)
+    if found:
+        audit.record(session, action="token.revoke", params={"token_id": token_id})
+    return found
 
 
 def verify(session: Session, token: str) -> Principal | None:

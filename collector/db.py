@@ -481,3 +481,21 @@ class AggregateState(Base):
 def make_engine(url: str) -> Engine:
     """An engine for a SQLAlchemy URL, configured by its storage dialect (see `collector.dialects`)."""
     return dialects.for_url(url).make_engine(make_url(url), json_serializer=encode_json)
+
+
+class AuditEntry(Base):
+    """One admin action (migration 14): who did it (token id and name, or the local operator), what, when,
+    on which model, and its parameters without secrets. Written in the action's own transaction, so an
+    action that rolls back leaves no entry and an entry never lacks its action."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: the token that acted; NULL for an action taken on the database directly (the `driftline` CLI)
+    token_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+    __table_args__ = (Index("ix_audit_log_at", "at", "id"),)

@@ -208,6 +208,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(11, "hour roll-ups of the per-minute aggregates, for windows of a day or a week", _hour_rollups),
     Migration(12, "an index on (model, window_start) of every per-window table: reads flat in history", _read_indexes),
     Migration(13, "events: retrains, deploys and rollbacks reported per model", _create(db.Event)),
+    Migration(14, "audit log of admin actions", _create(db.AuditEntry)),
     Migration(15, "usage per stats batch: compute seconds and tokens, for cost", _create(db.StatsUsage)),
     Migration(16, "ROC AUC cells of a slice-minute packed in one row (column cells)", _packed_cells),
 )

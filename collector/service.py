@@ -12,7 +12,7 @@ from analyzers.binning import fit_reference
 from analyzers.estimation import fit_calibration
 from analyzers.performance import same_class
 from analyzers.quality import schema_checker
-from collector import attributions, canonical, db, multivariate, redaction, repository
+from collector import attributions, audit, canonical, db, multivariate, redaction, repository
 from collector.aggregation import Ingested
 from collector.auth import Principal
 from collector.context import AppContext
@@ -223,8 +223,8 @@ def _reference_calibration(body: ReferenceIn, model: Model | None, n: int) -> di
     return calibration
 
 
-def store_reference(ctx: AppContext, body: ReferenceIn) -> ReferenceOut:
-    """Fit a reference's binning once (numeric quantile edges, category tables) and store it."""
+def store_reference(ctx: AppContext, body: ReferenceIn, *, token_id: str | None = None) -> ReferenceOut:
+    """Fit a reference's binning once (numeric quantile edges, category tables); store and audit it."""
     known_model(ctx, body.model, ["body", "model"])
     redaction.reference(ctx, body)
     model = ctx.spec.model(body.model) if ctx.spec else None
@@ -274,6 +274,8 @@ def store_reference(ctx: AppContext, body: ReferenceIn) -> ReferenceOut:
             features=features,
             calibration=calibration,
         )
+        what = {"reference_id": ref_id, "version": body.version, "name": body.name, "rows": n}
+        audit.record(s, action="reference.upload", token_id=token_id, model=body.model, params=what)
     warnings: list[str] = []
     if model is not None:
         sent = None if body.attributions is None else [a.model_dump() for a in body.attributions]

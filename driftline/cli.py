@@ -21,7 +21,7 @@ from sqlalchemy.orm import sessionmaker
 from alerting import silence_body
 from clients import GrafanaError, SilenceError, connect, create_silence
 from collector import Settings, auth, create_app, db, migrations, reads, repository
-from driftline import events, models, reference
+from driftline import delete, events, models, reference
 from driftline import generate as artifacts
 from driftline import replay as rp
 from driftline.demo import run_demo
@@ -142,7 +142,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
             print(f"no token has id {token_id!r}: `driftline token list` shows the ids", file=sys.stderr)
             return 1
         was, what = row.revoked, f"{row.name or 'no name'}, scope {row.scope}"
-        repository.revoke_token(s, token_id=token_id)
+        auth.revoke_token(s, token_id=token_id)
     state = "was already revoked" if was else "revoked: the collector refuses it from the next request on"
     print(f"token {token_id} ({what}) {state}")
     return 0
@@ -577,6 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_replay(sub)
     _add_reference(sub)
     events.add_parser(sub)
+    delete.add_parser(sub)
     _add_models(sub)
     _add_status(sub)
     _add_report(sub)

@@ -209,7 +209,7 @@ def _migrate_an_old_database(engine: Engine) -> None:
                     revoked=False,
                 )
             )
-    assert migrations.migrate(engine) == [7, 8, 9, 10, 11, 12, 13]
+    assert migrations.migrate(engine) == [m.version for m in migrations.MIGRATIONS if m.version >= 7]
     assert inspect(engine).get_pk_constraint("batches")["constrained_columns"] == ["model", "batch_id"]
     with Session(engine) as s, s.begin():
         assert repository.model_projects(s) == {"credit": "default"}

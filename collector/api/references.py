@@ -32,6 +32,6 @@ def router(route_class: type) -> APIRouter:
         # the token is checked before the body is read: a bad token is a 401 whatever the body
         body = parse(ReferenceIn, raw)
         service.authorize(ctx, principal, body.model, ["body", "model"])
-        return service.store_reference(ctx, body)
+        return service.store_reference(ctx, body, token_id=principal.token_id)
 
     return r
