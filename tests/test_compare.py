@@ -4,7 +4,9 @@ collector app (SQLite and PostgreSQL) fed scikit-learn models' predictions throu
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -245,3 +247,62 @@ def test_hostile_parameters_are_refused_naming_the_field(
     old = (now - dt.timedelta(days=3)).isoformat()
     empty = _compare(client, h, baseline="v1", candidate="v2", until=old)
     assert empty["verdict"] == "inconclusive" and "insufficient data" in empty["reason"]
+
+
+# ------------------------------------------------------------------------- docs/canary.md's resources
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "canary.md"
+
+
+def _documented() -> dict[str, dict[str, Any]]:
+    yaml = pytest.importorskip("yaml", reason="pip install pyyaml")
+    blocks = re.findall(r"```yaml\n(.*?)```", DOCS.read_text(), flags=re.S)
+    docs = [d for b in blocks for d in yaml.safe_load_all(b)]
+    return {d["kind"]: d for d in docs}
+
+
+def _argo_condition(expr: str, result: dict[str, Any]) -> bool:
+    """The documented conditions' form of Argo's expr language: `result.<field> == "<text>"`."""
+    m = re.fullmatch(r'result\.(\w+) == "(\w+)"', expr)
+    assert m, f"{expr!r} is not of the form the docs promise"
+    return bool(result[m.group(1)] == m.group(2))
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    """Argo's `{{args.name}}` substitution."""
+    return re.sub(r"\{\{args\.([\w-]+)\}\}", lambda m: values[m.group(1)], text)
+
+
+def test_the_documented_analysis_template_reads_a_real_answer(loaded: Loaded) -> None:
+    client, h = loaded
+    metric = _documented()["AnalysisTemplate"]["spec"]["metrics"][0]
+    web = metric["provider"]["web"]
+    args = {"model": MODEL, "baseline": "v1", "driftline-token": h["read"]["Authorization"].split()[1]}
+    for candidate, verdict in (("v2-worse", "fail"), ("v3-equal", "inconclusive")):
+        values = {**args, "candidate": candidate}
+        url = _fill(web["url"], values)
+        headers = {x["key"]: _fill(x["value"], values) for x in web["headers"]}
+        r = client.get(url.split(":8650", 1)[1], headers=headers)
+        assert r.status_code == 200, r.text
+        answer = r.json()
+        assert answer["verdict"] == verdict, answer["reason"]
+        assert _argo_condition(metric["successCondition"], answer) is False
+        assert _argo_condition(metric["failureCondition"], answer) is (verdict == "fail")
+
+
+def test_the_documented_canary_posts_what_the_webhook_takes(loaded: Loaded) -> None:
+    client, h = loaded
+    hooks = _documented()["Canary"]["spec"]["analysis"]["webhooks"]
+    direct = next(w for w in hooks if w["type"] == "rollout")
+    assert direct["url"].endswith("/v1/models/fraud-scorer/compare/flagger")
+    body = {"name": "fraud-scorer", "namespace": "ml", "phase": "Progressing",
+            "metadata": {**direct["metadata"], "baseline": "v1", "candidate": "v2-worse"}}
+    r = client.post(f"/v1/models/{MODEL}/compare/flagger", json=body, headers=h["read"])
+    assert r.status_code == 412 and r.json()["verdict"] == "fail"
+    gate = next(w for w in hooks if w["type"] == "confirm-promotion")
+    found = re.search(r"-d '(.*?)'", gate["metadata"]["cmd"], flags=re.S)
+    assert found, "the load tester's curl sends no body"
+    sent = json.loads(found.group(1))
+    sent["metadata"] = {**sent["metadata"], "baseline": "v1", "candidate": "v3-equal"}
+    r = client.post(f"/v1/models/{MODEL}/compare/flagger", json=sent, headers=h["read"])
+    assert r.status_code == 412 and r.json()["canary"]["require"] == "pass"
