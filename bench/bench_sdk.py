@@ -166,12 +166,65 @@ def bench_middleware(calls: int, repeats: int) -> tuple[float, float]:
         mon.close(5.0)
 
 
+def bench_usage(calls: int, repeats: int) -> tuple[float, float, float]:
+    """µs per unsampled single-row call: bare, with ``obs.usage(gpu_seconds, input_tokens, output_tokens)``
+    (cost counters), and bare on a ``compute="wall"`` monitor; alternating runs in the same process."""
+    plain, wall = _monitor(0.0), _monitor(0.0, compute="wall")
+    ids = [[f"req-{i}"] for i in range(1000)]
+    pred = [1]
+
+    def bare(mon: Monitor) -> Callable[[int], None]:
+        observe = mon.observe
+
+        def loop(k: int) -> None:
+            for i in range(k):
+                with observe(ids=ids[i % 1000]) as obs:
+                    obs.predictions(pred)
+
+        return loop
+
+    def counted(k: int) -> None:
+        observe = plain.observe
+        for i in range(k):
+            with observe(ids=ids[i % 1000]) as obs:
+                obs.predictions(pred)
+                obs.usage(gpu_seconds=0.02, input_tokens=812, output_tokens=96)
+
+    loops = (bare(plain), counted, bare(wall))
+    times: list[list[float]] = [[], [], []]
+    try:
+        for loop in loops:
+            loop(1000)  # warm-up
+        for _ in range(repeats):
+            for i, loop in enumerate(loops):
+                gc.collect()
+                t0 = time.perf_counter_ns()
+                loop(calls)
+                times[i].append((time.perf_counter_ns() - t0) / calls / 1000)
+        a, b, c = (statistics.median(t) for t in times)
+        return a, b, c
+    finally:
+        plain.close(1.0)
+        wall.close(1.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--only", choices=["usage"], help="run one table only")
     args = parser.parse_args()
     c, r = args.calls, args.repeats
+    if args.only != "usage":
+        _main_tables(c, r)
+    bare, counted, wall = bench_usage(c, r)
+    print(f"\n{'cost counters, unsampled single-row call':<50} {'us/call':>10} {'x bare':>11}")
+    print(f"{'  bare Monitor.observe call':<50} {bare:>10.3f} {1.0:>11.2f}")
+    print(f"{'  + obs.usage(gpu_seconds, input/output tokens)':<50} {counted:>10.3f} {counted / bare:>11.2f}")
+    print(f"{'  Monitor(compute=wall), bare call':<50} {wall:>10.3f} {wall / bare:>11.2f}")
+
+
+def _main_tables(c: int, r: int) -> None:
     base = bench_histogram(c, r)
     rows = [
         ("prometheus_client Histogram.observe (baseline)", base),

@@ -53,6 +53,26 @@ def checked_usage(gpu_seconds: Any, input_tokens: Any, output_tokens: Any) -> tu
 
 def count_usage(buf: Buffers, log: RateLimitedLog, gpu_seconds: Any, input_tokens: Any, output_tokens: Any) -> bool:
     """Add one call's usage to the next stats batch; a bad one is counted in ``usage_dropped`` and logged."""
+    g = 0.0 if gpu_seconds is None else gpu_seconds
+    a = 0 if input_tokens is None else input_tokens
+    b = 0 if output_tokens is None else output_tokens
+    # fast path for plain ints and floats (NaN fails the comparison); anything else is checked in full
+    if (
+        type(a) is int
+        and type(b) is int
+        and (type(g) is float or type(g) is int)
+        and 0 <= a <= MAX_TOKENS_PER_CALL
+        and 0 <= b <= MAX_TOKENS_PER_CALL
+        and 0 <= g <= MAX_GPU_SECONDS_PER_CALL
+    ):
+        buf.acquire()
+        try:
+            buf.compute_seconds += g
+            buf.input_tokens += a
+            buf.output_tokens += b
+        finally:
+            buf.release()
+        return True
     usage = checked_usage(gpu_seconds, input_tokens, output_tokens)
     if isinstance(usage, str):
         with buf.lock:
