@@ -18,7 +18,18 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import sessionmaker
 
 from collector import audit, db, dialects, migrations, redaction, repository, service
-from collector.api import audit_log, compare, deletions, events, ingest, models, ops, references, slos
+from collector.api import (
+    audit_log,
+    compare,
+    deletions,
+    events,
+    inference,
+    ingest,
+    models,
+    ops,
+    references,
+    slos,
+)
 from collector.body import DrainBody, add_body_schemas, limited_route
 from collector.context import AppContext
 from collector.evaluation import EvaluationLoop, Evaluator
@@ -256,7 +267,7 @@ def create_app(
     route_class = limited_route(
         settings.max_body_bytes, context={"max_future_skew": settings.max_future_skew_seconds}
     )
-    for module in (ingest, references, events, models, slos, compare, deletions, audit_log):
+    for module in (ingest, references, events, models, slos, compare, deletions, audit_log, inference):
         app.include_router(module.router(route_class))
     app.include_router(ops.router())
     add_body_schemas(app)

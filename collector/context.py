@@ -16,6 +16,7 @@ from collector import auth
 from collector.db import DEFAULT_PROJECT
 from collector.evaluation import Evaluator
 from collector.metrics import MetricsState
+from collector.pairing import Pairing
 from collector.ratelimit import Limited, RateLimiter
 from collector.schemas import EventOut
 from collector.settings import Settings
@@ -40,8 +41,12 @@ class AppContext:
     #: Each registered model's project (models missing here are in the default project).
     model_projects: dict[str, str] = field(default_factory=dict)
     limiter: RateLimiter | None = None
+    #: Inference-logger halves waiting for their other half (`collector.pairing`).
+    pairing: Pairing | None = None
 
     def __post_init__(self) -> None:
+        if self.pairing is None:
+            self.pairing = Pairing(self.state.add_unpaired)
         if self.limiter is None:
             self.limiter = RateLimiter(
                 per_token=self.settings.rate_limit_per_token,

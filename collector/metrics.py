@@ -20,6 +20,7 @@ from contract import (
     EVALUATION_FAILURES,
     FEATURE_ATTRIBUTION,
     FEATURE_DRIFT,
+    INFERENCE_UNPAIRED,
     LABELLED_PREDICTIONS,
     LABELS,
     LAST_RECEIVED,
@@ -73,6 +74,8 @@ class MetricsState:
     evaluation_failures: dict[tuple[str, str], int] = field(default_factory=dict)
     #: Reported events (retrain, deploy, rollback) by (model, kind).
     events: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: Inference-logger halves dropped without their other half, by (model, half).
+    unpaired: dict[tuple[str, str], int] = field(default_factory=dict)
     #: Usage per (model, version): [compute seconds, input tokens, output tokens], for cost.
     usage: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
     #: Price tables by model (`spec.prices`): a priced model's versions export their spend (COST).
@@ -270,6 +273,11 @@ class MetricsState:
         with self.lock:
             self.events[(model, kind)] = self.events.get((model, kind), 0) + n
 
+    def add_unpaired(self, model: str, half: str) -> None:
+        """Count one inference-logger half (request or response) dropped without its other half."""
+        with self.lock:
+            self.unpaired[(model, half)] = self.unpaired.get((model, half), 0) + 1
+
     def set_slos(self, remaining: dict[str, float], burn: dict[tuple[str, str], float]) -> None:
         """Replace the SLO gauges: budget remaining per SLO and burn rate per (SLO, window)."""
         with self.lock:
@@ -328,6 +336,7 @@ def _snapshot(s: MetricsState) -> dict[Series, dict[Any, Any]]:
             CARDINALITY_LIMITED: dict(s.limited),
             EVALUATION_FAILURES: dict(s.evaluation_failures),
             MODEL_EVENTS: dict(s.events),
+            INFERENCE_UNPAIRED: dict(s.unpaired),
         }
         for kind, series in LAST_RECEIVED.items():
             rows[series] = {(model,): when for (model, k), when in s.last_received.items() if k == kind}

@@ -211,6 +211,13 @@ MODEL_EVENTS = Series(
     help="Retrains, deploys and rollbacks reported with POST /v1/events (retrain-rate SLIs), by model and kind.",
     labels=("model", "kind"),
 )
+INFERENCE_UNPAIRED = Series(
+    name="driftline_inference_unpaired_total",
+    kind="counter",
+    help="Inference-logger CloudEvents (KServe, Seldon Core) dropped because their other half (request or "
+    "response, same event id) did not reach this collector in time, by model and half.",
+    labels=("model", "half"),
+)
 
 #: Every exported series, in the order `/metrics` writes them.
 SERIES: tuple[Series, ...] = (
@@ -236,6 +243,7 @@ SERIES: tuple[Series, ...] = (
     CARDINALITY_LIMITED,
     EVALUATION_FAILURES,
     MODEL_EVENTS,
+    INFERENCE_UNPAIRED,
 )
 
 #: The freshness gauge for each thing whose arrival the collector notes (`MetricsState.received`).

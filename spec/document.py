@@ -20,6 +20,7 @@ from spec.drift import DriftSpec
 from spec.fields import NAME_RE, Misplaced, Strict, hint
 from spec.prices import PricesSpec
 from spec.slos import SLOSpec
+from spec.tensors import TensorSpec, tensor_problems
 
 #: Environment variable naming the folder that explain model files are taken from, instead of the spec's.
 MODELS_DIR_ENV = "DRIFTLINE_MODELS_DIR"
@@ -123,6 +124,9 @@ class ModelSpec(Strict):
         pattern=NAME_RE,
         description="The project the model belongs to: only its tokens may touch it.",
     )
+    tensors: TensorSpec | None = Field(
+        None, description="How a model server's named v2 tensors map to features, prediction and score."
+    )
     prices: PricesSpec | None = Field(
         None, description="Price table: what compute, tokens and calls cost; exported as spend per version."
     )
@@ -203,6 +207,8 @@ class SpecFile(Strict):
                         s,
                         f"model {m.name!r}: slice {s!r} is not a declared feature{hint(s, declared)}",
                     )
+            for loc, value, msg in tensor_problems(m.tensors, [f.name for f in m.features]) if m.tensors else ():
+                raise Misplaced(("models", i, "tensors", *loc), value, f"model {m.name!r}: {msg}")
         slo_names = [s.name for s in self.slos]
         for i, slo in enumerate(self.slos):
             if slo_names.index(slo.name) != i:

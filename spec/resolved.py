@@ -20,6 +20,7 @@ from spec.drift import DriftSpec, MultivariateSpec
 from spec.fields import parse_duration
 from spec.prices import Prices, resolve_prices
 from spec.slos import SLOSpec, burn_policy, latency_bound
+from spec.tensors import TensorSpec
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ class Model:
     multivariate: MultivariateSpec | None = None
     decision_threshold: float = 0.5
     project: str = "default"
+    #: How v2 inference tensors map to features and outputs (`spec.tensors`); None: the defaults.
+    tensors: TensorSpec | None = None
     prices: Prices | None = None
 
     @property
@@ -185,6 +188,7 @@ def _resolve_model(m: ModelSpec, base: Path | None) -> Model:
         multivariate=m.drift.multivariate,
         decision_threshold=m.prediction.decision_threshold,
         project=m.project,
+        tensors=m.tensors,
         prices=resolve_prices(m.prices),
     )
 
