@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from alerting.spend import cost_rules
+from alerting.traffic import traffic_rules
 from contract import (
     ATTRIBUTION_DRIFT,
     DATA_QUALITY,
@@ -39,6 +40,7 @@ ALERTS = (
     "DriftlineAttributionDrift",
     "DriftlineMultivariateDrift",
     "DriftlineCostBudgetBurn",
+    "DriftlineTrafficDrop",
 )
 
 
@@ -56,6 +58,11 @@ class RuleOptions:
     attribution_for: str = "30m"
     collector_down_for: str = "2m"
     collector_job: str = COLLECTOR_JOB
+    #: A model's last-hour prediction rate under this share of the same hour last week alerts ...
+    traffic_drop_ratio: float = 0.5
+    #: ... when last week's rate was at least this many predictions per second, held this long.
+    traffic_min_rate: float = 0.01
+    traffic_drop_for: str = "30m"
 
 
 def model_rules(m: Model, o: RuleOptions, links: Links = Links()) -> RuleGroup:
@@ -223,7 +230,16 @@ def collector_rules(o: RuleOptions, links: Links = Links()) -> RuleGroup:
 
 
 def generate_model_rules(spec: ResolvedSpec, options: RuleOptions = RuleOptions()) -> tuple[RuleGroup, ...]:
-    """The collector's group, one group per model, in spec order, and the spend-budget group of each model
-    with a budget (`alerting.spend`), linking where `spec.links` says."""
+    """The collector's group, one group per model, in spec order, the spend-budget group of each model with
+    a budget (`alerting.spend`) and each model's throughput group (`alerting.traffic`), linking where
+    `spec.links` says."""
+    o = options
     costs = tuple(g for m in spec.models if (g := cost_rules(m, spec.links)) is not None)
-    return (collector_rules(options, spec.links), *(model_rules(m, options, spec.links) for m in spec.models), *costs)
+    traffic = tuple(
+        traffic_rules(
+            m, ratio=o.traffic_drop_ratio, min_rate=o.traffic_min_rate, for_=o.traffic_drop_for, links=spec.links
+        )
+        for m in spec.models
+    )
+    models = tuple(model_rules(m, o, spec.links) for m in spec.models)
+    return (collector_rules(o, spec.links), *models, *costs, *traffic)

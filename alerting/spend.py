@@ -19,8 +19,8 @@ ALERT = "DriftlineCostBudgetBurn"
 
 
 def spend_record(window_seconds: int) -> str:
-    """The recorded spend rate of a model over a window, per second (`model:driftline_cost:rate1h`)."""
-    return f"model:driftline_cost:rate{format_duration(window_seconds)}"
+    """The recorded spend rate of a model over a window, per second (`model:<cost family>:rate1h`)."""
+    return f"model:{COST.family}:rate{format_duration(window_seconds)}"
 
 
 def cost_rules(m: Model, links: Links = Links()) -> RuleGroup | None:

@@ -9,7 +9,7 @@ from grafana_foundation_sdk.builders import stat, table, timeseries
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 
-from contract import MODEL_VERSION_INFO, PREDICTION_LATENCY, PREDICTIONS, SDK_DROPPED
+from contract import COST, MODEL_VERSION_INFO, PREDICTION_LATENCY, PREDICTIONS, SDK_DROPPED
 from dashboards import uids
 from dashboards.board import Board, custom_variable, override, query_variable, threshold_lines, thresholds
 from dashboards.options import GrafanaOptions
@@ -86,6 +86,7 @@ def oncall(spec: ResolvedSpec, options: GrafanaOptions) -> dict[str, Any]:
     board.deploys(["driftline-deploy"])
 
     _golden_signals_row(board, spec)
+    _throughput_row(board, spec)
     if spec.slos:
         board.row("Error budget burn rate")
         for slo in spec.slos:
@@ -146,6 +147,40 @@ def _golden_signals_row(board: Board, spec: ResolvedSpec) -> None:
             "{{model}} {{outcome}}",
         ),
     )
+
+
+def _throughput_row(board: Board, spec: ResolvedSpec) -> None:
+    """Predictions per second per model and version beside the same time last week (the traffic-drop
+    alert's baseline) and, where the spec prices a model, its spend per hour."""
+    board.row("Throughput")
+    calls = f"{PREDICTIONS.name}{{{SELECTOR}}}"
+    priced = any(m.prices is not None for m in spec.models)
+    board.add(
+        timeseries.Panel()
+        .title("Predictions per second")
+        .description(
+            "Per model and version, every call counted by the SDK (a batch of N rows is N predictions); dashed:"
+            " the model's rate a week earlier, which DriftlineTrafficDrop compares the last hour with."
+        )
+        .unit("reqps")
+        .height(8)
+        .span(16 if priced else 24),
+        prom(f"sum by (model, version) (rate({calls}[$__rate_interval]))", "{{model}} {{version}}"),
+        prom(f"sum by (model) (rate({calls}[$__rate_interval] offset 1w))", "{{model}} last week"),
+    )
+    if priced:
+        board.add(
+            timeseries.Panel()
+            .title("Spend per hour")
+            .description("The spec's price table applied to calls, compute seconds and tokens, per version.")
+            .unit("short")
+            .height(8)
+            .span(8),
+            prom(
+                f"sum by (model, version, currency) (rate({COST.name}{{{SELECTOR}}}[$__rate_interval])) * 3600",
+                "{{model}} {{version}} ({{currency}})",
+            ),
+        )
 
 
 def _model_row(board: Board, options: GrafanaOptions) -> None:
