@@ -74,6 +74,23 @@ class MuteWindowSpec(Strict):
     models: tuple[str, ...] = Field((), description="Mute only these models' alerts; empty: every alert.")
 
 
+class CanaryRollbackSpec(Strict):
+    """A webhook that rolls a model's canary back, called when one of the model's alerts pages."""
+
+    model: str = Field(description="The model whose pages call the webhook.")
+    webhook_url: str = Field(description="Endpoint that takes Alertmanager's webhook JSON and rolls back.")
+    bearer_token_env: str | None = Field(
+        None, pattern=r"^[A-Z_][A-Z0-9_]*$", description="Variable holding a bearer token for the webhook."
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"{v!r} is not an absolute http(s) URL, such as https://deploy.example.com/rollback")
+        return v
+
+
 class AlertingSpec(Strict):
     """Routing of pages and tickets."""
 
@@ -83,6 +100,9 @@ class AlertingSpec(Strict):
     mute: tuple[MuteWindowSpec, ...] = Field((), description="Maintenance and retraining windows.")
     secrets_dir: str = Field(
         "/etc/alertmanager/secrets", description="Where the deployment writes secret files."
+    )
+    canary_rollback: tuple[CanaryRollbackSpec, ...] = Field(
+        (), description="Per model, a rollback webhook Alertmanager calls when the model's alerts page."
     )
     runbook_base_url: str | None = Field(
         None,
@@ -100,6 +120,9 @@ class AlertingSpec(Strict):
         names = [r.name for r in self.receivers]
         for dup in sorted({n for n in names if names.count(n) > 1}):
             raise ValueError(f"receiver {dup!r} is declared twice: receiver names must be unique")
+        models = [c.model for c in self.canary_rollback]
+        for dup in sorted({m for m in models if models.count(m) > 1}):
+            raise ValueError(f"canary_rollback: model {dup!r} is listed twice: give each model one webhook")
         for role in ("page", "ticket"):
             target = getattr(self, role)
             if target is not None and target not in names:
@@ -144,6 +167,8 @@ class Alerting:
     ticket: str | None
     mute: tuple[MuteWindow, ...]
     secrets_dir: str
+    #: (model, webhook URL, bearer-token variable or None): called on the model's pages (`canary_rollback`).
+    rollbacks: tuple[tuple[str, str, str | None], ...] = ()
 
 
 def resolve_alerting(spec: AlertingSpec) -> Alerting:
@@ -156,4 +181,5 @@ def resolve_alerting(spec: AlertingSpec) -> Alerting:
         MuteWindow(m.name, m.weekdays, tuple((t.start, t.end) for t in m.times), m.location, m.models)
         for m in spec.mute
     )
-    return Alerting(tuple(receivers), spec.page, spec.ticket, mute, spec.secrets_dir)
+    rollbacks = tuple((c.model, c.webhook_url, c.bearer_token_env) for c in spec.canary_rollback)
+    return Alerting(tuple(receivers), spec.page, spec.ticket, mute, spec.secrets_dir, rollbacks)

@@ -221,4 +221,11 @@ class SpecFile(Strict):
                     slo.model,
                     f"slo {slo.name!r}: model {slo.model!r} is not declared{hint(slo.model, model_names)}",
                 )
+        for i, c in enumerate(self.alerting.canary_rollback):
+            if c.model not in model_names:
+                raise Misplaced(
+                    ("alerting", "canary_rollback", i, "model"),
+                    c.model,
+                    f"canary_rollback: model {c.model!r} is not declared{hint(c.model, model_names)}",
+                )
         return self
