@@ -306,3 +306,26 @@ def test_the_documented_canary_posts_what_the_webhook_takes(loaded: Loaded) -> N
     sent["metadata"] = {**sent["metadata"], "baseline": "v1", "candidate": "v3-equal"}
     r = client.post(f"/v1/models/{MODEL}/compare/flagger", json=sent, headers=h["read"])
     assert r.status_code == 412 and r.json()["canary"]["require"] == "pass"
+
+
+def test_without_labels_the_accuracy_difference_is_cbpes_estimate(app_client: Loaded) -> None:
+    client, h = app_client
+    good, _, x, y = _models()
+    rng = np.random.default_rng(1)
+    ref = rng.permutation(len(y))[:250]
+    r = client.post("/v1/references", headers=h["ingest"], json={
+        "model": MODEL, "columns": {f"f{j}": x[ref, j].tolist() for j in range(x.shape[1])},
+        "scores": good.predict_proba(x[ref])[:, 1].tolist(), "labels": y[ref].tolist(),
+    })
+    assert r.status_code in (200, 201, 202) and r.json()["cbpe"], r.text
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
+    p, s = good.predict(x), good.predict_proba(x)[:, 1]
+    for version, prefix in (("v1", "a"), ("v3-equal", "c")):
+        _send(client, h, version, [f"{prefix}{i}" for i in range(len(y))], x, p, s, now, errors=20, latency=0.05)
+    assert client.post("/v1/evaluate", headers=h["admin"]).status_code == 200
+    answer = _compare(client, h, baseline="v1", candidate="v3-equal")
+    acc = answer["accuracy"]
+    assert acc["kind"] == "estimated" and acc["n_baseline"] == acc["n_candidate"] == len(y)
+    assert 0.8 < acc["baseline"] <= 1.0 and acc["difference"] == pytest.approx(0.0, abs=1e-12)
+    assert acc["lower"] < 0 < acc["upper"]
+    assert [q["metric"] for q in answer["sequential"]] == ["error_rate"]  # an estimate is no evidence to judge
