@@ -223,6 +223,10 @@ def test_flagger_webhook_answers_200_or_412(loaded: tuple[TestClient, dict[str, 
     assert hook("v3-equal") == 200
     assert hook("v3-equal", require="pass") == 412  # not yet a pass: the promotion gate waits
     assert hook("v3-equal", require="maybe") == 422
+    assert hook("v3-equal", alpha="often") == 422
+    r = client.post(f"/v1/models/{MODEL}/compare/flagger", headers=h["read"],
+                    json={"name": "c", "namespace": "ml", "phase": "Progressing", "metadata": {"baseline": "v1"}})
+    assert r.status_code == 422 and "metadata.candidate" in r.text
 
 
 def test_hostile_parameters_are_refused_naming_the_field(
