@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean model-servers
 
 $(VENV)/.demo-installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,10 +16,21 @@ $(VENV)/.test-installed: pyproject.toml
 	$(PIP) -e '.[test,demo,grafana,torch,explain,multivariate]'
 	touch $@ $(VENV)/.demo-installed
 
+# MLServer and KServe pin FastAPI and Starlette older than the collector's, so they get a virtual environment
+# of their own, from [tool.driftline] model-servers in pyproject.toml (tests/test_model_servers.py runs them).
+SERVERS := $(VENV)/model-servers
+$(SERVERS)/.installed: pyproject.toml
+	test -x $(SERVERS)/bin/python || $(PYTHON) -m venv $(SERVERS)
+	$(SERVERS)/bin/python -m pip install --quiet --disable-pip-version-check \
+		$$($(PYTHON) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['tool']['driftline']['model-servers']))")
+	touch $@
+
+model-servers: $(SERVERS)/.installed
+
 demo: $(VENV)/.demo-installed
 	$(VENV)/bin/driftline demo --out driftline-out
 
-test: $(VENV)/.test-installed
+test: $(VENV)/.test-installed $(SERVERS)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -62,6 +62,8 @@ def rebuild_state(ctx: AppContext) -> None:
             ctx.state.add_usage(
                 model=model, version=version, compute_seconds=seconds, input_tokens=tin, output_tokens=tout
             )
+        for model, version, ages in repository.feature_age_rows(s):
+            ctx.state.add_feature_ages(model=model, version=version, ages=ages)
         for model, n in repository.count_labels(s).items():
             ctx.state.add_labels(model, n)
         ctx.state.add_labelled(service.labelled_outcomes(repository.labelled_predictions(s)))

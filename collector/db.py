@@ -337,7 +337,8 @@ class Event(Base):
 
 
 class StatsUsage(Base):
-    """What the calls of one SDK stats delta used, for cost (migration 15): compute seconds and tokens.
+    """What the calls of one SDK stats delta used (migration 15): compute seconds and tokens for cost, and
+    the ages of the features they used for freshness.
 
     One row per stats batch that counted any usage, keyed like `Stats` by the scoped batch id, written in
     the same transaction; a plain table beside the stats hypertable, so no compressed chunk is altered.
@@ -351,6 +352,8 @@ class StatsUsage(Base):
     compute_seconds: Mapped[float] = mapped_column(Float)
     input_tokens: Mapped[int] = mapped_column(BigInteger)
     output_tokens: Mapped[int] = mapped_column(BigInteger)
+    #: feature -> {"counts": [...], "sum": seconds}: the ages of the features the calls used (freshness)
+    feature_ages: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
 
     __table_args__ = (Index("ix_stats_usage_model_end", "model", "end"),)
 

@@ -18,6 +18,7 @@ from contract import (
     COST,
     DATA_QUALITY,
     EVALUATION_FAILURES,
+    FEATURE_AGE,
     FEATURE_ATTRIBUTION,
     FEATURE_DRIFT,
     INFERENCE_UNPAIRED,
@@ -37,6 +38,7 @@ from contract import (
     TOKENS,
     Series,
 )
+from sdk.wire import FEATURE_AGE_BOUNDS
 from spec.prices import Prices
 
 #: Label values of a per-window gauge: model, version, feature (or slice), metric (or check, kind), window.
@@ -78,6 +80,8 @@ class MetricsState:
     unpaired: dict[tuple[str, str], int] = field(default_factory=dict)
     #: Usage per (model, version): [compute seconds, input tokens, output tokens], for cost.
     usage: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    #: Feature ages per (model, version, feature), as histograms over `sdk.wire.FEATURE_AGE_BOUNDS`.
+    feature_ages: dict[tuple[str, str, str], _Histogram] = field(default_factory=dict)
     #: Price tables by model (`spec.prices`): a priced model's versions export their spend (COST).
     prices: dict[str, Prices] = field(default_factory=dict)
     #: Cardinality limits: versions exported per model (the most recently active ones; an older one's
@@ -138,6 +142,7 @@ class MetricsState:
             self.latency,
             self.dropped,
             self.usage,
+            self.feature_ages,
             self.labelled,
             self.records,
             self.drift,
@@ -193,6 +198,18 @@ class MetricsState:
             acc[0] += compute_seconds
             acc[1] += input_tokens
             acc[2] += output_tokens
+
+    def add_feature_ages(self, *, model: str, version: str, ages: dict[str, Any]) -> None:
+        """Add one stats interval's feature-age histograms ({feature: {"counts", "sum"}}) of a version."""
+        with self.lock:
+            self._touch(model, version)
+            for feature, h in ages.items():
+                key = (model, version, feature)
+                acc = self.feature_ages.get(key)
+                if acc is None:
+                    acc = self.feature_ages[key] = _Histogram(FEATURE_AGE_BOUNDS, [0] * len(h["counts"]))
+                acc.counts = [a + b for a, b in zip(acc.counts, h["counts"], strict=True)]
+                acc.total += h["sum"]
 
     def _costs(self) -> dict[tuple[str, str, str], float]:
         """Spend per (model, version, currency) of every priced model's versions (under the lock)."""
@@ -322,6 +339,7 @@ def _snapshot(s: MetricsState) -> dict[Series, dict[Any, Any]]:
                 (*k, direction): u[i] for k, u in s.usage.items() for i, direction in ((1, "input"), (2, "output"))
             },
             COST: s._costs(),
+            FEATURE_AGE: {k: _Histogram(h.bounds, list(h.counts), h.total) for k, h in s.feature_ages.items()},
             LABELS: {(model,): n for model, n in s.labels.items()},
             MODEL_VERSION_INFO: {(model, version): 1 for model, (_, version) in s.current_version.items()},
             FEATURE_DRIFT: dict(s.drift),

@@ -25,9 +25,11 @@ from collector import event_time
 from collector.redaction import checked_version
 from sdk.redact import VERSION_PATTERN, mask_text
 from sdk.wire import (
+    FEATURE_AGE_BOUNDS,
     MAX_CALL_SECONDS,
     MAX_CALLS_PER_SECOND,
     MAX_COUNT,
+    MAX_FEATURE_AGES,
     MAX_FEATURES_PER_RECORD,
     MAX_RECORDS_PER_BATCH,
 )
@@ -218,6 +220,13 @@ class LabelBatch(_In):
         return self
 
 
+class FeatureAges(_In):
+    """One feature's ages over a stats interval: counts per `FEATURE_AGE_BOUNDS` bucket (+Inf last), sum."""
+
+    counts: list[Count] = Field(min_length=len(FEATURE_AGE_BOUNDS) + 1, max_length=len(FEATURE_AGE_BOUNDS) + 1)
+    sum: float = Field(ge=0, allow_inf_nan=False)
+
+
 class StatsBatch(_In):
     batch_id: BatchId
     model: ModelName
@@ -234,6 +243,7 @@ class StatsBatch(_In):
     compute_seconds: float = Field(0.0, ge=0, le=MAX_COUNT, allow_inf_nan=False)
     input_tokens: Count = 0
     output_tokens: Count = 0
+    feature_ages: dict[ModelName, FeatureAges] = Field(default_factory=dict, max_length=MAX_FEATURE_AGES)
 
     @model_validator(mode="after")
     def _event_times(self, info: ValidationInfo) -> StatsBatch:

@@ -352,4 +352,7 @@ def store_stats(ctx: AppContext, batch: StatsBatch) -> Accepted:
             input_tokens=batch.input_tokens,
             output_tokens=batch.output_tokens,
         )
+    if batch.feature_ages:
+        ages = {f: h.model_dump() for f, h in batch.feature_ages.items()}
+        ctx.state.add_feature_ages(model=batch.model, version=batch.version, ages=ages)
     return Accepted(accepted=1)

@@ -111,6 +111,12 @@ COST = Series(
     help="Spend of model calls: the spec's price table applied to calls, seconds and tokens.",
     labels=("model", "version", "currency"),
 )
+FEATURE_AGE = Series(
+    name="driftline_feature_age_seconds",
+    kind="histogram",
+    help="Age of the feature values model calls used (call time less computed-at time).",
+    labels=("model", "version", "feature"),
+)
 LABELS = Series(
     name="driftline_labels_total",
     kind="counter",
@@ -227,6 +233,7 @@ SERIES: tuple[Series, ...] = (
     COMPUTE_SECONDS,
     TOKENS,
     COST,
+    FEATURE_AGE,
     LABELS,
     MODEL_VERSION_INFO,
     FEATURE_DRIFT,

@@ -27,6 +27,7 @@ class Buffers:
         "dropped",
         "dropped_total",
         "error",
+        "feature_ages",
         "input_tokens",
         "internal_errors",
         "labels",
@@ -61,6 +62,8 @@ class Buffers:
         self.input_tokens = 0
         self.output_tokens = 0
         self.usage_dropped = 0
+        #: Per feature: [counts per FEATURE_AGE_BOUNDS bucket (+Inf last), sum of ages in seconds].
+        self.feature_ages: dict[str, list[Any]] = {}
         self.dropped_total = 0
         self.internal_errors = 0
         self.records: deque[Any] = deque(maxlen=max_queue)
@@ -102,15 +105,18 @@ class Buffers:
             ok, error, counts, total = self.ok, self.error, self.counts, self.latency_sum
             sampled, dropped, start = self.sampled, self.dropped, self.start
             usage = self.compute_seconds, self.input_tokens, self.output_tokens
+            ages, self.feature_ages = self.feature_ages, {}
             self.ok = self.error = self.sampled = self.dropped = 0
             self.counts = [0] * len(counts)
             self.latency_sum = 0.0
             self.compute_seconds, self.input_tokens, self.output_tokens = 0.0, 0, 0
-            if not (ok or error or sampled or dropped or any(usage)):
+            if not (ok or error or sampled or dropped or any(usage) or ages):
                 return None  # a quiet interval joins the next batch, so batches tile the timeline
             self.start = max(now, start)
         # usage fields only when counted, so a model without them sends what older collectors accept
-        extra = {k: v for k, v in zip(USAGE, usage, strict=True) if v}
+        extra: dict[str, Any] = {k: v for k, v in zip(USAGE, usage, strict=True) if v}
+        if ages:
+            extra["feature_ages"] = {f: {"counts": c, "sum": total} for f, (c, total) in ages.items()}
         return {
             "start": start,
             "end": max(now, start),

@@ -41,7 +41,7 @@ from .redact import PiiMode, Redactor, version_problem
 from .sampling import GOLDEN, MASK, new_ids, sampled_indices, threshold
 from .shipper import Shipper
 from .transport import HTTPTransport, Transport
-from .usage import count_usage
+from .usage import count_feature_ages, count_usage
 
 DEFAULT_COLLECTOR = "http://127.0.0.1:8650"
 _MODEL_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_.-]{0,63}")
@@ -118,12 +118,9 @@ class Observation:
     def usage(
         self, *, gpu_seconds: float | None = None, input_tokens: int | None = None, output_tokens: int | None = None
     ) -> bool:
-        """Count what this call used, for cost (`spec.prices`); exact, on every call, sampled or not.
-
-        ``gpu_seconds``: compute the caller measured (with ``Monitor(compute="wall")`` the call's wall
-        seconds are counted as well). Tokens are whole numbers. A bad value drops this call's usage
-        whole, counted in `Monitor.usage_dropped` and logged; False then, never an exception.
-        """
+        """Count what this call used, for cost (`spec.prices`), on every call: ``gpu_seconds`` measured by
+        the caller, whole tokens. A bad value drops this call's usage whole (counted in `Monitor.usage_dropped`,
+        logged) and returns False, never raises."""
         return self._mon._add_usage(gpu_seconds, input_tokens, output_tokens)
 
     def __exit__(
@@ -324,14 +321,18 @@ class Monitor:
         *,
         feature_names: Sequence[str] | None = None,
         timestamp: float | _dt.datetime | None = None,
+        feature_times: Mapping[str, float | _dt.datetime] | None = None,
     ) -> Observation:
         """Observe one call of ``len(ids)`` rows (else the rows in ``features``, else 1); a with-block.
 
         A call of N rows counts N predictions, each with the call's latency (module docstring). Without
         ``ids``, rows get generated ids, or inside a request (`sdk.context`) ids from the request id.
+        ``feature_times``: feature -> when its value was computed; its age is counted once per call.
         """
         if self._pid != self._pid_fn() and not self._enter_process():
             return _OFF
+        if feature_times:
+            count_feature_ages(self._buffers, self._log, feature_times, self._clock())  # never raises
         n = 1
         own = None
         try:
@@ -509,7 +510,7 @@ class Monitor:
 
     @property
     def usage_dropped(self) -> int:
-        """Calls whose reported usage was refused (bad token counts or seconds) and so not counted."""
+        """Usages (bad token counts or seconds) and feature times (bad name or time) refused, not counted."""
         return self._buffers.usage_dropped
 
     @property

@@ -6,12 +6,18 @@ never raised into serving code: the call's usage is dropped whole and the monito
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
+import re
+from bisect import bisect_left
+from collections.abc import Mapping
 from typing import Any
 
 from .buffers import Buffers
 from .logs import RateLimitedLog
-from .wire import MAX_GPU_SECONDS_PER_CALL, MAX_TOKENS_PER_CALL
+from .wire import FEATURE_AGE_BOUNDS, MAX_FEATURE_AGES, MAX_GPU_SECONDS_PER_CALL, MAX_TOKENS_PER_CALL
+
+_FEATURE_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_.-]{0,63}")
 
 _INTS = (int,)
 
@@ -81,3 +87,57 @@ def count_usage(buf: Buffers, log: RateLimitedLog, gpu_seconds: Any, input_token
         return False
     buf.add_usage(*usage)
     return True
+
+
+def _age(now: float, ts: Any) -> float | None:
+    """Seconds from a computed-at time (unix seconds or a datetime, naive = UTC) to `now`; None if unusable.
+    A time slightly ahead of `now` (clock skew between hosts) is age 0."""
+    if isinstance(ts, _dt.datetime):
+        t = (ts if ts.tzinfo else ts.replace(tzinfo=_dt.UTC)).timestamp()
+    elif type(ts) is bool:
+        return None
+    else:
+        try:
+            t = float(ts)
+        except (TypeError, ValueError):
+            return None
+    age = now - t
+    return max(age, 0.0) if math.isfinite(age) else None
+
+
+def count_feature_ages(buf: Buffers, log: RateLimitedLog, feature_times: Mapping[str, Any], now: float) -> None:
+    """Add one call's feature ages (`observe(feature_times=)`) to the histograms of the next stats batch.
+
+    A bad name or time drops that feature's age for this call (counted in ``usage_dropped``, logged);
+    beyond `MAX_FEATURE_AGES` distinct features per monitor new ones are dropped the same way. Never
+    raises: anything unexpected (not a mapping) is an internal error, counted and logged."""
+    try:
+        _count_ages(buf, log, feature_times, now)
+    except Exception:
+        buf.add_internal_error()
+        log.warning("internal-feature_times", "driftline: internal error in feature_times (not raised)", exc_info=True)
+
+
+def _count_ages(buf: Buffers, log: RateLimitedLog, feature_times: Mapping[str, Any], now: float) -> None:
+    bad: list[str] = []
+    with buf.lock:
+        hists = buf.feature_ages
+        for name, ts in feature_times.items():
+            age = _age(now, ts) if type(name) is str and _FEATURE_NAME.fullmatch(name) else None
+            h = hists.get(name) if age is not None else None
+            if h is None and age is not None and len(hists) < MAX_FEATURE_AGES:
+                h = hists[name] = [[0] * (len(FEATURE_AGE_BOUNDS) + 1), 0.0]
+            if h is None or age is None:
+                buf.usage_dropped += 1
+                bad.append(repr(name)[:80])
+                continue
+            h[0][bisect_left(FEATURE_AGE_BOUNDS, age)] += 1
+            h[1] += age
+    if bad:
+        log.warning(
+            "feature-times",
+            "driftline: feature times dropped (counted in usage_dropped, not raised): %s; a time is unix "
+            "seconds or a datetime, a name a feature name, at most %d features",
+            ", ".join(bad),
+            MAX_FEATURE_AGES,
+        )

@@ -35,10 +35,16 @@ still answers 200 with ``"duplicate": true``.
      "latency_sum": 12.5,                            # seconds, over all calls in the interval
      "sampled": 12, "dropped": 0,                    # rows queued for shipping / dropped by the SDK
      "compute_seconds": 31.5,                        # optional: GPU-seconds (or wall seconds) used
-     "input_tokens": 120000, "output_tokens": 9000}  # optional: tokens in and out, summed over calls
+     "input_tokens": 120000, "output_tokens": 9000,  # optional: tokens in and out, summed over calls
+     "feature_ages": {"income": {"counts": [3, …, 0], "sum": 912.0}}}  # optional: see below
 
 The usage fields (``compute_seconds``, ``input_tokens``, ``output_tokens``) default to 0 and are sent only
 when counted; the collector prices them with the model's price table (`spec.prices`).
+
+``feature_ages`` (optional, at most ``MAX_FEATURE_AGES`` features) holds, per feature, how old the value a
+call used was (the call's time less the computed-at time the caller passed in ``observe(feature_times=)``):
+one count per call in each bucket of ``FEATURE_AGE_BOUNDS`` (seconds, +Inf implied, NOT cumulative;
+``len(FEATURE_AGE_BOUNDS) + 1`` entries) and the sum of the ages in seconds.
 
 Every counter of a stats batch is bounded: each of ``ok``, ``error``, ``sampled``, ``dropped``,
 ``input_tokens``, ``output_tokens``, ``compute_seconds`` and every ``latency_counts`` entry is at most
@@ -152,3 +158,12 @@ MAX_GPU_SECONDS_PER_CALL: Final = MAX_CALL_SECONDS * 1024
 
 #: Most input (or output) tokens one call may report; more is dropped by the SDK as a counting mistake.
 MAX_TOKENS_PER_CALL: Final = 100_000_000
+
+#: Upper bounds (seconds) of the feature-age histogram; a feature freshness objective's max_age is one of them.
+FEATURE_AGE_BOUNDS: Final[tuple[float, ...]] = (
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0, 43200.0,
+    86400.0, 172800.0, 604800.0,
+)
+
+#: Most features whose ages one monitor (and one stats batch) carries; more are dropped and counted.
+MAX_FEATURE_AGES: Final = 100

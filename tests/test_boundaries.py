@@ -51,6 +51,7 @@ LAZY_ALLOWED = {
     "shap", "alibi_detect", "torch", "sklearn", "xgboost", "lightgbm", "joblib",  # explain / multivariate
     "grafana_client", "grafana_foundation_sdk", "niquests", "dashboards",  # the grafana extra
     "numpy", "pandas", "pyarrow", "polars", "cupy", "jax",  # what the SDK accepts without depending on it
+    "mlserver",  # sdk.integrations.mlserver builds its runtime class on MLServer's, in MLServer's process
 }
 
 

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import contract
 from collector.metrics import MetricsState, make_registry
 from contract import SERIES, Series, series_named
+from sdk.wire import FEATURE_AGE_BOUNDS
 from spec.prices import Prices, Rates
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +66,9 @@ def _populated() -> MetricsState:
     s.limited[("m", "version")] = 3
     s.prices = {"m": Prices("USD", Rates(gpu_second=0.5, input_tokens_1k=2.0, output_tokens_1k=4.0, call=0.25))}
     s.add_usage(model="m", version="v1", compute_seconds=3.0, input_tokens=1500, output_tokens=250)
+    ages = [0] * (len(FEATURE_AGE_BOUNDS) + 1)
+    ages[2], ages[-1] = 2, 1  # two calls 5-15 s old, one older than a week
+    s.add_feature_ages(model="m", version="v1", ages={"x": {"counts": ages, "sum": 700000.0}})
     return s
 
 
@@ -105,6 +109,28 @@ driftline_tokens_total{direction="output",model="m",version="v1"} 250.0
 # HELP driftline_cost_total Spend of model calls: the spec's price table applied to calls, seconds and tokens.
 # TYPE driftline_cost_total counter
 driftline_cost_total{currency="USD",model="m",version="v1"} 7.25
+# HELP driftline_feature_age_seconds Age of the feature values model calls used (call time less computed-at time).
+# TYPE driftline_feature_age_seconds histogram
+driftline_feature_age_seconds_bucket{feature="x",le="1.0",model="m",version="v1"} 0.0
+driftline_feature_age_seconds_bucket{feature="x",le="5.0",model="m",version="v1"} 0.0
+driftline_feature_age_seconds_bucket{feature="x",le="15.0",model="m",version="v1"} 2.0
+driftline_feature_age_seconds_bucket{feature="x",le="30.0",model="m",version="v1"} 2.0
+driftline_feature_age_seconds_bucket{feature="x",le="60.0",model="m",version="v1"} 2.0
+driftline_feature_age_seconds_bucket{feature="x",le="120.0",model="m",version="v1"} 2.0
+driftline_feature_age_seconds_bucket{feature="x",le="300.0",model="m",version="v1"} 2.0
+driftline_feature_age_seconds_bucket{feature="x",le="600.0",model="m",version="v1"} 2.0
+driftline_feature_age_seconds_bucket{feature="x",le="900.0",model="m",version="v1"} 2.0
+driftline_feature_age_seconds_bucket{feature="x",le="1800.0",model="m",version="v1"} 2.0
+driftline_feature_age_seconds_bucket{feature="x",le="3600.0",model="m",version="v1"} 2.0
+driftline_feature_age_seconds_bucket{feature="x",le="7200.0",model="m",version="v1"} 2.0
+driftline_feature_age_seconds_bucket{feature="x",le="21600.0",model="m",version="v1"} 2.0
+driftline_feature_age_seconds_bucket{feature="x",le="43200.0",model="m",version="v1"} 2.0
+driftline_feature_age_seconds_bucket{feature="x",le="86400.0",model="m",version="v1"} 2.0
+driftline_feature_age_seconds_bucket{feature="x",le="172800.0",model="m",version="v1"} 2.0
+driftline_feature_age_seconds_bucket{feature="x",le="604800.0",model="m",version="v1"} 2.0
+driftline_feature_age_seconds_bucket{feature="x",le="+Inf",model="m",version="v1"} 3.0
+driftline_feature_age_seconds_count{feature="x",model="m",version="v1"} 3.0
+driftline_feature_age_seconds_sum{feature="x",model="m",version="v1"} 700000.0
 # HELP driftline_labels_total Ground-truth labels received.
 # TYPE driftline_labels_total counter
 driftline_labels_total{model="m"} 4.0

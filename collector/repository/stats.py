@@ -21,12 +21,21 @@ def insert_stats(conn: Session, *, row: dict[str, Any]) -> None:
     """Store one stats delta; its batch id is stored scoped to its model (see db.Stats), its usage (when it
     counted any) beside it in db.StatsUsage."""
     usage = {k: row.get(k, 0) for k in USAGE_FIELDS}
-    row = {k: v for k, v in row.items() if k not in USAGE_FIELDS}
+    usage["feature_ages"] = row.get("feature_ages") or None
+    row = {k: v for k, v in row.items() if k not in USAGE_FIELDS and k != "feature_ages"}
     row["batch_id"] = scoped_batch_key(row["model"], row["batch_id"])
     conn.execute(db.table(db.Stats).insert().values(**row))
     if any(usage.values()):
         keys = {k: row[k] for k in ("batch_id", "end", "model", "version")}
         conn.execute(db.table(db.StatsUsage).insert().values(**keys, **usage))
+
+
+def feature_age_rows(conn: Session) -> list[tuple[str, str, dict[str, Any]]]:
+    """(model, version, feature ages) of every stats batch that carried any, oldest first, to rebuild /metrics."""
+    t = db.table(db.StatsUsage)
+    stmt = select(t.c.model, t.c.version, t.c.feature_ages).order_by(t.c.end, t.c.batch_id)
+    # no ages is SQL NULL on SQLite but JSON null on PostgreSQL's JSON column: both read as None
+    return [(m, v, ages) for m, v, ages in conn.execute(stmt) if ages]
 
 
 def usage_totals(conn: Session) -> list[tuple[str, str, float, int, int]]:
