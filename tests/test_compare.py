@@ -182,6 +182,12 @@ def test_a_worse_candidate_fails_and_an_equal_one_does_not(loaded: Loaded) -> No
     client, h = loaded
     worse = _compare(client, h, baseline="v1", candidate="v2-worse")
     assert worse["verdict"] == "fail", worse["reason"]
+    # by default the range starts when the candidate was first seen serving: its first stats delta's start
+    first = client.get(f"/v1/models/{MODEL}/deploys", headers=h["read"]).json()
+    assert worse["since_from"] == "deploy"
+    assert dt.datetime.fromisoformat(worse["since"]) == next(
+        dt.datetime.fromisoformat(d["first_seen"]) for d in first if d["version"] == "v2-worse"
+    )
     acc = worse["accuracy"]
     assert acc["kind"] == "realized" and acc["n_baseline"] == acc["n_candidate"] == 569
     assert acc["difference"] < 0 and acc["upper"] < 0
@@ -248,9 +254,13 @@ def test_hostile_parameters_are_refused_naming_the_field(
     assert r.status_code == 404
     r = client.get(url, params={"baseline": "v1", "candidate": "v2"})
     assert r.status_code == 401
-    old = (now - dt.timedelta(days=3)).isoformat()
-    empty = _compare(client, h, baseline="v1", candidate="v2", until=old)
+    old = now - dt.timedelta(days=3)
+    r = client.get(url, params={"baseline": "v1", "candidate": "v2", "until": old.isoformat()}, headers=h["read"])
+    assert r.status_code == 422 and "until" in r.text and "deploy" in r.text  # before the canary began
+    empty = _compare(client, h, baseline="v1", candidate="v2", since=(old - dt.timedelta(hours=1)).isoformat(),
+                     until=old.isoformat())
     assert empty["verdict"] == "inconclusive" and "insufficient data" in empty["reason"]
+    assert empty["since_from"] == "since"
 
 
 # ------------------------------------------------------------------------- docs/canary.md's resources

@@ -25,7 +25,8 @@ from sdk import wire
 from spec import parse_duration
 
 Read = Annotated[Principal, Depends(require("read"))]
-DEFAULT_WINDOW = "1h"
+#: The range when neither `since` nor `window` is given and the candidate has no deploy (no SDK stats yet).
+FALLBACK_WINDOW = dt.timedelta(hours=1)
 
 
 class FlaggerWebhook(BaseModel):
@@ -53,16 +54,14 @@ def _window(value: str, loc: list[str | int]) -> dt.timedelta:
 
 
 def _run(ctx: AppContext, principal: Principal, model: str, baseline: str, candidate: str,
-         since: dt.datetime | None, until: dt.datetime | None, window: str, options: compare.Options,
+         since: dt.datetime | None, until: dt.datetime | None, window: str | None, options: compare.Options,
          where: str) -> dict[str, Any]:
     """Check the parameters (naming the one at fault, under `where`) and compare."""
     service.authorize(ctx, principal, model, ["path", "model"], missing=404)
     if baseline == candidate:
         raise InputError(422, [where, "candidate"], f"candidate equals baseline ({baseline!r}): name two versions")
     end = _utc(until) or db.utcnow()
-    start = _utc(since) or end - _window(window, [where, "window"])
-    if end <= start:
-        raise InputError(422, [where, "until"], "until must be later than since")
+    span = _window(window, [where, "window"]) if window is not None else None
     with ctx.sessions() as s:
         versions = repository.model_versions(s).get(model, [])
         for field, v in (("baseline", baseline), ("candidate", candidate)):
@@ -71,8 +70,19 @@ def _run(ctx: AppContext, principal: Principal, model: str, baseline: str, candi
                     404, [where, field],
                     f"model {model!r} has no version {v!r} (versions: {', '.join(versions) or 'none yet'})",
                 )
-        return compare.compare(s, model=model, baseline=baseline, candidate=candidate, start=start, end=end,
-                               options=options)
+        start, source = _utc(since), "since"
+        if start is None and span is not None:
+            start, source = end - span, "window"
+        if start is None:
+            deployed = [d.first_seen for d in repository.deploys(s, model=model) if d.version == candidate]
+            start, source = (_utc(deployed[0]), "deploy") if deployed else (end - FALLBACK_WINDOW, "fallback")
+        assert start is not None
+        if end <= start:
+            raise InputError(422, [where, "until"], f"until ({end.isoformat()}) must be later than since "
+                             f"({start.isoformat()}, from {source})")
+        out = compare.compare(s, model=model, baseline=baseline, candidate=candidate, start=start, end=end,
+                              options=options)
+        return {**out, "since_from": source}
 
 
 # A candidate version against its baseline: input and prediction drift, accuracy, error and latency
@@ -87,7 +97,10 @@ def get_compare(
         dt.datetime | None, Query(description="Start of the range (ISO-8601; default until - window).")
     ] = None,
     until: Annotated[dt.datetime | None, Query(description="End of the range (default now).")] = None,
-    window: Annotated[str, Query(description="Length of the range when since is left out, e.g. 1h.")] = DEFAULT_WINDOW,
+    window: Annotated[str | None, Query(
+        description="The range's length when since is left out, e.g. 1h. Neither: since the candidate was first "
+        "seen serving (a growing sample, as the sequential guarantee wants), or the last hour without a deploy."
+    )] = None,
     shadow: Annotated[bool, Query(description="Also the agreement of predictions on equal record ids.")] = False,
     alpha: Annotated[float, Query(gt=0, lt=1, description="The sequential test's level (false fail rate).")] = 0.05,
     margin: Annotated[float, Query(ge=0, lt=1, description="How much higher a bad-event rate may be and pass.")] = 0.01,
@@ -128,7 +141,7 @@ def flagger_compare(model: str, principal: Read, ctx: Ctx, raw: RawBody) -> JSON
     except ValueError as exc:
         raise InputError(422, ["body", "metadata", "since"], f"since/until: {exc}") from None
     result = _run(ctx, principal, model, meta["baseline"], meta["candidate"], since, until,
-                  meta.get("window", DEFAULT_WINDOW), options, "body")
+                  meta.get("window"), options, "body")
     ok = result["verdict"] == "pass" or (requirement == "not-fail" and result["verdict"] != "fail")
     result["canary"] = {"name": body.name, "namespace": body.namespace, "phase": body.phase,
                         "require": requirement}
