@@ -66,34 +66,23 @@ def _severity_route(severity: str, receiver: str, repeat: str, alerting: Alertin
     return route
 
 
-ROLLBACK_PREFIX = "driftline-rollback-"
-
-
-def rollback_routes(alerting: Alerting) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(routes, receivers) that call each model's canary rollback webhook on its pages: first in the tree,
-    with `continue`, so the page still reaches the pager."""
-    routes, receivers = [], []
-    for model, url, token_env in alerting.rollbacks:
-        hook: dict[str, Any] = {"url": url, "send_resolved": False}
-        if token_env:
-            hook["http_config"] = {"authorization": {"credentials_file": _secret(alerting, token_env)}}
-        receivers.append({"name": ROLLBACK_PREFIX + model, "webhook_configs": [hook]})
-        routes.append({
-            "matchers": ['severity="page"', f'model="{model}"'],
-            "receiver": ROLLBACK_PREFIX + model,
-            "continue": True,
-        })
-    return routes, receivers
+def rollback_routes(alerting: Alerting) -> list[dict[str, Any]]:
+    """Routes that send each canary model's pages to its rollback webhook receiver: first in the tree, with
+    `continue`, so the page still reaches the pager."""
+    return [
+        {"matchers": ['severity="page"', f'model="{model}"'], "receiver": receiver, "continue": True}
+        for model, receiver in alerting.rollbacks
+    ]
 
 
 def build_config(alerting: Alerting, timing: Timing = Timing()) -> dict[str, Any]:
     """The whole alertmanager.yml as plain data: pages to the pager, tickets to chat, grouped by model and SLO."""
     ticket = alerting.ticket or NULL_RECEIVER
-    routes, rollback_receivers = rollback_routes(alerting)
+    routes = rollback_routes(alerting)
     if alerting.page:
         routes.append(_severity_route("page", alerting.page, timing.page_repeat, alerting))
     routes.append(_severity_route("ticket", ticket, timing.ticket_repeat, alerting))
-    receivers = [receiver_config(alerting, r) for r in alerting.receivers] + rollback_receivers
+    receivers = [receiver_config(alerting, r) for r in alerting.receivers]
     if not alerting.ticket:
         receivers.append({"name": NULL_RECEIVER})
     config: dict[str, Any] = {

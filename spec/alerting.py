@@ -74,6 +74,10 @@ class MuteWindowSpec(Strict):
     models: tuple[str, ...] = Field((), description="Mute only these models' alerts; empty: every alert.")
 
 
+#: The generated receiver of a model's canary rollback webhook is this prefix and the model's name.
+ROLLBACK_PREFIX = "driftline-rollback-"
+
+
 class CanaryRollbackSpec(Strict):
     """A webhook that rolls a model's canary back, called when one of the model's alerts pages."""
 
@@ -120,6 +124,9 @@ class AlertingSpec(Strict):
         names = [r.name for r in self.receivers]
         for dup in sorted({n for n in names if names.count(n) > 1}):
             raise ValueError(f"receiver {dup!r} is declared twice: receiver names must be unique")
+        taken = [n for n in names if n.startswith(ROLLBACK_PREFIX)]
+        if taken:
+            raise ValueError(f"receiver {taken[0]!r}: names starting {ROLLBACK_PREFIX!r} are kept for canary_rollback")
         models = [c.model for c in self.canary_rollback]
         for dup in sorted({m for m in models if models.count(m) > 1}):
             raise ValueError(f"canary_rollback: model {dup!r} is listed twice: give each model one webhook")
@@ -167,8 +174,9 @@ class Alerting:
     ticket: str | None
     mute: tuple[MuteWindow, ...]
     secrets_dir: str
-    #: (model, webhook URL, bearer-token variable or None): called on the model's pages (`canary_rollback`).
-    rollbacks: tuple[tuple[str, str, str | None], ...] = ()
+    #: (model, receiver): the generated webhook receiver called on the model's pages (`canary_rollback`);
+    #: the receiver is in `receivers`, so Alertmanager and Grafana both get it.
+    rollbacks: tuple[tuple[str, str], ...] = ()
 
 
 def resolve_alerting(spec: AlertingSpec) -> Alerting:
@@ -181,5 +189,9 @@ def resolve_alerting(spec: AlertingSpec) -> Alerting:
         MuteWindow(m.name, m.weekdays, tuple((t.start, t.end) for t in m.times), m.location, m.models)
         for m in spec.mute
     )
-    rollbacks = tuple((c.model, c.webhook_url, c.bearer_token_env) for c in spec.canary_rollback)
-    return Alerting(tuple(receivers), spec.page, spec.ticket, mute, spec.secrets_dir, rollbacks)
+    rollbacks = []
+    for c in spec.canary_rollback:
+        hook = KINDS["webhook"].spec.model_validate({"url": c.webhook_url, "bearer_token_env": c.bearer_token_env})
+        receivers.append(Receiver(ROLLBACK_PREFIX + c.model, "webhook", hook))
+        rollbacks.append((c.model, ROLLBACK_PREFIX + c.model))
+    return Alerting(tuple(receivers), spec.page, spec.ticket, mute, spec.secrets_dir, tuple(rollbacks))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from alerting import build_config
+from alerting.grafana import build_from_spec
 from slo.writer import dump_yaml
 from spec import SpecError, load_spec_text
 from tests.test_alerting import SPEC, binary
@@ -60,6 +61,23 @@ def test_a_bad_rollback_entry_is_refused_at_its_line(entry: str, words: list[str
         load_spec_text(_spec(f"  canary_rollback:\n    - {entry}\n"))
     text = str(err.value)
     assert all(w in text for w in words), text
+
+
+def test_grafana_managed_alerting_gets_the_rollback_contact_point_its_policy_names() -> None:
+    built = build_from_spec(load_spec_text(_spec()))
+    points = {p["name"]: p for p in built.contact_points}
+    assert points["driftline-rollback-credit"]["type"] == "webhook"
+    assert points["driftline-rollback-credit"]["settings"]["url"] == "https://deploy.example.com/rollback/credit"
+    first = built.route["routes"][0]
+    assert first["receiver"] == "driftline-rollback-credit" and first["continue"] is True
+
+
+def test_a_receiver_may_not_take_a_rollback_receivers_name() -> None:
+    taken = _spec("").replace("{name: ml-team,", "{name: driftline-rollback-credit,").replace(
+        "ticket: ml-team", "ticket: driftline-rollback-credit"
+    )
+    with pytest.raises(SpecError, match="kept for canary_rollback"):
+        load_spec_text(taken)
 
 
 def test_one_model_listed_twice_is_refused() -> None:
