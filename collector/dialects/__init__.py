@@ -74,6 +74,13 @@ class Dialect(Protocol):
         """Bulk-store validated records, keeping any already stored; returns the positions of the new ones."""
         ...
 
+    def insert_rows(
+        self, conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """Bulk-insert rows already bound for the driver (tuples in `columns` order) whose keys nothing stored
+        holds: the fastest path the driver has (COPY on PostgreSQL)."""
+        ...
+
     def lock_version(self, conn: Connection, key: int, *, shared: bool) -> None:
         """Lock one model version's aggregates until the transaction ends: shared for ingest, exclusive for
         a rebuild on a new reference (a no-op where writers are serialised anyway)."""

@@ -168,6 +168,17 @@ class Postgres:
         """COPY, with the exact fallback for re-sent records (see `copy_records`)."""
         return copy_records(conn, [record_row(model, version, batch_id, received_at, r) for r in records])
 
+    def insert_rows(
+        self, conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """COPY: several times the rate of psycopg's pipelined executemany for the summaries a tick writes."""
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        names = ", ".join(f'"{c}"' for c in columns)
+        with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as cp:
+            for row in rows:
+                cp.write_row(row)
+
     def lock_version(self, conn: Connection, key: int, *, shared: bool) -> None:
         """A transaction-scoped advisory lock on one model version's aggregates: ingest holds it shared,
         a rebuild exclusive, so no batch is binned on a reference the rebuild is replacing."""

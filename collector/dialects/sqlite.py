@@ -134,6 +134,13 @@ class SQLite:
         received = utc_text(received_at)
         return insert_records(conn, [record_row(model, version, batch_id, received, r) for r in records])
 
+    def insert_rows(
+        self, conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """The driver's executemany of one prepared INSERT."""
+        names, marks = ", ".join(f'"{c}"' for c in columns), ", ".join("?" * len(columns))
+        conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', list(rows))
+
     def lock_version(self, conn: Connection, key: int, *, shared: bool) -> None:
         """Nothing: SQLite has one writer at a time, and ingest writes (claims its batch) before it reads
         the aggregate state, so a rebuild and a batch never interleave."""

@@ -20,10 +20,10 @@ def insert(conn: Session, entity: type[db.Base]) -> Any:
 
 
 def insert_many(conn: Session, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """INSERT many rows (tuples in `columns` order) through the driver's own executemany, each column's
-    values bound through its type once per distinct value. SQLAlchemy's executemany processes every
-    parameter of every row in Python: most of the time of writing the ~460k summary rows of a 100k-record
-    replay. The rows stored are the same."""
+    """INSERT many new rows (tuples in `columns` order) by the dialect's bulk path (COPY, the driver's
+    executemany), each column's values bound through its type once per distinct value. SQLAlchemy's
+    executemany processes every parameter of every row in Python: most of the time of writing a replay's
+    summaries. The rows stored are the same."""
     dialect = conn.get_bind().dialect
     # the dialect's own implementation of each type: the same text SQLAlchemy would store (SQLite's
     # DATETIME writes microseconds, which the primary key and every range comparison rely on)
@@ -38,10 +38,5 @@ def insert_many(conn: Session, table: Table, columns: Sequence[str], rows: Itera
                 v = row[j]
                 row[j] = cache[v] if v in cache else cache.setdefault(v, f(v))
         values.append(tuple(row))
-    if not values:
-        return
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    quote = dialect.identifier_preparer
-    names, marks = ", ".join(quote.quote(c) for c in columns), ", ".join([mark] * len(columns))
-    sql = f"INSERT INTO {quote.format_table(table)} ({names}) VALUES ({marks})"
-    conn.connection().exec_driver_sql(sql, values)
+    if values:
+        dialects.of(conn).insert_rows(conn.connection(), table, columns, values)
