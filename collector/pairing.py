@@ -1,7 +1,7 @@
 """Pairing the request and response halves of a model server's inference logger (KServe, Seldon Core) by
 event id: a half waits here, in this collector's memory, until its other half arrives, for at most
 `PAIR_SECONDS` and within `MAX_PENDING` halves and `MAX_PENDING_BYTES`; one that waits longer or is pushed
-out is counted as unpaired (`driftline_inference_unpaired_total`) and dropped.
+out is counted as unpaired (the series `contract.series.INFERENCE_UNPAIRED`) and dropped.
 """
 
 from __future__ import annotations

@@ -606,7 +606,8 @@ def test_a_removed_model_and_receiver_leave_no_stale_rules_or_contact_points(
     assert [m.name for m in spec.models] == ["credit"]
     changed = push(api, spec)
     deleted = sorted(k.split()[0] for k, v in changed.items() if v == "deleted")
-    fraud_alerts = [r for g, r in prometheus_alerts(every_receiver()) if g == "driftline-model-fraud"]
+    # every group of the removed model: its drift and performance alerts and its traffic-drop alert
+    fraud_alerts = [r for g, r in prometheus_alerts(every_receiver()) if g.endswith("-fraud")]
     assert deleted.count("contact-point") == 1 and deleted.count("rule") == len(fraud_alerts) > 0
     credit_warning = next(
         u for u, r in grafana.state.alert_rules.items() if r["ruleGroup"] == "driftline-model-credit"

@@ -69,6 +69,7 @@ def _populated() -> MetricsState:
     ages = [0] * (len(FEATURE_AGE_BOUNDS) + 1)
     ages[2], ages[-1] = 2, 1  # two calls 5-15 s old, one older than a week
     s.add_feature_ages(model="m", version="v1", ages={"x": {"counts": ages, "sum": 700000.0}})
+    s.add_unpaired("m", "response")
     return s
 
 
@@ -199,6 +200,10 @@ SLIs), by model and kind.
 # TYPE driftline_model_events_total counter
 driftline_model_events_total{kind="retrain",model="m"} 2.0
 driftline_model_events_total{kind="rollback",model="m"} 1.0
+# HELP driftline_inference_unpaired_total Inference-logger CloudEvents (KServe, Seldon Core) dropped because their \
+other half (request or response, same event id) did not reach this collector in time, by model and half.
+# TYPE driftline_inference_unpaired_total counter
+driftline_inference_unpaired_total{half="response",model="m"} 1.0
 """
 
 
