@@ -27,6 +27,7 @@ from analyzers.divergence import (
     proportions,
     psi,
 )
+from analyzers.power import min_detectable_effect, significant
 from analyzers.registry import DEFAULT_METRICS, STATISTICS, Statistic, check_thresholds, get_statistic
 from analyzers.twosample import Samples, Score
 
@@ -61,6 +62,9 @@ class DriftValue:
     correction: str | None = None  # tests only: "none", "bonferroni" or "benjamini-hochberg"
     warn: float | None = None  # thresholds the status was judged by (p-value levels for tests)
     alert: float | None = None
+    #: Smallest drift, in the statistic's units, this window's sizes detect with 80% power at the 5% level
+    #: (`analyzers.power`); None for chi2 or an empty side.
+    mde: float | None = None
 
 
 def _thresholds(stat: Statistic, warn: float | None, alert: float | None,
@@ -78,6 +82,22 @@ def _judge(stat: Statistic, value: float, p: float | None, warn: float, alert: f
         assert p is not None
         return "alert" if p <= alert else "warn" if p <= warn else "ok"
     return "alert" if value >= alert else "warn" if value >= warn else "ok"
+
+
+def _verdict(stat: Statistic, score: Score, warn: float, alert: float, mde: float | None,
+             sig: bool | None) -> Status:
+    """Effect size and significance together: a divergence over a threshold that two samples of one
+    distribution give at this size is no drift, and "ok" is only said when the window could have seen an
+    alert-sized drift (its MDE at most the alert level); else "insufficient_data". Tests keep their
+    p-value verdict."""
+    status = _judge(stat, score.value, score.p_value, warn, alert)
+    if stat.test:
+        return status
+    if sig is False:
+        status = "ok"
+    if status == "ok" and mde is not None and mde > alert:
+        return "insufficient_data"
+    return status
 
 
 def _score(stat: Statistic, reference: FeatureReference, current: Histogram,
@@ -122,10 +142,14 @@ def histogram_drift(
         if n_ref and n_cur and pair:
             score = _score(stat, reference, current, pair, samples)
         judged = min(n_ref, n_cur) >= min_count and not math.isnan(score.value)
-        status: Status = _judge(stat, score.value, score.p_value, w, a) if judged else "insufficient_data"
+        cells = sum(1 for r, c in zip(reference.counts, current.counts, strict=True) if r or c)
+        mde = min_detectable_effect(stat.name, n_ref, int(n_cur), cells)
+        status: Status = "insufficient_data"
+        if judged:
+            status = _verdict(stat, score, w, a, mde, significant(stat.name, score.value, n_ref, int(n_cur), cells))
         feature = reference.binning.feature
         value = DriftValue(feature, stat.name, score.value, n_ref, int(n_cur), status, policy.value, warn=w,
-                           alert=a)
+                           alert=a, mde=mde)
         if stat.test:
             value = replace(value, p_value=score.p_value, p_adjusted=score.p_value if judged else None,
                             correction=Correction.NONE.value)
