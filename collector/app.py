@@ -33,6 +33,7 @@ from collector.api import (
 from collector.body import DrainBody, add_body_schemas, limited_route
 from collector.context import AppContext
 from collector.evaluation import EvaluationLoop, Evaluator
+from collector.leases import Lease
 from collector.metrics import MetricsState
 from collector.schemas import PATTERN_HINTS, EventOut
 from collector.service import InputError
@@ -246,17 +247,24 @@ def create_app(
     """Build the collector; `run_loop=False` leaves evaluation to POST /v1/evaluate (tests)."""
     settings = settings or Settings()
     ctx = build_context(settings, spec, engine, on_deploy, on_event)
+    lease = Lease(ctx.sessions, settings.lease_seconds) if settings.lease_seconds > 0 else None
+    ctx.evaluator.lease = lease
+    ctx.evaluator.lead()  # standing by, it drops the gauges rebuild_state exported: the holder serves them
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         loop = EvaluationLoop(ctx.evaluator, settings.evaluation_interval) if run_loop else None
         if loop:
             loop.start()
+            if lease:
+                lease.start_renewing()
         try:
             yield
         finally:
             if loop:
                 loop.stop()
+            if lease:
+                lease.stop()
             ctx.evaluator.explainers.close()
 
     app = FastAPI(

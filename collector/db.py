@@ -502,3 +502,15 @@ class AuditEntry(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSONType)
 
     __table_args__ = (Index("ix_audit_log_at", "at", "id"),)
+
+
+class Lease(Base):
+    """A named lease (migration 17): which collector holds it and until when. Ticks and housekeeping run
+    only in the holder, so several collectors on one database evaluate each changed window once; a holder
+    that stops renewing loses it when `expires_at` passes (`collector.leases`)."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -32,6 +32,7 @@ from analyzers.performance_summary import performance_from_summary
 from collector import attributions, db, event_time, multivariate, repository
 from collector.aggregation import NO_REFERENCE, Aggregator, rolled_up
 from collector.explainers import Explainers
+from collector.leases import Lease
 from collector.metrics import MetricsState
 from collector.slos import SLOReport, gauges, slo_reports
 from collector.upkeep import Changed, Span, Upkeep
@@ -106,6 +107,8 @@ class Evaluator:
         self.slo_reports: list[SLOReport] = []
         self.explainers = Explainers()
         self.detectors = DetectorCache()
+        #: Set where several collectors may share the database: ticks run only while it is held.
+        self.lease: Lease | None = None
 
     def drift_settings(self, model: str) -> Drift:
         """The model's drift settings from the spec, or the defaults for a model the spec lacks."""
@@ -121,6 +124,8 @@ class Evaluator:
         """
         with self._lock:
             now = self.clock()
+            if not self.lead():
+                return []
             with self.sessions.begin() as s:
                 pending = repository.claim_pending(s)
             # per window: its minutes that changed (None: all of them, to be brought up to date again)
@@ -140,6 +145,7 @@ class Evaluator:
             self.upkeep.new_tick()
             for key in keys:
                 tries = 0 if key in fresh else self.retry.pop(key, 0)
+                self.state.add_windows_evaluated(key.model)
                 if not self._evaluate(key, fresh.get(key)):
                     self.retry.pop(key, None)
                 elif tries < MAX_RETRIES:
@@ -156,6 +162,15 @@ class Evaluator:
             self._guarded("*", "export", self.export, now)
             self._guarded("*", "slos", self.refresh_slos, now)
             return keys
+
+    def lead(self) -> bool:
+        """Take or renew the lease, where there is one; True when this collector runs ticks. Standing by,
+        it exports none of the gauges computed from the store: the holder does (docs/operations.md)."""
+        if self.lease is None:
+            return True
+        held = self.lease.acquire()
+        self.state.set_lease(self.lease.name, held)
+        return held
 
     def _rebuilt(self, versions: set[tuple[str, str]]) -> set[WindowKey]:
         """Rebuild the aggregates of versions whose reference or declared features changed; returns every

@@ -25,17 +25,20 @@ from contract import (
     LABELLED_PREDICTIONS,
     LABELS,
     LAST_RECEIVED,
+    LEASE_HELD,
     MODEL_EVENTS,
     MODEL_PERFORMANCE,
     MODEL_VERSION_INFO,
     PREDICTION_LATENCY,
     PREDICTIONS,
     RECORDS,
+    RETENTION_DELETED,
     SDK_DROPPED,
     SERIES,
     SLO_BURN_RATE,
     SLO_ERROR_BUDGET_REMAINING,
     TOKENS,
+    WINDOWS_EVALUATED,
     Series,
 )
 from sdk.wire import FEATURE_AGE_BOUNDS
@@ -78,6 +81,11 @@ class MetricsState:
     events: dict[tuple[str, str], int] = field(default_factory=dict)
     #: Inference-logger halves dropped without their other half, by (model, half).
     unpaired: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: Windows this collector evaluated, by model; leases this collector holds (1) or stands by for (0);
+    #: rows retention deleted, by table.
+    windows_evaluated: dict[str, int] = field(default_factory=dict)
+    lease_held: dict[str, int] = field(default_factory=dict)
+    retention_deleted: dict[str, int] = field(default_factory=dict)
     #: Usage per (model, version): [compute seconds, input tokens, output tokens], for cost.
     usage: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
     #: Feature ages per (model, version, feature), as histograms over `sdk.wire.FEATURE_AGE_BOUNDS`.
@@ -300,6 +308,25 @@ class MetricsState:
         with self.lock:
             self.slo_remaining, self.slo_burn = dict(remaining), dict(burn)
 
+    def add_windows_evaluated(self, model: str, n: int = 1) -> None:
+        """Count `n` windows of `model` this collector evaluated."""
+        with self.lock:
+            self.windows_evaluated[model] = self.windows_evaluated.get(model, 0) + n
+
+    def set_lease(self, name: str, held: bool) -> None:
+        """Whether this collector holds lease `name`; standing by, it exports none of the gauges computed
+        from the shared store (drift, performance, quality, attributions, SLOs): the holder does."""
+        with self.lock:
+            self.lease_held[name] = int(held)
+            if not held:
+                self.drift, self.performance, self.quality, self.attribution = {}, {}, {}, {}
+                self.slo_remaining, self.slo_burn = {}, {}
+
+    def add_retention_deleted(self, table: str, n: int) -> None:
+        """Count `n` rows of `table` deleted by retention."""
+        with self.lock:
+            self.retention_deleted[table] = self.retention_deleted.get(table, 0) + n
+
 
 class DriftlineCollector:
     """A prometheus-client custom collector over a MetricsState; names, help and labels from `contract`."""
@@ -355,6 +382,9 @@ def _snapshot(s: MetricsState) -> dict[Series, dict[Any, Any]]:
             EVALUATION_FAILURES: dict(s.evaluation_failures),
             MODEL_EVENTS: dict(s.events),
             INFERENCE_UNPAIRED: dict(s.unpaired),
+            WINDOWS_EVALUATED: {(m,): n for m, n in s.windows_evaluated.items()},
+            LEASE_HELD: {(name,): held for name, held in s.lease_held.items()},
+            RETENTION_DELETED: {(t,): n for t, n in s.retention_deleted.items()},
         }
         for kind, series in LAST_RECEIVED.items():
             rows[series] = {(model,): when for (model, k), when in s.last_received.items() if k == kind}

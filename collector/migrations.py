@@ -211,6 +211,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(14, "audit log of admin actions", _create(db.AuditEntry)),
     Migration(15, "usage per stats batch: compute seconds and tokens, for cost", _create(db.StatsUsage)),
     Migration(16, "ROC AUC cells of a slice-minute packed in one row (column cells)", _packed_cells),
+    Migration(17, "leases: one collector of several runs evaluation ticks and housekeeping", _create(db.Lease)),
 )
 
 

@@ -66,3 +66,10 @@ class Settings(BaseSettings):
         description="How far ahead of the collector's clock an event time may be (clock skew); later ones, "
         "and any before 2000-01-01, are refused with 422 (sdk/wire.py).",
     )
+    lease_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="Period of the lease under which one of several collectors sharing a database runs "
+        "evaluation ticks and housekeeping: a holder that stops renewing is replaced within this plus a "
+        "third of it (0: no lease, for one collector alone).",
+    )

@@ -224,6 +224,27 @@ INFERENCE_UNPAIRED = Series(
     "response, same event id) did not reach this collector in time, by model and half.",
     labels=("model", "half"),
 )
+WINDOWS_EVALUATED = Series(
+    name="driftline_windows_evaluated_total",
+    kind="counter",
+    help="Windows this collector evaluated, one per window and tick it changed in, by model; summed over "
+    "several collectors each changed window counts once (only the lease holder evaluates).",
+    labels=("model",),
+)
+LEASE_HELD = Series(
+    name="driftline_lease_held",
+    kind="gauge",
+    help="1 where this collector holds the lease (evaluation: ticks, housekeeping and the per-window and SLO "
+    "gauges, which only the holder exports), 0 where it stands by.",
+    labels=("lease",),
+)
+RETENTION_DELETED = Series(
+    name="driftline_retention_deleted_rows_total",
+    kind="counter",
+    help="Rows the retention of the spec deleted, by table (batched deletes; TimescaleDB's retention "
+    "policies drop whole chunks and are not counted here).",
+    labels=("table",),
+)
 
 #: Every exported series, in the order `/metrics` writes them.
 SERIES: tuple[Series, ...] = (
@@ -251,6 +272,9 @@ SERIES: tuple[Series, ...] = (
     EVALUATION_FAILURES,
     MODEL_EVENTS,
     INFERENCE_UNPAIRED,
+    WINDOWS_EVALUATED,
+    LEASE_HELD,
+    RETENTION_DELETED,
 )
 
 #: The freshness gauge for each thing whose arrival the collector notes (`MetricsState.received`).

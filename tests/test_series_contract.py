@@ -70,6 +70,9 @@ def _populated() -> MetricsState:
     ages[2], ages[-1] = 2, 1  # two calls 5-15 s old, one older than a week
     s.add_feature_ages(model="m", version="v1", ages={"x": {"counts": ages, "sum": 700000.0}})
     s.add_unpaired("m", "response")
+    s.add_windows_evaluated("m", 3)
+    s.set_lease("evaluation", True)
+    s.add_retention_deleted("records", 5)
     return s
 
 
@@ -204,6 +207,18 @@ driftline_model_events_total{kind="rollback",model="m"} 1.0
 other half (request or response, same event id) did not reach this collector in time, by model and half.
 # TYPE driftline_inference_unpaired_total counter
 driftline_inference_unpaired_total{half="response",model="m"} 1.0
+# HELP driftline_windows_evaluated_total Windows this collector evaluated, one per window and tick it changed in, \
+by model; summed over several collectors each changed window counts once (only the lease holder evaluates).
+# TYPE driftline_windows_evaluated_total counter
+driftline_windows_evaluated_total{model="m"} 3.0
+# HELP driftline_lease_held 1 where this collector holds the lease (evaluation: ticks, housekeeping and the \
+per-window and SLO gauges, which only the holder exports), 0 where it stands by.
+# TYPE driftline_lease_held gauge
+driftline_lease_held{lease="evaluation"} 1.0
+# HELP driftline_retention_deleted_rows_total Rows the retention of the spec deleted, by table (batched deletes; \
+TimescaleDB's retention policies drop whole chunks and are not counted here).
+# TYPE driftline_retention_deleted_rows_total counter
+driftline_retention_deleted_rows_total{table="records"} 5.0
 """
 
 

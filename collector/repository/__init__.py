@@ -34,6 +34,7 @@ from collector.repository.labels import (
     predictions_by_id,
     upsert_labels,
 )
+from collector.repository.leases import lease_holder, release_lease, take_lease
 from collector.repository.models import (
     model_names,
     model_projects,
@@ -138,6 +139,7 @@ __all__ = [
     "latest_quality",
     "latest_reference",
     "latest_reference_id",
+    "lease_holder",
     "list_tokens",
     "mark_pending",
     "minute_time",
@@ -158,6 +160,7 @@ __all__ = [
     "reference_calibration",
     "refresh_statistics",
     "register_models",
+    "release_lease",
     "replace_summaries",
     "revoke_token",
     "roll_up",
@@ -168,6 +171,7 @@ __all__ = [
     "set_model_projects",
     "shadow_pairs",
     "stats_totals",
+    "take_lease",
     "update_reference",
     "upsert_attributions",
     "upsert_drift",
