@@ -29,8 +29,10 @@ from analyzers.performance_summary import slice_totals
 from collector import dialects, repository
 from spec import DEFAULT_DRIFT, ResolvedSpec
 
-#: Parsed references kept in memory (a reference's JSON holds up to 10,000 values per feature).
-MAX_CACHED_REFERENCES = 64
+#: Parsed references kept in memory, bounded by the values they hold (a feature keeps up to 10,000 sample
+#: values): 16M values, ~128 MB, holds every reference of 100 models x 25 features. A bound by count (64)
+#: made a tick over more models than that miss on every model, each miss re-reading and parsing a reference.
+MAX_CACHED_VALUES = 16_000_000
 #: Records re-binned per step of a rebuild.
 REBUILD_CHUNK = 20_000
 #: No reference: the version's aggregates hold data-quality counts only.
@@ -66,6 +68,11 @@ class _Reference:
     features: dict[str, FeatureReference]
     calibrator: Calibrator | None
 
+    @property
+    def values(self) -> int:
+        """What it costs the cache: its features' sample values and bins (at least 1)."""
+        return 1 + sum(f.sample.size + len(f.counts) for f in self.features.values())
+
 
 class Aggregator:
     """Bins records into per-minute aggregates for one collector; shared by ingest and the evaluation loop."""
@@ -73,6 +80,7 @@ class Aggregator:
     def __init__(self, spec: ResolvedSpec | None) -> None:
         self.spec = spec
         self._references: OrderedDict[int, _Reference] = OrderedDict()
+        self._cached_values = 0
         self._lock = threading.Lock()
 
     def declared(self, model: str) -> tuple[dict[str, str] | None, frozenset[str]]:
@@ -143,9 +151,11 @@ class Aggregator:
             features = {k: FeatureReference.from_dict(v) for k, v in row.features.items()}
             parsed = _Reference(features, Calibrator.from_dict(row.calibration) if row.calibration else None)
         with self._lock:
-            self._references[reference_id] = parsed
-            while len(self._references) > MAX_CACHED_REFERENCES:
-                self._references.popitem(last=False)
+            if reference_id not in self._references:
+                self._references[reference_id] = parsed
+                self._cached_values += parsed.values
+            while self._cached_values > MAX_CACHED_VALUES and len(self._references) > 1:
+                self._cached_values -= self._references.popitem(last=False)[1].values
         return parsed
 
     def references(self, s: Session, reference_id: int) -> dict[str, FeatureReference]:
