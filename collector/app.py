@@ -27,6 +27,7 @@ from collector.api import (
     ingest,
     models,
     ops,
+    otlp,
     references,
     slos,
 )
@@ -65,6 +66,8 @@ def rebuild_state(ctx: AppContext) -> None:
             )
         for model, version, ages in repository.feature_age_rows(s):
             ctx.state.add_feature_ages(model=model, version=version, ages=ages)
+        for model, version, genai in repository.genai_rows(s):
+            ctx.state.add_genai(model=model, version=version, genai=genai)
         for model, n in repository.count_labels(s).items():
             ctx.state.add_labels(model, n)
         ctx.state.add_labelled(service.labelled_outcomes(repository.labelled_predictions(s)))
@@ -277,7 +280,7 @@ def create_app(
     route_class = limited_route(
         settings.max_body_bytes, context={"max_future_skew": settings.max_future_skew_seconds}
     )
-    for module in (ingest, references, events, models, slos, compare, deletions, audit_log, inference):
+    for module in (ingest, references, events, models, slos, compare, deletions, audit_log, inference, otlp):
         app.include_router(module.router(route_class))
     app.include_router(ops.router())
     add_body_schemas(app)

@@ -354,6 +354,8 @@ class StatsUsage(Base):
     output_tokens: Mapped[int] = mapped_column(BigInteger)
     #: feature -> {"counts": [...], "sum": seconds}: the ages of the features the calls used (freshness)
     feature_ages: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    #: LLM calls (migration 18): {"ttft": {"counts", "sum"}, "tpot": {...}, "finish_reasons": {reason: n}}
+    genai: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
 
     __table_args__ = (Index("ix_stats_usage_model_end", "model", "end"),)
 

@@ -21,6 +21,9 @@ from contract import (
     FEATURE_AGE,
     FEATURE_ATTRIBUTION,
     FEATURE_DRIFT,
+    GENAI_FINISH_REASONS,
+    GENAI_TPOT,
+    GENAI_TTFT,
     INFERENCE_UNPAIRED,
     LABELLED_PREDICTIONS,
     LABELS,
@@ -41,7 +44,7 @@ from contract import (
     WINDOWS_EVALUATED,
     Series,
 )
-from sdk.wire import FEATURE_AGE_BOUNDS
+from sdk.wire import FEATURE_AGE_BOUNDS, GENAI_TPOT_BOUNDS, GENAI_TTFT_BOUNDS
 from spec.prices import Prices
 
 #: Label values of a per-window gauge: model, version, feature (or slice), metric (or check, kind), window.
@@ -90,6 +93,10 @@ class MetricsState:
     usage: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
     #: Feature ages per (model, version, feature), as histograms over `sdk.wire.FEATURE_AGE_BOUNDS`.
     feature_ages: dict[tuple[str, str, str], _Histogram] = field(default_factory=dict)
+    #: LLM calls per (model, version): time to first token and per output token; finish reasons by reason.
+    genai_ttft: dict[tuple[str, str], _Histogram] = field(default_factory=dict)
+    genai_tpot: dict[tuple[str, str], _Histogram] = field(default_factory=dict)
+    finish_reasons: dict[tuple[str, str, str], int] = field(default_factory=dict)
     #: Price tables by model (`spec.prices`): a priced model's versions export their spend (COST).
     prices: dict[str, Prices] = field(default_factory=dict)
     #: Cardinality limits: versions exported per model (the most recently active ones; an older one's
@@ -151,6 +158,9 @@ class MetricsState:
             self.dropped,
             self.usage,
             self.feature_ages,
+            self.genai_ttft,
+            self.genai_tpot,
+            self.finish_reasons,
             self.labelled,
             self.records,
             self.drift,
@@ -218,6 +228,26 @@ class MetricsState:
                     acc = self.feature_ages[key] = _Histogram(FEATURE_AGE_BOUNDS, [0] * len(h["counts"]))
                 acc.counts = [a + b for a, b in zip(acc.counts, h["counts"], strict=True)]
                 acc.total += h["sum"]
+
+    def add_genai(self, *, model: str, version: str, genai: dict[str, Any]) -> None:
+        """Add one stats interval's LLM-call histograms and finish reasons (sdk/wire.py ``genai``) of a version."""
+        with self.lock:
+            self._touch(model, version)
+            for name, table, bounds in (
+                ("ttft", self.genai_ttft, GENAI_TTFT_BOUNDS),
+                ("tpot", self.genai_tpot, GENAI_TPOT_BOUNDS),
+            ):
+                h = genai.get(name)
+                if not h:
+                    continue
+                acc = table.get((model, version))
+                if acc is None:
+                    acc = table[(model, version)] = _Histogram(bounds, [0] * (len(bounds) + 1))
+                acc.counts = [a + b for a, b in zip(acc.counts, h["counts"], strict=True)]
+                acc.total += h["sum"]
+            for reason, n in (genai.get("finish_reasons") or {}).items():
+                key = (model, version, reason)
+                self.finish_reasons[key] = self.finish_reasons.get(key, 0) + n
 
     def _costs(self) -> dict[tuple[str, str, str], float]:
         """Spend per (model, version, currency) of every priced model's versions (under the lock)."""
@@ -367,6 +397,9 @@ def _snapshot(s: MetricsState) -> dict[Series, dict[Any, Any]]:
             },
             COST: s._costs(),
             FEATURE_AGE: {k: _Histogram(h.bounds, list(h.counts), h.total) for k, h in s.feature_ages.items()},
+            GENAI_TTFT: {k: _Histogram(h.bounds, list(h.counts), h.total) for k, h in s.genai_ttft.items()},
+            GENAI_TPOT: {k: _Histogram(h.bounds, list(h.counts), h.total) for k, h in s.genai_tpot.items()},
+            GENAI_FINISH_REASONS: dict(s.finish_reasons),
             LABELS: {(model,): n for model, n in s.labels.items()},
             MODEL_VERSION_INFO: {(model, version): 1 for model, (_, version) in s.current_version.items()},
             FEATURE_DRIFT: dict(s.drift),

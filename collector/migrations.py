@@ -178,6 +178,14 @@ def _packed_cells(conn: Connection) -> None:
             conn.execute(text(f'ALTER TABLE "{t.name}" ADD COLUMN cells TEXT'))
 
 
+def _genai_usage(conn: Connection) -> None:
+    """A `genai` column on stats_usage: LLM calls' time to first token, time per output token, finish reasons.
+    A database whose migration 15 created the table from the current model already has it."""
+    inspector = inspect(conn)
+    if inspector.has_table("stats_usage") and "genai" not in {c["name"] for c in inspector.get_columns("stats_usage")}:
+        conn.execute(text(f'ALTER TABLE stats_usage ADD COLUMN genai {dialects.of(conn).json_ddl}'))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -212,6 +220,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(15, "usage per stats batch: compute seconds and tokens, for cost", _create(db.StatsUsage)),
     Migration(16, "ROC AUC cells of a slice-minute packed in one row (column cells)", _packed_cells),
     Migration(17, "leases: one collector of several runs evaluation ticks and housekeeping", _create(db.Lease)),
+    Migration(18, "LLM calls per stats batch: time to first token, per output token, finish reasons", _genai_usage),
 )
 
 

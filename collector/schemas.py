@@ -26,11 +26,15 @@ from collector.redaction import checked_version
 from sdk.redact import VERSION_PATTERN, mask_text
 from sdk.wire import (
     FEATURE_AGE_BOUNDS,
+    FINISH_REASON_PATTERN,
+    GENAI_TPOT_BOUNDS,
+    GENAI_TTFT_BOUNDS,
     MAX_CALL_SECONDS,
     MAX_CALLS_PER_SECOND,
     MAX_COUNT,
     MAX_FEATURE_AGES,
     MAX_FEATURES_PER_RECORD,
+    MAX_FINISH_REASONS,
     MAX_RECORDS_PER_BATCH,
 )
 from slo.windows import format_duration
@@ -47,6 +51,8 @@ PATTERN_HINTS = {
     LINK_PATTERN: "a link is an absolute http:// or https:// address without spaces",
     VERSION_PATTERN: "a version starts with a letter or digit, then only letters, digits, '.', '_', '+' "
     "and '-', at most 64 characters (a release name, like v7 or 2026.11.1)",
+    FINISH_REASON_PATTERN: "a finish reason starts with a letter, then only letters, digits, '_', '.' and '-' "
+    "(stop, length, content_filter, tool_calls)",
 }
 
 BatchId = Annotated[str, Field(min_length=1, max_length=128, description="Idempotency key of the batch.")]
@@ -227,6 +233,31 @@ class FeatureAges(_In):
     sum: float = Field(ge=0, allow_inf_nan=False)
 
 
+class TTFTHistogram(_In):
+    """Times to first token of an interval's LLM calls: counts per `GENAI_TTFT_BOUNDS` bucket (+Inf last), sum."""
+
+    counts: list[Count] = Field(min_length=len(GENAI_TTFT_BOUNDS) + 1, max_length=len(GENAI_TTFT_BOUNDS) + 1)
+    sum: float = Field(ge=0, le=MAX_COUNT, allow_inf_nan=False)
+
+
+class TPOTHistogram(_In):
+    """Times per output token of an interval's LLM calls: counts per `GENAI_TPOT_BOUNDS` bucket (+Inf last), sum."""
+
+    counts: list[Count] = Field(min_length=len(GENAI_TPOT_BOUNDS) + 1, max_length=len(GENAI_TPOT_BOUNDS) + 1)
+    sum: float = Field(ge=0, le=MAX_COUNT, allow_inf_nan=False)
+
+
+FinishReason = Annotated[str, Field(min_length=1, max_length=64, pattern=FINISH_REASON_PATTERN)]
+
+
+class GenAIStats(_In):
+    """What an interval's LLM calls measured beyond the call counters (sdk/wire.py ``genai``)."""
+
+    ttft: TTFTHistogram | None = None
+    tpot: TPOTHistogram | None = None
+    finish_reasons: dict[FinishReason, Count] = Field(default_factory=dict, max_length=MAX_FINISH_REASONS)
+
+
 class StatsBatch(_In):
     batch_id: BatchId
     model: ModelName
@@ -244,6 +275,7 @@ class StatsBatch(_In):
     input_tokens: Count = 0
     output_tokens: Count = 0
     feature_ages: dict[ModelName, FeatureAges] = Field(default_factory=dict, max_length=MAX_FEATURE_AGES)
+    genai: GenAIStats | None = None
 
     @model_validator(mode="after")
     def _event_times(self, info: ValidationInfo) -> StatsBatch:

@@ -355,4 +355,6 @@ def store_stats(ctx: AppContext, batch: StatsBatch) -> Accepted:
     if batch.feature_ages:
         ages = {f: h.model_dump() for f, h in batch.feature_ages.items()}
         ctx.state.add_feature_ages(model=batch.model, version=batch.version, ages=ages)
+    if batch.genai is not None:
+        ctx.state.add_genai(model=batch.model, version=batch.version, genai=batch.genai.model_dump())
     return Accepted(accepted=1)

@@ -117,6 +117,24 @@ FEATURE_AGE = Series(
     help="Age of the feature values model calls used (call time less computed-at time).",
     labels=("model", "version", "feature"),
 )
+GENAI_TTFT = Series(
+    name="driftline_genai_time_to_first_token_seconds",
+    kind="histogram",
+    help="Time to the first output token of LLM calls (OpenTelemetry gen_ai.server.time_to_first_token).",
+    labels=("model", "version"),
+)
+GENAI_TPOT = Series(
+    name="driftline_genai_time_per_output_token_seconds",
+    kind="histogram",
+    help="Time per output token after the first of LLM calls (gen_ai.server.time_per_output_token).",
+    labels=("model", "version"),
+)
+GENAI_FINISH_REASONS = Series(
+    name="driftline_genai_finish_reasons_total",
+    kind="counter",
+    help="LLM calls by the reason the model stopped (gen_ai.response.finish_reasons: stop, length, ...).",
+    labels=("model", "version", "reason"),
+)
 LABELS = Series(
     name="driftline_labels_total",
     kind="counter",
@@ -255,6 +273,9 @@ SERIES: tuple[Series, ...] = (
     TOKENS,
     COST,
     FEATURE_AGE,
+    GENAI_TTFT,
+    GENAI_TPOT,
+    GENAI_FINISH_REASONS,
     LABELS,
     MODEL_VERSION_INFO,
     FEATURE_DRIFT,

@@ -36,7 +36,10 @@ still answers 200 with ``"duplicate": true``.
      "sampled": 12, "dropped": 0,                    # rows queued for shipping / dropped by the SDK
      "compute_seconds": 31.5,                        # optional: GPU-seconds (or wall seconds) used
      "input_tokens": 120000, "output_tokens": 9000,  # optional: tokens in and out, summed over calls
-     "feature_ages": {"income": {"counts": [3, …, 0], "sum": 912.0}}}  # optional: see below
+     "feature_ages": {"income": {"counts": [3, …, 0], "sum": 912.0}},  # optional: see below
+     "genai": {"ttft": {"counts": [0, …], "sum": 4.2},  # optional: LLM calls, see below
+               "tpot": {"counts": [0, …], "sum": 0.9},
+               "finish_reasons": {"stop": 118, "length": 2}}}
 
 The usage fields (``compute_seconds``, ``input_tokens``, ``output_tokens``) default to 0 and are sent only
 when counted; the collector prices them with the model's price table (`spec.prices`).
@@ -45,6 +48,13 @@ when counted; the collector prices them with the model's price table (`spec.pric
 call used was (the call's time less the computed-at time the caller passed in ``observe(feature_times=)``):
 one count per call in each bucket of ``FEATURE_AGE_BOUNDS`` (seconds, +Inf implied, NOT cumulative;
 ``len(FEATURE_AGE_BOUNDS) + 1`` entries) and the sum of the ages in seconds.
+
+``genai`` (optional) holds what LLM calls (`sdk.genai`, or spans and metrics through the OTLP receiver) measured
+beyond the call counters, named as the OpenTelemetry GenAI semantic conventions name them: ``ttft`` is the
+time to first token (``gen_ai.server.time_to_first_token``) per ``GENAI_TTFT_BOUNDS`` bucket, ``tpot`` the time
+per output token after the first (``gen_ai.server.time_per_output_token``) per ``GENAI_TPOT_BOUNDS`` bucket
+(both NOT cumulative, +Inf last, with the sum in seconds), and ``finish_reasons`` counts each call's
+``gen_ai.response.finish_reasons`` (at most ``MAX_FINISH_REASONS`` distinct ones). Tokens are the usage fields.
 
 Every counter of a stats batch is bounded: each of ``ok``, ``error``, ``sampled``, ``dropped``,
 ``input_tokens``, ``output_tokens``, ``compute_seconds`` and every ``latency_counts`` entry is at most
@@ -167,3 +177,25 @@ FEATURE_AGE_BOUNDS: Final[tuple[float, ...]] = (
 
 #: Most features whose ages one monitor (and one stats batch) carries; more are dropped and counted.
 MAX_FEATURE_AGES: Final = 100
+
+#: Upper bounds (seconds) of the time-to-first-token histogram of LLM calls: the OpenTelemetry GenAI semantic
+#: conventions' advised boundaries for ``gen_ai.server.time_to_first_token``.
+GENAI_TTFT_BOUNDS: Final[tuple[float, ...]] = (
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+)
+
+#: Upper bounds (seconds) of the time-per-output-token histogram of LLM calls: the conventions' advised
+#: boundaries for ``gen_ai.server.time_per_output_token``.
+GENAI_TPOT_BOUNDS: Final[tuple[float, ...]] = (
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5,
+)
+
+#: Most distinct finish reasons (``gen_ai.response.finish_reasons``) one monitor and one stats batch carry.
+MAX_FINISH_REASONS: Final = 20
+
+#: A finish reason as the conventions spell them (``stop``, ``length``, ``content_filter``, ``tool_calls``).
+FINISH_REASON_PATTERN: Final = r"^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$"
+
+#: OTLP/HTTP receiver: point an exporter's ``OTEL_EXPORTER_OTLP_ENDPOINT`` at ``<collector>/v1/otlp``.
+OTLP_TRACES_PATH: Final = "/v1/otlp/v1/traces"
+OTLP_METRICS_PATH: Final = "/v1/otlp/v1/metrics"

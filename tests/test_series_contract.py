@@ -69,6 +69,8 @@ def _populated() -> MetricsState:
     ages = [0] * (len(FEATURE_AGE_BOUNDS) + 1)
     ages[2], ages[-1] = 2, 1  # two calls 5-15 s old, one older than a week
     s.add_feature_ages(model="m", version="v1", ages={"x": {"counts": ages, "sum": 700000.0}})
+    ttft = [0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1]  # GENAI_TTFT_BOUNDS buckets, +Inf last
+    s.add_genai(model="m", version="v1", genai={"ttft": {"counts": ttft, "sum": 12.5}, "finish_reasons": {"stop": 3}})
     s.add_unpaired("m", "response")
     s.add_windows_evaluated("m", 3)
     s.set_lease("evaluation", True)
@@ -135,6 +137,35 @@ driftline_feature_age_seconds_bucket{feature="x",le="604800.0",model="m",version
 driftline_feature_age_seconds_bucket{feature="x",le="+Inf",model="m",version="v1"} 3.0
 driftline_feature_age_seconds_count{feature="x",model="m",version="v1"} 3.0
 driftline_feature_age_seconds_sum{feature="x",model="m",version="v1"} 700000.0
+# HELP driftline_genai_time_to_first_token_seconds Time to the first output token of LLM calls (OpenTelemetry \
+gen_ai.server.time_to_first_token).
+# TYPE driftline_genai_time_to_first_token_seconds histogram
+driftline_genai_time_to_first_token_seconds_bucket{le="0.001",model="m",version="v1"} 0.0
+driftline_genai_time_to_first_token_seconds_bucket{le="0.005",model="m",version="v1"} 0.0
+driftline_genai_time_to_first_token_seconds_bucket{le="0.01",model="m",version="v1"} 0.0
+driftline_genai_time_to_first_token_seconds_bucket{le="0.02",model="m",version="v1"} 0.0
+driftline_genai_time_to_first_token_seconds_bucket{le="0.04",model="m",version="v1"} 1.0
+driftline_genai_time_to_first_token_seconds_bucket{le="0.06",model="m",version="v1"} 1.0
+driftline_genai_time_to_first_token_seconds_bucket{le="0.08",model="m",version="v1"} 1.0
+driftline_genai_time_to_first_token_seconds_bucket{le="0.1",model="m",version="v1"} 1.0
+driftline_genai_time_to_first_token_seconds_bucket{le="0.25",model="m",version="v1"} 3.0
+driftline_genai_time_to_first_token_seconds_bucket{le="0.5",model="m",version="v1"} 3.0
+driftline_genai_time_to_first_token_seconds_bucket{le="0.75",model="m",version="v1"} 3.0
+driftline_genai_time_to_first_token_seconds_bucket{le="1.0",model="m",version="v1"} 3.0
+driftline_genai_time_to_first_token_seconds_bucket{le="2.5",model="m",version="v1"} 3.0
+driftline_genai_time_to_first_token_seconds_bucket{le="5.0",model="m",version="v1"} 3.0
+driftline_genai_time_to_first_token_seconds_bucket{le="7.5",model="m",version="v1"} 3.0
+driftline_genai_time_to_first_token_seconds_bucket{le="10.0",model="m",version="v1"} 3.0
+driftline_genai_time_to_first_token_seconds_bucket{le="+Inf",model="m",version="v1"} 4.0
+driftline_genai_time_to_first_token_seconds_count{model="m",version="v1"} 4.0
+driftline_genai_time_to_first_token_seconds_sum{model="m",version="v1"} 12.5
+# HELP driftline_genai_time_per_output_token_seconds Time per output token after the first of LLM calls \
+(gen_ai.server.time_per_output_token).
+# TYPE driftline_genai_time_per_output_token_seconds histogram
+# HELP driftline_genai_finish_reasons_total LLM calls by the reason the model stopped (gen_ai.response.finish_reasons: \
+stop, length, ...).
+# TYPE driftline_genai_finish_reasons_total counter
+driftline_genai_finish_reasons_total{model="m",reason="stop",version="v1"} 3.0
 # HELP driftline_labels_total Ground-truth labels received.
 # TYPE driftline_labels_total counter
 driftline_labels_total{model="m"} 4.0

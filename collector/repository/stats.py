@@ -22,7 +22,8 @@ def insert_stats(conn: Session, *, row: dict[str, Any]) -> None:
     counted any) beside it in db.StatsUsage."""
     usage = {k: row.get(k, 0) for k in USAGE_FIELDS}
     usage["feature_ages"] = row.get("feature_ages") or None
-    row = {k: v for k, v in row.items() if k not in USAGE_FIELDS and k != "feature_ages"}
+    usage["genai"] = row.get("genai") or None
+    row = {k: v for k, v in row.items() if k not in USAGE_FIELDS and k not in ("feature_ages", "genai")}
     row["batch_id"] = scoped_batch_key(row["model"], row["batch_id"])
     conn.execute(db.table(db.Stats).insert().values(**row))
     if any(usage.values()):
@@ -36,6 +37,13 @@ def feature_age_rows(conn: Session) -> list[tuple[str, str, dict[str, Any]]]:
     stmt = select(t.c.model, t.c.version, t.c.feature_ages).order_by(t.c.end, t.c.batch_id)
     # no ages is SQL NULL on SQLite but JSON null on PostgreSQL's JSON column: both read as None
     return [(m, v, ages) for m, v, ages in conn.execute(stmt) if ages]
+
+
+def genai_rows(conn: Session) -> list[tuple[str, str, dict[str, Any]]]:
+    """(model, version, LLM-call stats) of every stats batch that carried any, oldest first, to rebuild /metrics."""
+    t = db.table(db.StatsUsage)
+    stmt = select(t.c.model, t.c.version, t.c.genai).order_by(t.c.end, t.c.batch_id)
+    return [(m, v, g) for m, v, g in conn.execute(stmt) if g]
 
 
 def usage_totals(conn: Session) -> list[tuple[str, str, float, int, int]]:
