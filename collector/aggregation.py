@@ -16,8 +16,10 @@ import json
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
@@ -27,6 +29,7 @@ from analyzers.binning import FeatureReference
 from analyzers.estimation import Calibrator
 from analyzers.performance_summary import slice_totals
 from collector import dialects, repository
+from collector.encoding import as_stored, as_stored_value
 from spec import DEFAULT_DRIFT, ResolvedSpec
 
 #: Parsed references kept in memory, bounded by the values they hold (a feature keeps up to 10,000 sample
@@ -72,6 +75,89 @@ class _Reference:
     def values(self) -> int:
         """What it costs the cache: its features' sample values and bins (at least 1)."""
         return 1 + sum(f.sample.size + len(f.counts) for f in self.features.values())
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """One records batch's aggregates computed elsewhere (a Dask worker of `driftline replay --dask`) on the
+    reference and config named here, for all of the batch's `rows`: ingest adds these instead of binning
+    the batch itself, and only while they are what it would have computed (see `Aggregator.add_records`)."""
+
+    reference_id: int
+    config: str
+    rows: int
+    aggregates: MinuteAggregates
+    totals: Mapping[tuple[int, str], int]
+
+
+def parse_reference(features: Mapping[str, Any], calibration: Mapping[str, Any] | None) -> _Reference:
+    """A stored reference's features and CBPE calibration (their stored JSON) parsed for binning."""
+    parsed = {k: FeatureReference.from_dict(v) for k, v in features.items()}
+    return _Reference(parsed, Calibrator.from_dict(dict(calibration)) if calibration else None)
+
+
+def ingested(records: Sequence[Any]) -> list[Ingested]:
+    """Validated, redacted, canonical wire records as ingest aggregates them (as they read back once stored)."""
+    return [
+        Ingested(
+            r.id,
+            r.ts,
+            as_stored(r.features),
+            r.score,
+            as_stored_value(r.prediction),
+            as_stored(r.slices) if r.slices else None,
+        )
+        for r in records
+    ]
+
+
+#: The aggregates the caller ships with the batch it is storing in this context (`shipping`); None: ingest bins.
+_SHIPPED: ContextVar[Shipped | None] = ContextVar("driftline_shipped", default=None)
+
+
+@contextmanager
+def shipping(shipped: Shipped | None) -> Iterator[None]:
+    """Within this block, the records batch being stored comes with its aggregates (`driftline replay --dask`):
+    the ingest path (`service.store_records`) stays the one every batch takes, only the binning is skipped."""
+    token = _SHIPPED.set(shipped)
+    try:
+        yield
+    finally:
+        _SHIPPED.reset(token)
+
+
+class Rules(NamedTuple):
+    """What binning a model's records needs besides the reference: pure data, so a Dask worker gets a copy."""
+
+    declared: dict[str, str] | None
+    pii: frozenset[str]
+    threshold: float
+    positive: Any
+    slices: tuple[str, ...]
+
+
+def summarise(rows: Sequence[tuple[int, Ingested]], reference: _Reference, rules: Rules) -> Shipped:
+    """The counts, moments, CBPE sums and slice totals of (bucket, record) rows: what ingest adds for them
+    (reference_id and config left empty for the caller to name)."""
+    features = [(m, r.features) for m, r in rows]
+    if rules.pii:
+        features = [(m, {k: v for k, v in f.items() if k not in rules.pii}) for m, f in features]
+    aggregates = aggregate(features, reference.features, rules.declared)
+    if reference.calibrator is not None:
+        estimates = estimate_moments(
+            [(m, r.score, r.prediction) for m, r in rows],
+            reference.calibrator,
+            threshold=rules.threshold,
+            positive_class=rules.positive,
+        )
+        aggregates = MinuteAggregates(aggregates.counts, {**aggregates.moments, **estimates})
+    by_minute: dict[int, list[Mapping[str, Any] | None]] = {}
+    for m, r in rows:
+        by_minute.setdefault(m, []).append(r.slices)
+    totals = {
+        (m, sl): n for m, part in by_minute.items() for sl, n in slice_totals(part, rules.slices).items()
+    }
+    return Shipped(NO_REFERENCE, "", len(rows), aggregates, totals)
 
 
 class Aggregator:
@@ -146,10 +232,7 @@ class Aggregator:
                 self._references.move_to_end(reference_id)
                 return cached
         row = repository.reference_by_id(s, reference_id)
-        parsed = _Reference({}, None)
-        if row is not None:
-            features = {k: FeatureReference.from_dict(v) for k, v in row.features.items()}
-            parsed = _Reference(features, Calibrator.from_dict(row.calibration) if row.calibration else None)
+        parsed = _Reference({}, None) if row is None else parse_reference(row.features, row.calibration)
         with self._lock:
             if reference_id not in self._references:
                 self._references[reference_id] = parsed
@@ -161,6 +244,16 @@ class Aggregator:
     def references(self, s: Session, reference_id: int) -> dict[str, FeatureReference]:
         """A reference's features; none for `NO_REFERENCE`."""
         return self._reference(s, reference_id).features
+
+    def rules(self, model: str) -> Rules:
+        """The spec's binning rules of a model: declared features, pii, CBPE's decision, slice columns."""
+        declared, pii = self.declared(model)
+        threshold, positive = self.decision(model)
+        return Rules(declared, pii, threshold, positive, self.slice_columns(model))
+
+    def parsed(self, s: Session, reference_id: int) -> _Reference:
+        """A reference's features and CBPE calibration, parsed (what `summarise` bins on)."""
+        return self._reference(s, reference_id)
 
     def calibrator(self, s: Session, reference_id: int) -> Calibrator | None:
         """A reference's CBPE calibration, None where it has none."""
@@ -175,9 +268,13 @@ class Aggregator:
         """Whether the version's aggregates were built with another reference or other declared features."""
         return repository.aggregate_state(s, model=model, version=version) != self.target(s, model, version)
 
-    def add_records(self, s: Session, *, model: str, version: str, rows: Sequence[Ingested]) -> None:
+    def add_records(
+        self, s: Session, *, model: str, version: str, rows: Sequence[Ingested], shipped: Shipped | None = None
+    ) -> None:
         """Within an ingest transaction, after the records are stored: note their minutes for evaluation and,
-        while the aggregates are current, add the records' counts to them."""
+        while the aggregates are current, add the records' counts to them. `shipped`: the batch's counts as a
+        Dask worker computed them, added instead where they were built on the current reference and config
+        for every row stored now (otherwise ignored: the rows are binned here)."""
         if not rows:
             return
         dialects.of(s).lock_version(s.connection(), lock_key(model, version), shared=True)
@@ -197,37 +294,23 @@ class Aggregator:
             state = target
         if state != target:
             return  # the loop rebuilds this version from the stored records, these included
+        shipped = shipped or _SHIPPED.get()
+        if shipped is not None and (shipped.reference_id, shipped.config, shipped.rows) == (*target, len(rows)):
+            self._store(s, model, version, shipped)
+            return
         self._add(s, model, version, target[0], list(zip(minutes, rows, strict=True)))
 
     def _add(
         self, s: Session, model: str, version: str, reference_id: int, rows: list[tuple[int, Ingested]]
     ) -> None:
-        declared, pii = self.declared(model)
-        features = [(m, r.features) for m, r in rows]
-        if pii:
-            features = [(m, {k: v for k, v in f.items() if k not in pii}) for m, f in features]
-        reference = self._reference(s, reference_id)
-        aggregates = aggregate(features, reference.features, declared)
-        if reference.calibrator is not None:
-            threshold, positive = self.decision(model)
-            estimates = estimate_moments(
-                [(m, r.score, r.prediction) for m, r in rows],
-                reference.calibrator,
-                threshold=threshold,
-                positive_class=positive,
-            )
-            aggregates = MinuteAggregates(aggregates.counts, {**aggregates.moments, **estimates})
+        summary = summarise(rows, self._reference(s, reference_id), self.rules(model))
+        self._store(s, model, version, replace(summary, reference_id=reference_id))
+
+    def _store(self, s: Session, model: str, version: str, summary: Shipped) -> None:
         repository.add_aggregates(
-            s, model=model, version=version, reference_id=reference_id, aggregates=aggregates
+            s, model=model, version=version, reference_id=summary.reference_id, aggregates=summary.aggregates
         )
-        columns = self.slice_columns(model)
-        by_minute: dict[int, list[Mapping[str, Any] | None]] = {}
-        for m, r in rows:
-            by_minute.setdefault(m, []).append(r.slices)
-        totals = {
-            (m, sl): n for m, part in by_minute.items() for sl, n in slice_totals(part, columns).items()
-        }
-        repository.add_slice_totals(s, model=model, version=version, totals=totals)
+        repository.add_slice_totals(s, model=model, version=version, totals=summary.totals)
 
     def rebuild(self, s: Session, model: str, version: str) -> None:
         """Re-bin every stored record of a model version on the reference and declared features that apply

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from driftline import generate as artifacts
 from driftline import replay as rp
 from driftline.demo import run_demo
 from driftline.generate import build, generate, push_dashboards, push_grafana_alerting
+from driftline.replay.cluster import replay_on_dask
 from driftline.report import ReportError, write_report
 from driftline.store_reads import open_reads
 from sdk import CollectorClient
@@ -206,7 +208,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         version=args.version_column,
     )
     try:
-        result = rp.replay(
+        run = partial(replay_on_dask, args.dask) if args.dask else rp.replay
+        result = run(
             Path(args.file),
             model,
             sink,
@@ -463,44 +466,6 @@ def _add_silence(sub: Any) -> None:
     sc.set_defaults(func=cmd_silence_create)
 
 
-def _add_replay(sub: Any) -> None:
-    """The `replay` command: backfill a prediction log."""
-    r = sub.add_parser("replay", help="backfill logged predictions (CSV, Parquet) by their own timestamps")
-    r.add_argument("file", help="CSV, TSV or Parquet file of logged predictions")
-    r.add_argument("--config", help="spec file; env DRIFTLINE_CONFIG")
-    r.add_argument("--model", required=True, help="the spec's model these predictions belong to")
-    r.add_argument(
-        "--database-url", help="store into this database (default: DRIFTLINE_DATABASE_URL or sqlite)"
-    )
-    r.add_argument("--collector", help="send to a running collector at this URL instead of a database")
-    r.add_argument("--token", help="ingest token for --collector (env DRIFTLINE_TOKEN)")
-    r.add_argument(
-        "--admin-token", help="admin token for --collector, to evaluate (env DRIFTLINE_ADMIN_TOKEN)"
-    )
-    r.add_argument("--labels", help="second file of labels joined by id (columns: id and label)")
-    r.add_argument("--label-column", help="column of this file holding the label")
-    r.add_argument("--time-column", default="ts", help="event-time column (default ts)")
-    r.add_argument(
-        "--time-unit",
-        choices=("s", "ms", "us", "ns"),
-        default="s",
-        help="unit of a numeric event-time column, since 1970-01-01 (default s); never guessed. ISO-8601 text "
-        "and Parquet timestamp columns carry their own",
-    )
-    r.add_argument("--id-column", default="id", help="record id column (default id; row numbers without it)")
-    r.add_argument("--prediction-column", default="prediction")
-    r.add_argument("--score-column", default="score")
-    r.add_argument("--version", default="replay", help="model version of every row (default replay)")
-    r.add_argument("--version-column", help="column holding each row's model version")
-    ref = r.add_mutually_exclusive_group()
-    ref.add_argument("--reference-until", help="rows before this ISO-8601 time form the reference")
-    ref.add_argument("--reference", help="a separate file of reference rows")
-    r.add_argument("--strict", action="store_true", help="stop at the first bad value")
-    r.add_argument("--batch-rows", type=int, default=5000, help="rows per ingest batch")
-    r.add_argument("--quiet", action="store_true", help="no progress bar")
-    r.set_defaults(func=cmd_replay)
-
-
 def _read_flags(p: argparse.ArgumentParser) -> None:
     """Where `models` and `status` read: a running collector with a read token, or its database."""
     p.add_argument("--collector", default=os.environ.get("DRIFTLINE_URL", "http://127.0.0.1:8650"),
@@ -574,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(sub)
     _add_provision(sub)
     _add_silence(sub)
-    _add_replay(sub)
+    rp.add_replay_parser(sub, cmd_replay)
     _add_reference(sub)
     events.add_parser(sub)
     delete.add_parser(sub)

@@ -52,6 +52,7 @@ LAZY_ALLOWED = {
     "grafana_client", "grafana_foundation_sdk", "niquests", "dashboards",  # the grafana extra
     "numpy", "pandas", "pyarrow", "polars", "cupy", "jax",  # what the SDK accepts without depending on it
     "mlserver",  # sdk.integrations.mlserver builds its runtime class on MLServer's, in MLServer's process
+    "distributed", "dask",  # the dask extra: `driftline replay --dask` connects to a cluster only when asked
 }
 
 

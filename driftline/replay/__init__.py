@@ -6,8 +6,10 @@ window is evaluated. Bad values are reported with their row number and column; `
 first one, otherwise the row is kept (a non-numeric numeric value is a data-quality event) or, when
 it has no usable event time, skipped.
 
-One module per job: `files` reads, `columns` maps columns onto records, `run` sends and evaluates,
-`sinks` stores (in-process or over HTTP through `sdk.CollectorClient`), `summary` prints the table.
+One module per job: `files` reads (a file, or the parts of a Parquet data set directory), `columns` maps
+columns onto records, `run` sends and evaluates, `sinks` stores (in-process or over HTTP through
+`sdk.CollectorClient`), `summary` prints the table, `flags` are the command's; `cluster` bins a Parquet
+data set's batches on Dask workers (`--dask`).
 """
 
 from driftline.replay.base import (
@@ -20,7 +22,8 @@ from driftline.replay.base import (
     Sink,
 )
 from driftline.replay.columns import NUMERIC_NULL_WORDS, TIME_UNITS, Converter, parse_time
-from driftline.replay.files import check_file, count_rows, file_digest, read_batches
+from driftline.replay.files import check_file, count_rows, file_digest, parquet_parts, read_batches
+from driftline.replay.flags import add_replay_parser
 from driftline.replay.run import replay
 from driftline.replay.sinks import EmbeddedSink, HTTPSink
 from driftline.replay.summary import summary
@@ -38,9 +41,11 @@ __all__ = [
     "ReplayFileError",
     "ReplayResult",
     "Sink",
+    "add_replay_parser",
     "check_file",
     "count_rows",
     "file_digest",
+    "parquet_parts",
     "parse_time",
     "read_batches",
     "replay",

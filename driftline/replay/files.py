@@ -14,10 +14,40 @@ import pyarrow.parquet as pq
 
 from driftline.replay.base import ReplayError, ReplayFileError
 
+#: Suffixes of the Parquet files of a partitioned data set.
+PARQUET = (".parquet", ".pq")
+
+
+def parquet_parts(path: Path) -> list[Path]:
+    """The Parquet files of a partitioned data set (a directory, hive-style `key=value/` folders included) in
+    sorted path order, which is the order rows are numbered in; files named `.x` or `_x` (`_SUCCESS`,
+    `_metadata`) are not data. Partition values in folder names are not read as columns."""
+    parts = sorted(
+        (
+            p
+            for p in path.rglob("*")
+            if p.suffix.lower() in PARQUET
+            and p.is_file()
+            and not any(q.startswith((".", "_")) for q in p.relative_to(path).parts)
+        ),
+        key=lambda p: p.relative_to(path).as_posix(),
+    )
+    if not parts:
+        raise ReplayFileError(
+            f"{path}: a directory without .parquet files: name a CSV, TSV or Parquet file, or a directory "
+            "of Parquet files (a partitioned data set)"
+        )
+    return parts
+
 
 def file_digest(path: Path) -> str:
-    """SHA-256 of the file's bytes: the root of every batch id, so the same file maps to the same batches."""
+    """SHA-256 of the file's bytes (of a data set directory: of each part's path and digest, in order): the
+    root of every batch id, so the same file maps to the same batches."""
     h = hashlib.sha256()
+    if path.is_dir():
+        for part in parquet_parts(path):
+            h.update(f"{part.relative_to(path).as_posix()}\0{file_digest(part)}\0".encode())
+        return h.hexdigest()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
@@ -28,6 +58,10 @@ def check_file(path: Path) -> None:
     """Refuse, in one line, a path that is no readable regular file."""
     if not path.exists():
         raise ReplayFileError(f"{path}: no such file")
+    if path.is_dir():
+        for part in parquet_parts(path):
+            check_file(part)
+        return
     if not path.is_file():
         raise ReplayFileError(f"{path}: not a regular file: name a CSV, TSV or Parquet file")
     try:
@@ -54,7 +88,10 @@ def _unreadable(path: Path, exc: BaseException) -> ReplayFileError:
 
 
 def count_rows(path: Path) -> int | None:
-    """A Parquet file's row count from its footer (for the progress bar); None for text files."""
+    """A Parquet file's row count from its footer (a data set's: the sum of its parts'), for the progress
+    bar; None for text files."""
+    if path.is_dir():
+        return sum(count_rows(p) or 0 for p in parquet_parts(path))
     if path.suffix.lower() in (".parquet", ".pq"):
         try:
             return int(pq.ParquetFile(path).metadata.num_rows)
@@ -65,7 +102,12 @@ def count_rows(path: Path) -> int | None:
 
 def read_batches(path: Path, rows: int) -> Iterator[Any]:
     """pyarrow RecordBatches of the file; CSV columns stay strings so we can report bad values by row. A file
-    pyarrow cannot read raises ReplayFileError, one line naming the file and the problem."""
+    pyarrow cannot read raises ReplayFileError, one line naming the file and the problem. A data set
+    directory: each part's batches in turn (no batch spans two parts)."""
+    if path.is_dir():
+        for part in parquet_parts(path):
+            yield from read_batches(part, rows)
+        return
     try:
         yield from _batches(path, rows)
     except (pa.ArrowException, OSError, ValueError) as exc:
@@ -76,7 +118,7 @@ def read_batches(path: Path, rows: int) -> Iterator[Any]:
 
 def _batches(path: Path, rows: int) -> Iterator[Any]:
     suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
+    if suffix in PARQUET:
         yield from pq.ParquetFile(path).iter_batches(batch_size=rows)
         return
     if suffix not in (".csv", ".gz", ".tsv"):

@@ -19,6 +19,7 @@ from collector import (
     repository,
     service,
 )
+from collector.aggregation import Shipped, shipping
 from driftline.replay.base import ReplayError
 from sdk.client import CollectorClient
 
@@ -33,10 +34,14 @@ class EmbeddedSink:
     def records(self, body: dict[str, Any]) -> tuple[int, bool]:
         """Store one records batch: (records stored, whether the batch id was stored before)."""
         # the same bytes an HTTP client would send, validated the way the collector validates them
+        return self.records_json(to_json(body, inf_nan_mode="null"))
+
+    def records_json(self, data: bytes, shipped: Shipped | None = None) -> tuple[int, bool]:
+        """Store one records batch given as the JSON an HTTP client sends; `shipped`: its aggregates as a
+        Dask worker computed them (`driftline replay --dask`), added instead of binning the batch here."""
         try:
-            out = service.store_records(
-                self.ctx, RecordBatch.model_validate_json(to_json(body, inf_nan_mode="null"))
-            )
+            with shipping(shipped):
+                out = service.store_records(self.ctx, RecordBatch.model_validate_json(data))
         except InputError as exc:  # e.g. 409: this batch id holds other content already
             raise ReplayError(f"the collector refused a records batch with {exc.status}: {exc.msg}") from None
         self._batches += 1
