@@ -246,6 +246,8 @@ class DriftPoint(Base):
     p_value: Mapped[float | None] = mapped_column(Float, nullable=True)  # migration 5: tests only
     p_adjusted: Mapped[float | None] = mapped_column(Float, nullable=True)  # corrected across features
     correction: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    #: migration 19: the smallest drift (the metric's units) the window's sizes detect (`analyzers.power`)
+    mde: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 def table(entity: type[Base]) -> Table:

@@ -456,6 +456,7 @@ class Evaluator:
                     "p_value": _finite(v.p_value),
                     "p_adjusted": _finite(v.p_adjusted),
                     "correction": v.correction,
+                    "mde": _finite(v.mde),
                 }
                 for v in values
             ]
@@ -508,6 +509,11 @@ class Evaluator:
             }
         )
         self.state.set_drift(drift)
+        self.state.set_drift_mde({_key(p, p.feature, p.metric): p.mde for p in points if p.mde is not None})
+        self.state.set_performance_bounds(
+            {(*_key(p, p.slice, p.metric), b): v for p in perf for b, v in (("lower", p.lower), ("upper", p.upper))
+             if v is not None and p.value is not None}
+        )
         self.state.set_performance(
             {(p.model, p.version, p.slice, p.metric, _label(p)): p.value for p in perf if p.value is not None}
         )
@@ -516,6 +522,11 @@ class Evaluator:
 def _label(point: Any) -> str:
     """A stored point's window length as the `window` label spells it (1h, 1d)."""
     return format_duration(point.window_seconds)
+
+
+def _key(point: Any, item: str, metric: str) -> tuple[str, str, str, str, str]:
+    """A stored point's per-window gauge labels: model, version, feature or slice, metric, window."""
+    return point.model, point.version, item, metric, _label(point)
 
 
 def _span(key: WindowKey) -> Span:

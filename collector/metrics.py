@@ -21,6 +21,7 @@ from contract import (
     FEATURE_AGE,
     FEATURE_ATTRIBUTION,
     FEATURE_DRIFT,
+    FEATURE_DRIFT_MDE,
     GENAI_FINISH_REASONS,
     GENAI_TPOT,
     GENAI_TTFT,
@@ -31,6 +32,7 @@ from contract import (
     LEASE_HELD,
     MODEL_EVENTS,
     MODEL_PERFORMANCE,
+    MODEL_PERFORMANCE_BOUND,
     MODEL_VERSION_INFO,
     PREDICTION_LATENCY,
     PREDICTIONS,
@@ -71,6 +73,9 @@ class MetricsState:
     #: Per-window gauges are keyed (model, version, feature | slice | check, metric | check | kind, window).
     drift: dict[WindowSample, float] = field(default_factory=dict)
     performance: dict[WindowSample, float] = field(default_factory=dict)
+    #: Minimum detectable effect beside each drift value; the performance interval, keyed with its bound.
+    drift_mde: dict[WindowSample, float] = field(default_factory=dict)
+    performance_bounds: dict[tuple[str, str, str, str, str, str], float] = field(default_factory=dict)
     labelled: dict[tuple[str, str, str], int] = field(default_factory=dict)
     last_received: dict[tuple[str, str], float] = field(default_factory=dict)
     records: dict[tuple[str, str, str], int] = field(default_factory=dict)
@@ -164,7 +169,9 @@ class MetricsState:
             self.labelled,
             self.records,
             self.drift,
+            self.drift_mde,
             self.performance,
+            self.performance_bounds,
             self.quality,
             self.attribution,
         )
@@ -279,6 +286,22 @@ class MetricsState:
         """(model, version, slice, metric, window) -> realized performance, for exported versions and slice values."""
         with self.lock:
             self.performance.update(
+                {
+                    k: v
+                    for k, v in values.items()
+                    if self._exported(k[0], k[1]) and self._slice_exported(k[0], k[2])
+                }
+            )
+
+    def set_drift_mde(self, values: dict[WindowSample, float]) -> None:
+        """(model, version, feature, metric, window) -> the drift value's minimum detectable effect."""
+        with self.lock:
+            self.drift_mde.update({k: v for k, v in values.items() if self._exported(k[0], k[1])})
+
+    def set_performance_bounds(self, values: dict[tuple[str, str, str, str, str, str], float]) -> None:
+        """(model, version, slice, metric, window, "lower" | "upper") -> the performance interval's bound."""
+        with self.lock:
+            self.performance_bounds.update(
                 {
                     k: v
                     for k, v in values.items()
@@ -403,7 +426,9 @@ def _snapshot(s: MetricsState) -> dict[Series, dict[Any, Any]]:
             LABELS: {(model,): n for model, n in s.labels.items()},
             MODEL_VERSION_INFO: {(model, version): 1 for model, (_, version) in s.current_version.items()},
             FEATURE_DRIFT: dict(s.drift),
+            FEATURE_DRIFT_MDE: dict(s.drift_mde),
             MODEL_PERFORMANCE: dict(s.performance),
+            MODEL_PERFORMANCE_BOUND: dict(s.performance_bounds),
             LABELLED_PREDICTIONS: dict(s.labelled),
             RECORDS: dict(s.records),
             FEATURE_ATTRIBUTION: {k: mean_abs for k, (mean_abs, _) in s.attribution.items()},

@@ -186,6 +186,13 @@ def _genai_usage(conn: Connection) -> None:
         conn.execute(text(f'ALTER TABLE stats_usage ADD COLUMN genai {dialects.of(conn).json_ddl}'))
 
 
+def _drift_mde(conn: Connection) -> None:
+    """An `mde` column on drift points: the minimum detectable effect at the window's sizes. Points stored
+    before have none (NULL) until their window is evaluated again."""
+    if "mde" not in {c["name"] for c in inspect(conn).get_columns("drift")}:
+        conn.execute(text('ALTER TABLE drift ADD COLUMN "mde" DOUBLE PRECISION'))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -221,6 +228,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(16, "ROC AUC cells of a slice-minute packed in one row (column cells)", _packed_cells),
     Migration(17, "leases: one collector of several runs evaluation ticks and housekeeping", _create(db.Lease)),
     Migration(18, "LLM calls per stats batch: time to first token, per output token, finish reasons", _genai_usage),
+    Migration(19, "the minimum detectable effect of each drift point, at its window's sizes", _drift_mde),
 )
 
 

@@ -505,6 +505,12 @@ class DriftPointOut(WindowedOut):
         None, description="Corrected across the window's features; judges status."
     )
     correction: str | None = None
+    mde: float | None = Field(
+        None,
+        description="Minimum detectable effect: the smallest drift, in the metric's units, this window's sizes "
+        "detect with 80% power at the 5% level; status is insufficient_data where it exceeds the alert level "
+        "and nothing significant was seen. None for chi2 and points stored before it was kept.",
+    )
 
 
 class PerformancePointOut(WindowedOut):

@@ -154,12 +154,26 @@ FEATURE_DRIFT = Series(
     help="Drift of a feature in the newest complete event-time window against the reference.",
     labels=("model", "version", "feature", "metric", "window"),
 )
+FEATURE_DRIFT_MDE = Series(
+    name="driftline_feature_drift_mde",
+    kind="gauge",
+    help="Minimum detectable effect of a feature's drift statistic in the newest complete window: the smallest "
+    "drift, in the statistic's units, its sizes detect with 80% power at the 5% level.",
+    labels=("model", "version", "feature", "metric", "window"),
+)
 MODEL_PERFORMANCE = Series(
     name="driftline_model_performance",
     kind="gauge",
     help="Realized performance (accuracy, precision, recall, f1, roc_auc, log_loss, ece; mae, rmse, mape) "
     "in the newest complete window whose labels matured.",
     labels=("model", "version", "slice", "metric", "window"),
+)
+MODEL_PERFORMANCE_BOUND = Series(
+    name="driftline_model_performance_bound",
+    kind="gauge",
+    help="The 95% interval of driftline_model_performance (bound: lower or upper), e.g. CBPE's "
+    "estimated_accuracy before labels arrive.",
+    labels=("model", "version", "slice", "metric", "window", "bound"),
 )
 LABELLED_PREDICTIONS = Series(
     name="driftline_labelled_predictions_total",
@@ -279,7 +293,9 @@ SERIES: tuple[Series, ...] = (
     LABELS,
     MODEL_VERSION_INFO,
     FEATURE_DRIFT,
+    FEATURE_DRIFT_MDE,
     MODEL_PERFORMANCE,
+    MODEL_PERFORMANCE_BOUND,
     LABELLED_PREDICTIONS,
     LAST_RECORD_TIMESTAMP,
     LAST_LABEL_TIMESTAMP,

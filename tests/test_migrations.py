@@ -229,3 +229,23 @@ def test_migration_16_adds_the_packed_cells_column_to_the_summaries_and_their_ro
         got, _ = repository.window_summary(s, model="credit", version="v1", start=T0, end=T0 + dt.timedelta(hours=1))
     assert {k: v.n for k, v in got["all"].items()} == {"r:3:1": 2}
     engine.dispose()
+
+
+def test_migration_19_adds_the_drift_points_mde_keeping_old_points_and_storing_new_ones(db_url: str) -> None:
+    """A database from before 19 keeps its drift points (no MDE: NULL) and then stores each point's MDE."""
+    engine = db.make_engine(db_url)
+    migrations.migrate(engine)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE drift DROP COLUMN mde"))
+        before = Table("drift", MetaData(), autoload_with=conn)
+        conn.execute(before.insert().values(**old_points(1, T0)["drift"], window_seconds=3600))
+        conn.execute(delete(db.table(db.SchemaVersion)).where(db.table(db.SchemaVersion).c.version == 19))
+    assert migrations.migrate(engine) == [19]
+    assert "mde" in {c["name"] for c in inspect(engine).get_columns("drift")}
+    with Session(engine) as s, s.begin():
+        later = {**old_points(1, T0 + dt.timedelta(hours=1))["drift"], "window_seconds": 3600, "mde": 0.157}
+        repository.upsert_drift(s, rows=[later])
+    with Session(engine) as s:
+        got = sorted((p.window_start, p.mde) for p in repository.drift_series(s, model="credit"))
+    assert got == [(T0, None), (T0 + dt.timedelta(hours=1), 0.157)]
+    engine.dispose()

@@ -51,6 +51,10 @@ def _populated() -> MetricsState:
     s.add_labels("m", 4)
     s.set_drift({("m", "v1", "x", "psi", "1h"): 0.3, ("m", "v1", "x", "ks_p_value", "1h"): 0.01})
     s.set_performance({("m", "v1", "all", "accuracy", "1h"): 0.9, ("m", "v1", "all", "accuracy", "1d"): 0.8})
+    s.set_drift_mde({("m", "v1", "x", "psi", "1h"): 0.05})
+    s.set_performance_bounds(
+        {("m", "v1", "all", "accuracy", "1h", "lower"): 0.85, ("m", "v1", "all", "accuracy", "1h", "upper"): 0.94}
+    )
     s.add_labelled({("m", "v1", "correct"): 3, ("m", "v1", "incorrect"): 1})
     s.received("m", "records", 100.5)
     s.received("m", "labels", 200.0)
@@ -177,11 +181,22 @@ driftline_model_version_info{model="m",version="v1"} 1.0
 # TYPE driftline_feature_drift gauge
 driftline_feature_drift{feature="x",metric="ks_p_value",model="m",version="v1",window="1h"} 0.01
 driftline_feature_drift{feature="x",metric="psi",model="m",version="v1",window="1h"} 0.3
+# HELP driftline_feature_drift_mde Minimum detectable effect of a feature's drift statistic in the newest complete \
+window: the smallest drift, in the statistic's units, its sizes detect with 80% power at the 5% level.
+# TYPE driftline_feature_drift_mde gauge
+driftline_feature_drift_mde{feature="x",metric="psi",model="m",version="v1",window="1h"} 0.05
 # HELP driftline_model_performance Realized performance (accuracy, precision, recall, f1, roc_auc, log_loss, ece; \
 mae, rmse, mape) in the newest complete window whose labels matured.
 # TYPE driftline_model_performance gauge
 driftline_model_performance{metric="accuracy",model="m",slice="all",version="v1",window="1d"} 0.8
 driftline_model_performance{metric="accuracy",model="m",slice="all",version="v1",window="1h"} 0.9
+# HELP driftline_model_performance_bound The 95% interval of driftline_model_performance (bound: lower or upper), \
+e.g. CBPE's estimated_accuracy before labels arrive.
+# TYPE driftline_model_performance_bound gauge
+driftline_model_performance_bound{bound="lower",metric="accuracy",model="m",slice="all",version="v1",window="1h"} \
+0.85
+driftline_model_performance_bound{bound="upper",metric="accuracy",model="m",slice="all",version="v1",window="1h"} \
+0.94
 # HELP driftline_labelled_predictions_total Predictions whose label arrived, by whether the prediction was correct \
 (accuracy SLIs).
 # TYPE driftline_labelled_predictions_total counter

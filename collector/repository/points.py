@@ -29,6 +29,7 @@ def upsert_drift(conn: Session, *, rows: Sequence[dict[str, Any]]) -> None:
         "p_value",
         "p_adjusted",
         "correction",
+        "mde",
     )
     stmt = stmt.on_conflict_do_update(
         index_elements=["model", "version", "feature", "metric", "window_seconds", "window_start"],
