@@ -34,6 +34,7 @@ from collector.aggregation import NO_REFERENCE, Aggregator, rolled_up
 from collector.explainers import Explainers
 from collector.leases import Lease
 from collector.metrics import MetricsState
+from collector.retention import Retention
 from collector.slos import SLOReport, gauges, slo_reports
 from collector.upkeep import Changed, Span, Upkeep
 from sdk.wire import DEFAULT_MAX_FUTURE_SKEW_SECONDS
@@ -109,6 +110,7 @@ class Evaluator:
         self.detectors = DetectorCache()
         #: Set where several collectors may share the database: ticks run only while it is held.
         self.lease: Lease | None = None
+        self.retention = Retention(sessions, spec, state) if spec and spec.raw.retention.periods() else None
 
     def drift_settings(self, model: str) -> Drift:
         """The model's drift settings from the spec, or the defaults for a model the spec lacks."""
@@ -161,6 +163,8 @@ class Evaluator:
                     )
             self._guarded("*", "export", self.export, now)
             self._guarded("*", "slos", self.refresh_slos, now)
+            if self.retention is not None:
+                self._guarded("*", "retention", self.retention.run, now)
             return keys
 
     def lead(self) -> bool:

@@ -19,6 +19,7 @@ from spec.alerting import AlertingSpec
 from spec.drift import DriftSpec
 from spec.fields import NAME_RE, Misplaced, Strict, hint
 from spec.prices import PricesSpec
+from spec.retention import RetentionSpec
 from spec.slos import SLOSpec
 from spec.tensors import TensorSpec, tensor_problems
 
@@ -190,6 +191,9 @@ class SpecFile(Strict):
     slos: tuple[SLOSpec, ...] = ()
     alerting: AlertingSpec = Field(default_factory=AlertingSpec)
     grafana: GrafanaSpec = Field(default_factory=GrafanaSpec)
+    retention: RetentionSpec = Field(
+        default_factory=RetentionSpec, description="How long stored data is kept, per kind."
+    )
 
     @model_validator(mode="after")
     def _cross_references(self) -> SpecFile:

@@ -192,3 +192,47 @@ def setup_if_available(engine: Engine, retention: str | None = None) -> bool:
         )
     log.info("TimescaleDB found: %s are hypertables", ", ".join(h.table for h in HYPERTABLES))
     return True
+
+
+def retention_policies(engine: Engine, drop_after: dict[str, int]) -> set[str]:
+    """Retention policies on the hypertables given a period (seconds, by table name): a policy is replaced
+    where its interval differs, removed where the table has no period any more. Returns the hypertables a
+    policy now covers (their rows go with whole chunks); empty where TimescaleDB is not created."""
+    with engine.begin() as conn:
+        if not conn.scalar(text("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'")):
+            return set()
+        current = {
+            str(t): str(c.get("drop_after"))
+            for t, c in conn.execute(
+                text(
+                    "SELECT hypertable_name, config FROM timescaledb_information.jobs "
+                    "WHERE proc_name = 'policy_retention'"
+                )
+            )
+        }
+        covered: set[str] = set()
+        for h in HYPERTABLES:
+            seconds = drop_after.get(h.table)
+            wanted = None if seconds is None else _interval(seconds)
+            if h.table in current and (wanted is None or not _same_interval(conn, current[h.table], wanted)):
+                conn.execute(text("SELECT remove_retention_policy(:t, if_exists => TRUE)"), {"t": h.table})
+                current.pop(h.table)
+            if wanted is None:
+                continue
+            if h.table not in current:
+                conn.execute(
+                    text("SELECT add_retention_policy(:t, CAST(:i AS interval), if_not_exists => TRUE)"),
+                    {"t": h.table, "i": wanted},
+                )
+            covered.add(h.table)
+    return covered
+
+
+def _interval(seconds: int) -> str:
+    """A period as interval text: whole days where it is, else seconds."""
+    return f"{seconds // 86400} days" if seconds % 86400 == 0 else f"{seconds} seconds"
+
+
+def _same_interval(conn: Connection, a: str, b: str) -> bool:
+    """Whether two intervals are equal as PostgreSQL compares them ('720:00:00' is '30 days')."""
+    return bool(conn.scalar(text("SELECT CAST(:a AS interval) = CAST(:b AS interval)"), {"a": a, "b": b}))
