@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import polars as pl
+import pyarrow as pa
 import pytest
 
 from sdk import MockTransport, Monitor, wire
@@ -65,6 +67,17 @@ FEATURE_SHAPES = {
     "pandas DataFrame with a shuffled index": lambda: pd.DataFrame(
         {"income": [1.5, 2.5, 3.5], "region": ["EU", "US", "EU"]}, index=[30, 10, 20]
     ),
+    "polars DataFrame": lambda: pl.DataFrame({"income": [1.5, 2.5, 3.5], "region": ["EU", "US", "EU"]}),
+    "dict of polars Series": lambda: {
+        "income": pl.Series("x", [1.5, 2.5, 3.5]),
+        "region": pl.Series("y", ["EU", "US", "EU"], dtype=pl.Categorical),
+    },
+    "pyarrow Table": lambda: pa.table({"income": [1.5, 2.5, 3.5], "region": ["EU", "US", "EU"]}),
+    "pyarrow RecordBatch": lambda: pa.record_batch({"income": [1.5, 2.5, 3.5], "region": ["EU", "US", "EU"]}),
+    "dict of pyarrow arrays (one chunked, one dictionary-encoded)": lambda: {
+        "income": pa.chunked_array([[1.5], [2.5, 3.5]]),
+        "region": pa.array(["EU", "US", "EU"]).dictionary_encode(),
+    },
 }
 
 
@@ -76,6 +89,60 @@ def test_named_feature_shapes_all_become_the_same_records(make, shape):
     got = records(mon)
     assert {rid: r["features"] for rid, r in got.items()} == EXPECTED
     assert [got[i]["prediction"] for i in IDS] == [1, 0, 1]
+
+
+PREDICTION_SHAPES = {
+    "numpy": lambda: (np.array([1, 0, 1]), np.array([[0.2, 0.8], [0.9, 0.1], [0.4, 0.6]])),
+    "pandas": lambda: (
+        pd.Series([1, 0, 1], index=[5, 6, 7]),
+        pd.DataFrame({"p0": [0.2, 0.9, 0.4], "p1": [0.8, 0.1, 0.6]}).to_numpy(),
+    ),
+    "polars": lambda: (pl.Series([1, 0, 1]), pl.Series([0.8, 0.1, 0.6])),
+    "pyarrow": lambda: (pa.array([1, 0, 1]), pa.chunked_array([[0.8], [0.1, 0.6]])),
+    "torch": lambda: (torch.tensor([1, 0, 1]), torch.tensor([[0.2, 0.8], [0.9, 0.1], [0.4, 0.6]])),
+}
+
+
+@pytest.mark.parametrize("shape", list(PREDICTION_SHAPES))
+def test_predictions_and_scores_of_every_library_become_the_same_records(make, shape):
+    mon = make()
+    y, scores = PREDICTION_SHAPES[shape]()
+    with mon.observe(
+        ids=pa.array(IDS) if shape == "pyarrow" else IDS, slices={"shard": pl.Series([3, 4, 5])}
+    ) as obs:
+        obs.predictions(y, scores=scores)
+    got = records(mon)
+    assert [got[i]["prediction"] for i in IDS] == [1, 0, 1]
+    assert [got[i]["score"] for i in IDS] == pytest.approx([0.8, 0.1, 0.6])
+    assert [got[i]["slices"] for i in IDS] == [{"shard": 3}, {"shard": 4}, {"shard": 5}]
+
+
+def test_a_polars_frame_and_an_arrow_table_give_each_sampled_row_its_own_values(make):
+    n = 3000
+    frame = {"row": list(range(n)), "half": [i / 2 for i in range(n)], "tag": [f"t{i % 5}" for i in range(n)]}
+    ids = [f"r{i}" for i in range(n)]
+    for features in (pl.DataFrame(frame), pa.table(frame)):
+        mon = make(sample_rate=0.05)
+        with mon.observe(ids=ids, features=features) as obs:
+            obs.predictions(
+                pl.Series(frame["row"]) % 2 if isinstance(features, pl.DataFrame) else pa.array(frame["row"])
+            )
+        got = records(mon)
+        assert 75 < len(got) < 225 and set(got) == set(obs.sampled_ids)
+        for rid, rec in got.items():
+            i = int(rid[1:])
+            assert rec["features"] == {"row": i, "half": i / 2, "tag": f"t{i % 5}"}
+            assert rec["prediction"] == (i % 2 if isinstance(features, pl.DataFrame) else i)
+
+
+def test_without_ids_a_polars_frame_and_an_arrow_table_count_their_rows(make):
+    mon = make()
+    with mon.observe(features=pl.DataFrame({"a": [1, 2, 3, 4]})):
+        pass
+    with mon.observe(features=pa.table({"a": [5, 6]})):
+        pass
+    got = records(mon)
+    assert sorted(r["features"]["a"] for r in got.values()) == [1, 2, 3, 4, 5, 6]
 
 
 def test_a_dict_of_scalars_is_one_row(make):
