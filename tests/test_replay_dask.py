@@ -50,7 +50,7 @@ FLOAT_SUMS = {"minute_moments", "hour_moments", "performance"}
 def client() -> Iterator[Client]:
     """A LocalCluster of two single-threaded worker processes, shared by the module's tests."""
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
         Client(cluster) as c,
     ):
         yield c

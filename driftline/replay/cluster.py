@@ -23,6 +23,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic_core import to_json
 
 from collector import RecordBatch, canonical, repository
@@ -38,7 +40,7 @@ from driftline.replay.base import (
     ReplayResult,
     Sink,
 )
-from driftline.replay.columns import Converter
+from driftline.replay.columns import Converter, parse_time
 from driftline.replay.files import PARQUET, check_file, count_rows, file_digest, parquet_parts, read_batches
 from driftline.replay.run import (
     ReferenceSample,
@@ -108,11 +110,27 @@ def reference_rows(job: Job, part: Part) -> ReferenceSample:
     conv = _converter(job, part)
     first_row = part.first_row
     for batch in read_batches(Path(part.path), job.batch_rows):
+        if not _may_hold_before(batch, job.columns.time, job.reference_until):
+            first_row += batch.num_rows
+            continue
         conv.convert(batch, first_row, [])
         first_row += batch.num_rows
         if len(conv.reference_scores) >= MAX_REFERENCE_ROWS:
             break
     return ReferenceSample(conv.reference, conv.reference_scores, conv.reference_labels)
+
+
+def _may_hold_before(batch: Any, column: str, until: dt.datetime | None) -> bool:
+    """False only for a batch whose timestamp-typed time column starts at or after `until` (no reference
+    row in it: converting it is skipped); text and numeric times are converted to be read."""
+    idx = batch.schema.get_field_index(column)
+    if until is None or idx < 0 or not pa.types.is_timestamp(batch.schema.field(idx).type):
+        return True
+    try:
+        first = parse_time(pc.min(batch.column(idx)).as_py())
+    except (ValueError, OverflowError, pa.ArrowException):  # a time out of Python's range: convert to report it
+        return True
+    return first is None or first < until
 
 
 def summarise_part(job: Job, part: Part) -> Shipment:
@@ -186,7 +204,7 @@ def connect(address: str) -> Iterator[Any]:
         if n < 1:
             raise ReplayError(f"--dask {address!r}: local:N needs a number of workers, at least 1 (local:2)")
         with (
-            LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+            LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
             Client(cluster) as client,
         ):
             yield client
