@@ -14,7 +14,10 @@ from spec import Alerting, MuteWindow, Receiver
 
 NULL_RECEIVER = "driftline-discard"
 COLLECTOR_DOWN = "DriftlineCollectorDown"
-GROUP_BY = ("alertname", "model", "slo")
+#: One notification per alert name, model and SLO, and per drift window: a drift incident
+#: (`DriftlineDriftIncident`, one per model and window) is its own notification.
+GROUP_BY = ("alertname", "model", "slo", "window")
+DRIFT_INCIDENT = "DriftlineDriftIncident"
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,11 @@ def build_config(alerting: Alerting, timing: Timing = Timing()) -> dict[str, Any
                 "source_matchers": ['severity="page"'],
                 "target_matchers": ['severity="ticket"'],
                 "equal": ["model", "slo"],
+            },
+            {  # one alert per incident: its model's per-feature drift alerts are listed in it already
+                "source_matchers": [f'alertname="{DRIFT_INCIDENT}"'],
+                "target_matchers": ['alertname=~"DriftlineFeatureDrift(Warning|Alert)"'],
+                "equal": ["model"],
             },
             {  # with the collector down every model alert it feeds is noise
                 "source_matchers": [f'alertname="{COLLECTOR_DOWN}"'],

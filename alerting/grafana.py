@@ -232,7 +232,9 @@ def alert_rule(
         "noDataState": "OK",
         "execErrState": "Error",
         "for": prometheus_duration(rule.for_),
-        "annotations": {k: grafana_annotation(v) for k, v in sorted(rule.annotations.items())},
+        # Grafana's templates have no `query`: annotations that query Prometheus (a drift incident's ranked
+        # features, its gate's inputs) are Prometheus-only
+        "annotations": {k: grafana_annotation(v) for k, v in sorted(rule.annotations.items()) if "query (" not in v},
         "labels": dict(sorted(rule.labels.items())),
         "isPaused": False,
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from alerting.incident import incident_rules
 from alerting.spend import cost_rules
 from alerting.traffic import traffic_rules
 from contract import (
@@ -41,6 +42,7 @@ ALERTS = (
     "DriftlineMultivariateDrift",
     "DriftlineCostBudgetBurn",
     "DriftlineTrafficDrop",
+    "DriftlineDriftIncident",
 )
 
 
@@ -231,8 +233,8 @@ def collector_rules(o: RuleOptions, links: Links = Links()) -> RuleGroup:
 
 def generate_model_rules(spec: ResolvedSpec, options: RuleOptions = RuleOptions()) -> tuple[RuleGroup, ...]:
     """The collector's group, one group per model, in spec order, the spend-budget group of each model with
-    a budget (`alerting.spend`) and each model's throughput group (`alerting.traffic`), linking where
-    `spec.links` says."""
+    a budget (`alerting.spend`), each model's throughput group (`alerting.traffic`) and its drift incident
+    group (`alerting.incident`), linking where `spec.links` says."""
     o = options
     costs = tuple(g for m in spec.models if (g := cost_rules(m, spec.links)) is not None)
     traffic = tuple(
@@ -242,4 +244,5 @@ def generate_model_rules(spec: ResolvedSpec, options: RuleOptions = RuleOptions(
         for m in spec.models
     )
     models = tuple(model_rules(m, o, spec.links) for m in spec.models)
-    return (collector_rules(o, spec.links), *models, *costs, *traffic)
+    incidents = tuple(incident_rules(m, for_=o.drift_for, links=spec.links) for m in spec.models)
+    return (collector_rules(o, spec.links), *models, *costs, *traffic, *incidents)

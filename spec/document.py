@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from analyzers.performance import metrics_for
 from analyzers.registry import FEATURE_KINDS
 from slo.links import check_absolute, grafana_base
 from spec.alerting import AlertingSpec
@@ -165,7 +166,26 @@ class ModelSpec(Strict):
                         f"drift.multivariate.features: {name!r} is not a declared numeric or categorical, non-PII "
                         "feature (embedding features get their own test automatically)"
                     )
+        self._check_impact()
         return self
+
+    def _check_impact(self) -> None:
+        """The impact gate reads attributions only where they are computed, and a metric the model has."""
+        impact = self.drift.impact
+        if impact is None:
+            return
+        if impact.attribution_share is not None and self.explain is None:
+            raise ValueError(
+                "drift.impact.attribution_share weighs drift by SHAP attributions, which need explain: add "
+                "explain: {model: ..., sha256: ...} or drop attribution_share"
+            )
+        known = (*metrics_for(self.prediction.type), *(() if self.prediction.type == "regression" else
+                                                        ("estimated_accuracy",)))
+        if impact.metric is not None and impact.metric not in known:
+            raise ValueError(
+                f"drift.impact.metric: {impact.metric!r} is not computed for a {self.prediction.type} model; "
+                f"use one of {', '.join(known)}"
+            )
 
 
 class GrafanaSpec(Strict):

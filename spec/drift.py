@@ -77,6 +77,37 @@ class MultivariateSpec(Strict):
     p_value: float = Field(0.05, gt=0, lt=1, description="Level below which the window has drifted.")
 
 
+#: Performance metrics where lower is better: their interval crosses a target from below.
+LOWER_IS_BETTER = frozenset({"log_loss", "ece", "mae", "rmse", "mape"})
+
+
+class ImpactSpec(Strict):
+    """When drift pages: drift alone opens a ticket; it pages only with evidence that it hurts (either gate)."""
+
+    metric: str | None = Field(
+        None,
+        description="Performance metric whose 95% interval is read: estimated_accuracy (CBPE) for classifiers, "
+        "mae for regressors when left out.",
+    )
+    target: float | None = Field(
+        None, description="Pages when the metric's interval lies wholly on the wrong side of it (the SLO target)."
+    )
+    attribution_share: float | None = Field(
+        None,
+        gt=0,
+        description="Pages when a feature's first drift metric times its share of the mean |SHAP| reaches it.",
+    )
+
+    @model_validator(mode="after")
+    def _some_gate(self) -> ImpactSpec:
+        if self.target is None and self.attribution_share is None:
+            raise ValueError(
+                "impact pages on nothing: give target (the performance SLO target, e.g. 0.85) and/or "
+                "attribution_share (e.g. 0.05)"
+            )
+        return self
+
+
 class DriftSpec(Strict):
     """How drift is measured for one model."""
 
@@ -100,6 +131,9 @@ class DriftSpec(Strict):
     )
     multivariate: MultivariateSpec | None = Field(
         None, description="Joint (multivariate and embedding) drift with alibi-detect; off when absent."
+    )
+    impact: ImpactSpec | None = Field(
+        None, description="When drift pages (impact-gated); absent: drift only ever opens tickets."
     )
 
     @field_validator("window")

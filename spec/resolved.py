@@ -16,7 +16,7 @@ from slo.definition import SLO
 from slo.links import Links
 from spec.alerting import Alerting, AlertingSpec, resolve_alerting
 from spec.document import ExplainSpec, ModelSpec, SpecFile
-from spec.drift import DriftSpec, MultivariateSpec
+from spec.drift import LOWER_IS_BETTER, DriftSpec, MultivariateSpec
 from spec.fields import parse_duration
 from spec.prices import Prices, resolve_prices
 from spec.slos import SLOSpec, burn_policy, latency_bound
@@ -58,6 +58,21 @@ class Drift:
 
 
 @dataclass(frozen=True)
+class Impact:
+    """When a model's drift pages (`drift.impact`): the performance interval against a target, and/or drift
+    weighted by attribution share against a level; drift without either opens a ticket only."""
+
+    metric: str  # the performance metric whose 95% interval is read
+    target: float | None
+    attribution_share: float | None
+
+    @property
+    def lower_is_better(self) -> bool:
+        """Whether the metric is an error (MAE, log loss...): it crosses its target from below."""
+        return self.metric in LOWER_IS_BETTER
+
+
+@dataclass(frozen=True)
 class Model:
     """A monitored model as the collector and the generators see it: checked, defaults filled in."""
 
@@ -76,6 +91,7 @@ class Model:
     #: How v2 inference tensors map to features and outputs (`spec.tensors`); None: the defaults.
     tensors: TensorSpec | None = None
     prices: Prices | None = None
+    impact: Impact | None = None
 
     @property
     def explain_features(self) -> tuple[str, ...]:
@@ -190,7 +206,17 @@ def _resolve_model(m: ModelSpec, base: Path | None) -> Model:
         project=m.project,
         tensors=m.tensors,
         prices=resolve_prices(m.prices),
+        impact=_impact(m),
     )
+
+
+def _impact(m: ModelSpec) -> Impact | None:
+    """The model's impact gate with its metric filled in: CBPE's estimate for classifiers, MAE for regressors."""
+    i = m.drift.impact
+    if i is None:
+        return None
+    default = "mae" if m.prediction.type == "regression" else "estimated_accuracy"
+    return Impact(i.metric or default, i.target, i.attribution_share)
 
 
 def _resolve_slo(s: SLOSpec, model: Model) -> SLO:

@@ -210,6 +210,25 @@ def test_alerts_of_one_model_are_grouped_into_one_notification(
     assert len([t for t in slack_titles(cap) if "credit" in t]) == 1
 
 
+def test_a_drift_incident_is_one_notification_per_window_and_quiets_its_models_per_feature_alerts(
+    alertmanager: Alertmanager, capture: tuple[Capture, str]
+) -> None:
+    cap, _ = capture
+    alertmanager.post(alert("DriftlineDriftIncident", "ticket", "credit", version="v1", window="1h"))
+    cap.wait_for("/slack", lambda b: "DriftlineDriftIncident" in b["attachments"][0]["title"])
+    # the incident already lists them: credit's per-feature alerts are inhibited, fraud's are not
+    alertmanager.post(
+        *(alert("DriftlineFeatureDriftAlert", "ticket", "credit", feature=f) for f in ("a", "b")),
+        alert("DriftlineFeatureDriftAlert", "ticket", "fraud", feature="x"),
+        alert("DriftlineDriftIncident", "ticket", "credit", version="v1", window="1d"),
+    )
+    cap.wait_for("/slack", lambda b: "DriftlineFeatureDriftAlert fraud" in b["attachments"][0]["title"])
+    time.sleep(3)
+    titles = slack_titles(cap)
+    assert not any("DriftlineFeatureDriftAlert credit" in t for t in titles), titles
+    assert len([t for t in titles if "DriftlineDriftIncident" in t]) == 2, titles  # the 1h and the 1d window
+
+
 def test_a_page_inhibits_the_ticket_of_the_same_slo(
     alertmanager: Alertmanager, capture: tuple[Capture, str]
 ) -> None:

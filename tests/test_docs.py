@@ -112,10 +112,17 @@ CONTEXTS: dict[str, tuple[str, dict[str, Any]]] = {
     "slos.target": _slo(sli="accuracy"),
     "slos.max_age": _slo(sli="freshness", max_age="15m"),
     "slos.source": _slo(sli="freshness", max_age="15m"),
+    "slos.feature": _slo(sli="freshness", max_age="15m", source="features"),
     # a burn window gives exactly one of factor and budget_percent
     "slos.alerting.windows.budget_percent": (
         "slos.alerting.windows",
         {"severity": "page", "long": "1h", "short": "5m"},
+    ),
+    # weighing drift by attribution shares needs the model explained
+    "models.drift.impact.attribution_share": (
+        "models",
+        {**CREDIT["models"][0], "explain": {"model": "credit.joblib", "sha256": "9f86d081884c7d659a2feaa0c55ad015a3"
+                                                                             "bf4f1b2b0b822cd15d6c15b0f00a08"}},
     ),
     # a receiver has exactly one kind: the first one (`oncall`, which `page` names) becomes this kind
     **{f"alerting.receivers.{kind}": ("alerting.receivers", {"name": "oncall"}) for kind in KINDS},
