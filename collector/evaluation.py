@@ -122,7 +122,8 @@ class Evaluator:
         returns them. A tick with nothing new reads one small table and refreshes the gauges.
 
         Only taking the changed minutes can fail the whole tick (storage is down): then they stay noted and
-        the next tick takes them.
+        the next tick takes them. They are deleted once their windows were evaluated, so the minutes of a
+        tick cut short (the collector died) are evaluated by the next tick, here or in the next lease holder.
         """
         with self._lock:
             now = self.clock()
@@ -161,6 +162,9 @@ class Evaluator:
                         key.start.isoformat(),
                         tries + 1,
                     )
+            if pending:
+                with self.sessions.begin() as s:
+                    repository.finish_pending(s)
             self._guarded("*", "export", self.export, now)
             self._guarded("*", "slos", self.refresh_slos, now)
             if self.retention is not None:

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
 
-from collector import db, migrate, repository
+from collector import Settings, build_context, db, migrate, repository
 from contract import FEATURE_DRIFT, LEASE_HELD, WINDOWS_EVALUATED
 from driftline.generate import generate
 from slo.writer import dump_yaml
@@ -64,6 +64,66 @@ def test_a_lease_is_held_by_one_holder_until_it_expires_then_by_the_next(db_url:
         assert take("a", 52)
     finally:
         engine.dispose()
+
+
+def test_claimed_minutes_stay_until_their_tick_finishes_and_a_minute_noted_meanwhile_waits_for_the_next(
+    db_url: str,
+) -> None:
+    """A tick claims every pending minute; claimed again (its collector died before finishing), each is
+    taken once more, beside any noted meanwhile; finishing deletes only what was claimed."""
+    engine = db.make_engine(db_url)
+    migrate(engine)
+    sessions = sessionmaker(engine)
+    minute = int(T0.timestamp())
+    try:
+        with sessions.begin() as s:
+            repository.mark_pending(s, model="m", version="v1", minutes=[minute, minute + 60], kind="records")
+        with sessions.begin() as s:
+            first = sorted(repository.claim_pending(s))
+        assert [(m, v, t.timestamp(), k) for m, v, t, k in first] == [
+            ("m", "v1", minute, "records"), ("m", "v1", minute + 60, "records")
+        ]  # fmt: skip
+        with sessions.begin() as s:  # noted again while the tick runs, and a new minute
+            repository.mark_pending(
+                s, model="m", version="v1", minutes=[minute, minute + 120], kind="records"
+            )
+        with sessions.begin() as s:  # the tick never finished: the next takes all three, each once
+            again = sorted(repository.claim_pending(s))
+        assert [t.timestamp() for _, _, t, _ in again] == [minute, minute + 60, minute + 120]
+        with sessions.begin() as s:
+            repository.mark_pending(s, model="m", version="v1", minutes=[minute + 180], kind="labels")
+            repository.finish_pending(s)
+        with sessions() as s:
+            left = s.execute(text("SELECT minute, kind FROM pending_minutes")).all()
+        assert len(left) == 1 and left[0][1] == "labels"
+    finally:
+        engine.dispose()
+
+
+def test_the_windows_of_a_tick_cut_short_are_evaluated_by_the_next_tick(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A collector dies in the middle of a tick (an exception no stage catches stands for kill -9): the
+    next tick, in a new process, evaluates the windows that tick had taken."""
+    url = f"sqlite:///{tmp_path / 'cut.db'}"
+    spec = load_spec(EXAMPLES / "credit.yaml")
+    minute = int(T0.timestamp()) + 600
+    first = build_context(Settings(database_url=url), spec)
+    with first.sessions.begin() as s:
+        repository.mark_pending(s, model="credit", version="v1", minutes=[minute], kind="records")
+
+    def die(*_: Any) -> bool:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(first.evaluator, "_evaluate", die)
+    with pytest.raises(KeyboardInterrupt):
+        first.evaluator.tick()
+    first.engine.dispose()
+    second = build_context(Settings(database_url=url), spec)
+    keys = second.evaluator.tick()
+    assert [(k.model, k.version, k.start) for k in keys] == [("credit", "v1", T0)]
+    assert second.evaluator.tick() == []  # done: nothing is taken twice
+    second.engine.dispose()
 
 
 def samples(c: Collector) -> dict[str, list[tuple[dict[str, str], float]]]:

@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from sqlalchemy import Table, case, delete, func, literal, select
+from sqlalchemy import Table, and_, case, delete, exists, func, literal, not_, select, update
 from sqlalchemy.orm import Session
 
 from analyzers.aggregates import MinuteAggregates
@@ -182,12 +182,35 @@ def mark_pending(conn: Session, *, model: str, version: str, minutes: Iterable[i
         conn.execute(insert(conn, db.PendingMinute).on_conflict_do_nothing(), rows)
 
 
+#: Prefixed to a pending minute's kind while a tick evaluates it (`claim_pending`, `finish_pending`).
+CLAIMED = "claimed:"
+
+
 def claim_pending(conn: Session) -> list[tuple[str, str, dt.datetime, str]]:
-    """Take every pending minute (model, version, minute, kind), deleting them in the same statement: a
-    minute noted after this is taken by the next call, and two collectors never take the same one."""
+    """Take every pending minute (model, version, minute, kind) for a tick: each is marked claimed (its kind
+    prefixed `CLAIMED`) and stays until `finish_pending` deletes it after the tick, so the minutes of a tick
+    cut short (its collector died) are taken again by the next tick, which takes claimed minutes too. A
+    minute noted again meanwhile gets a row of its own, left to the next tick (ingest never waits for a
+    tick). Only the lease holder claims (`collector.leases`)."""
     p = db.table(db.PendingMinute)
-    stmt = delete(p).returning(p.c.model, p.c.version, p.c.minute, p.c.kind)
-    return [(m, v, minute, kind) for m, v, minute, kind in conn.execute(stmt)]
+    left = p.alias("left_claimed")
+    unclaimed = not_(p.c.kind.startswith(CLAIMED))
+    twin = and_(
+        left.c.model == p.c.model,
+        left.c.version == p.c.version,
+        left.c.minute == p.c.minute,
+        left.c.kind == literal(CLAIMED) + p.c.kind,
+    )
+    conn.execute(delete(p).where(unclaimed, exists().where(twin)))  # already claimed by a tick cut short
+    conn.execute(update(p).where(unclaimed).values(kind=literal(CLAIMED) + p.c.kind))
+    stmt = select(p.c.model, p.c.version, p.c.minute, p.c.kind).where(p.c.kind.startswith(CLAIMED))
+    return [(m, v, minute, kind.removeprefix(CLAIMED)) for m, v, minute, kind in conn.execute(stmt)]
+
+
+def finish_pending(conn: Session) -> None:
+    """Delete the minutes claimed for a tick once it evaluated their windows."""
+    p = db.table(db.PendingMinute)
+    conn.execute(delete(p).where(p.c.kind.startswith(CLAIMED)))
 
 
 def aggregate_state(conn: Session, *, model: str, version: str) -> tuple[int, str] | None:
