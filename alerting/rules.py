@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from alerting.incident import incident_rules
+from alerting.retrains import retrain_rules
 from alerting.spend import cost_rules
 from alerting.traffic import traffic_rules
 from contract import (
@@ -233,8 +234,9 @@ def collector_rules(o: RuleOptions, links: Links = Links()) -> RuleGroup:
 
 def generate_model_rules(spec: ResolvedSpec, options: RuleOptions = RuleOptions()) -> tuple[RuleGroup, ...]:
     """The collector's group, one group per model, in spec order, the spend-budget group of each model with
-    a budget (`alerting.spend`), each model's throughput group (`alerting.traffic`) and its drift incident
-    group (`alerting.incident`), linking where `spec.links` says."""
+    a budget (`alerting.spend`), each model's throughput group (`alerting.traffic`), its drift incident
+    group (`alerting.incident`) and the retrain-rate group of each model with `retrains:`
+    (`alerting.retrains`), linking where `spec.links` says."""
     o = options
     costs = tuple(g for m in spec.models if (g := cost_rules(m, spec.links)) is not None)
     traffic = tuple(
@@ -245,4 +247,5 @@ def generate_model_rules(spec: ResolvedSpec, options: RuleOptions = RuleOptions(
     )
     models = tuple(model_rules(m, o, spec.links) for m in spec.models)
     incidents = tuple(incident_rules(m, for_=o.drift_for, links=spec.links) for m in spec.models)
-    return (collector_rules(o, spec.links), *models, *costs, *traffic, *incidents)
+    retrains = tuple(g for m in spec.models if (g := retrain_rules(m, spec.links)) is not None)
+    return (collector_rules(o, spec.links), *models, *costs, *traffic, *incidents, *retrains)

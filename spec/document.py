@@ -21,6 +21,7 @@ from spec.drift import DriftSpec
 from spec.fields import NAME_RE, Misplaced, Strict, hint
 from spec.prices import PricesSpec
 from spec.retention import RetentionSpec
+from spec.retrains import RetrainsSpec
 from spec.slos import SLOSpec
 from spec.tensors import TensorSpec, tensor_problems
 
@@ -131,6 +132,9 @@ class ModelSpec(Strict):
     )
     prices: PricesSpec | None = Field(
         None, description="Price table: what compute, tokens and calls cost; exported as spend per version."
+    )
+    retrains: RetrainsSpec | None = Field(
+        None, description="Retrain-rate objective: at most `max` retrains per `per`; more files a ticket."
     )
 
     @field_validator("runbook_url")

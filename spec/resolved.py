@@ -19,6 +19,7 @@ from spec.document import ExplainSpec, ModelSpec, SpecFile
 from spec.drift import LOWER_IS_BETTER, DriftSpec, MultivariateSpec
 from spec.fields import parse_duration
 from spec.prices import Prices, resolve_prices
+from spec.retrains import RetrainLimit, resolve_retrains
 from spec.slos import SLOSpec, burn_policy, latency_bound
 from spec.tensors import TensorSpec
 
@@ -91,6 +92,7 @@ class Model:
     #: How v2 inference tensors map to features and outputs (`spec.tensors`); None: the defaults.
     tensors: TensorSpec | None = None
     prices: Prices | None = None
+    retrains: RetrainLimit | None = None
     impact: Impact | None = None
 
     @property
@@ -206,6 +208,7 @@ def _resolve_model(m: ModelSpec, base: Path | None) -> Model:
         project=m.project,
         tensors=m.tensors,
         prices=resolve_prices(m.prices),
+        retrains=resolve_retrains(m.retrains),
         impact=_impact(m),
     )
 

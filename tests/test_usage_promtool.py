@@ -35,3 +35,8 @@ def test_promtool_unit_suite_passes_over_the_generated_model_rules(
 def test_a_model_without_a_budget_gets_no_cost_rules() -> None:
     names = [g.name for g in generate_model_rules(load_spec(SUITES / "usage.spec.yaml"))]
     assert "driftline-cost-chat" in names and "driftline-cost-unpriced" not in names
+
+
+def test_only_a_model_with_a_retrain_limit_gets_retrain_rules() -> None:
+    names = [g.name for g in generate_model_rules(load_spec(SUITES / "usage.spec.yaml"))]
+    assert "driftline-retrains-chat" in names and "driftline-retrains-unpriced" not in names
