@@ -337,3 +337,28 @@ def test_scalar_and_missing_predictions_and_scores(make):
     assert (got["a"]["score"], got["b"]["score"]) == (0.7, 0.4)
     assert got["c"]["prediction"] is None and "score" not in got["c"]
     assert got["d"]["prediction"] is None and "score" not in got["d"]
+
+
+def test_a_mixed_pandas_frame_keeps_each_columns_own_type(make):
+    frame = pd.DataFrame(
+        {
+            "count": [1, 2, 3],
+            "amount": [0.5, 1.5, 2.5],
+            "code": pd.array([7, None, 9], dtype="Int64"),
+            "tier": pd.Categorical(["gold", "silver", "gold"]),
+            "seen": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"]),
+        }
+    )
+    mon = make()
+    with mon.observe(ids=IDS, features=frame, slices={"tier": frame["tier"], "count": frame["count"]}):
+        pass
+    got = records(mon)
+    assert got["b"]["features"] == {
+        "count": 2,
+        "amount": 1.5,
+        "code": None,
+        "tier": "silver",
+        "seen": "2024-01-02T00:00:00",
+    }
+    assert type(got["a"]["features"]["count"]) is int and got["a"]["features"]["code"] == 7
+    assert got["c"]["slices"] == {"tier": "gold", "count": 3}
