@@ -40,6 +40,11 @@ class QualityValue:
 
 
 def _is_missing(v: Any) -> bool:
+    t = type(v)
+    if t is float:  # the common cases first: this runs once per feature of every stored record
+        return v != v
+    if t is str or t is int:
+        return False
     return v is None or (isinstance(v, float | np.floating) and math.isnan(v))
 
 
@@ -123,8 +128,9 @@ def window_quality(
         present = (None if v is _ABSENT else v for v in column)
         checks = feature_quality(name, kind, references.get(name), present)
         out += [checks[0], QualityValue(name, "absent", absent, len(records)), *checks[1:]]
-    undeclared = sum(1 for r in records if any(k not in types for k in r))
-    broken = sum(1 for r in records if len(r) != len(types) or any(k not in types for k in r))
+    extra = [any(k not in types for k in r) for r in records]
+    undeclared = sum(extra)
+    broken = sum(1 for r, e in zip(records, extra, strict=True) if e or len(r) != len(types))
     out += [QualityValue(RECORD, "undeclared_feature", undeclared, len(records)),
             QualityValue(RECORD, "schema_violation", broken, len(records))]
     return tuple(out)

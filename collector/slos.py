@@ -2,7 +2,8 @@
 
 The collector counts what the generated Prometheus rules count, so the two agree: availability and
 latency from the SDK's exact stats deltas (by the end of each delta), accuracy from labelled
-predictions by label arrival, data quality from valid and invalid records by batch arrival. Timeslice
+predictions by label arrival, data quality from valid and invalid records by batch arrival, a feature's
+freshness from the feature ages the stats deltas carried (`stats_usage`). Timeslice
 SLIs (drift, freshness, accuracy by timeslices) are judged by Prometheus, minute by minute, from the
 exported gauges' history, which the collector does not keep; it reports them as such.
 """
@@ -19,12 +20,13 @@ from sqlalchemy.orm import Session
 
 from analyzers.performance import same_class
 from collector import db
+from sdk.wire import FEATURE_AGE_BOUNDS
 from slo.budget import Counts
 from slo.definition import SLO
 from slo.status import SLOStatus, evaluate, required_windows
 from slo.windows import format_duration
 
-COMPUTED_SLIS = ("availability", "latency", "accuracy", "data_quality")
+COMPUTED_SLIS = ("availability", "latency", "accuracy", "data_quality", "freshness")
 
 
 def computed_here(slo: SLO) -> bool:
@@ -44,6 +46,8 @@ def _events(
             db.Batch.received_at <= now,
         )
         return [(at, float(n - bad), float(n)) for at, n, bad in session.execute(stmt0)]
+    if slo.sli == "freshness":
+        return _feature_ages(session, slo, since, now)
     if slo.sli == "accuracy":
         stmt = (
             select(db.Label.received_at, db.Record.prediction, db.Label.label)
@@ -64,6 +68,22 @@ def _events(
             threshold = slo.threshold_seconds or 0.0
             good = float(sum(c for b, c in zip(bounds, counts, strict=False) if b <= threshold + 1e-12))
         out.append((end, good, float(ok + error)))
+    return out
+
+
+def _feature_ages(
+    session: Session, slo: SLO, since: dt.datetime, now: dt.datetime
+) -> list[tuple[dt.datetime, float, float]]:
+    """(end, calls whose `slo.feature` was at most max_age old, calls that gave its age) per stats delta."""
+    stmt = select(db.StatsUsage.end, db.StatsUsage.feature_ages).where(
+        db.StatsUsage.model == slo.model, db.StatsUsage.end > since, db.StatsUsage.end <= now
+    )
+    fresh = sum(1 for b in FEATURE_AGE_BOUNDS if b <= (slo.max_age_seconds or 0))
+    out = []
+    for end, ages in session.execute(stmt):
+        counts = (ages or {}).get(slo.feature or "", {}).get("counts") or []
+        if sum(counts):
+            out.append((end, float(sum(counts[:fresh])), float(sum(counts))))
     return out
 
 

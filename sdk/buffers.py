@@ -28,6 +28,7 @@ class Buffers:
         "dropped_total",
         "error",
         "feature_ages",
+        "genai",
         "input_tokens",
         "internal_errors",
         "labels",
@@ -64,6 +65,8 @@ class Buffers:
         self.usage_dropped = 0
         #: Per feature: [counts per FEATURE_AGE_BOUNDS bucket (+Inf last), sum of ages in seconds].
         self.feature_ages: dict[str, list[Any]] = {}
+        #: LLM calls (`sdk.genai`): "ttft" / "tpot" -> [counts per bucket (+Inf last), sum]; "finish_reasons".
+        self.genai: dict[str, Any] = {}
         self.dropped_total = 0
         self.internal_errors = 0
         self.records: deque[Any] = deque(maxlen=max_queue)
@@ -106,17 +109,22 @@ class Buffers:
             sampled, dropped, start = self.sampled, self.dropped, self.start
             usage = self.compute_seconds, self.input_tokens, self.output_tokens
             ages, self.feature_ages = self.feature_ages, {}
+            genai, self.genai = self.genai, {}
             self.ok = self.error = self.sampled = self.dropped = 0
             self.counts = [0] * len(counts)
             self.latency_sum = 0.0
             self.compute_seconds, self.input_tokens, self.output_tokens = 0.0, 0, 0
-            if not (ok or error or sampled or dropped or any(usage) or ages):
+            if not (ok or error or sampled or dropped or any(usage) or ages or genai):
                 return None  # a quiet interval joins the next batch, so batches tile the timeline
             self.start = max(now, start)
         # usage fields only when counted, so a model without them sends what older collectors accept
         extra: dict[str, Any] = {k: v for k, v in zip(USAGE, usage, strict=True) if v}
         if ages:
             extra["feature_ages"] = {f: {"counts": c, "sum": total} for f, (c, total) in ages.items()}
+        if genai:
+            extra["genai"] = {
+                k: (dict(v) if k == "finish_reasons" else {"counts": v[0], "sum": v[1]}) for k, v in genai.items()
+            }
         return {
             "start": start,
             "end": max(now, start),

@@ -25,7 +25,7 @@ BUDGETING: dict[str, tuple[Budgeting, ...]] = {
     "accuracy": ("timeslices", "occurrences"),
     "drift": ("timeslices",),
     "data_quality": ("occurrences", "timeslices"),
-    "freshness": ("timeslices",),
+    "freshness": ("timeslices", "occurrences"),  # occurrences: one feature's age at each call (source: features)
 }
 
 #: SLIs read from a gauge the collector sets once per evaluation window (the model's drift.window): one value
@@ -51,8 +51,9 @@ class SLO:
     target: float | None = None  # timeslices: the per-slice good share (accuracy: the accuracy) to reach
     drift_metric: str | None = None  # drift: the statistic compared with drift_threshold
     drift_threshold: float | None = None  # drift: the model's drift alert threshold
-    max_age_seconds: int | None = None  # freshness: the oldest acceptable newest record or label
-    freshness_source: Literal["records", "labels"] = "records"
+    max_age_seconds: int | None = None  # freshness: the oldest acceptable newest record or label, or feature age
+    freshness_source: Literal["records", "labels", "features"] = "records"
+    feature: str | None = None  # freshness from features: the feature whose age at call time is judged
     version: str | None = None  # the model version pinned in the spec, put on alerts
     runbook_url: str | None = None
     evaluation_seconds: int | None = None  # accuracy/drift: the model's evaluation window (None: 1h)

@@ -17,7 +17,9 @@ Series each SLI reads, named by their `contract` constants (every one carries `m
   sampled records, ``invalid`` when a declared feature is missing, null or of the wrong type.
 - freshness: gauges `LAST_RECORD_TIMESTAMP` and `LAST_LABEL_TIMESTAMP` ``{model}``: unix time the
   collector last received a record (a label) for the model; a slice is bad when ``time()`` minus it
-  exceeds ``max_age``.
+  exceeds ``max_age``. From features (``source: features``), occurrences: histogram `FEATURE_AGE`
+  ``{model,version,feature,le}``, the age of one feature's value at each call (``observe(feature_times=)``);
+  a call is good when it falls in the bucket whose ``le`` is ``max_age``.
 
 Budgeting (OpenSLO) follows each SLI's cadence:
 
@@ -50,6 +52,7 @@ import textwrap
 from dataclasses import dataclass
 
 from contract import (
+    FEATURE_AGE,
     FEATURE_DRIFT,
     LABELLED_PREDICTIONS,
     LAST_LABEL_TIMESTAMP,
@@ -91,12 +94,13 @@ def bad_slices_record(window_seconds: int) -> str:
 @dataclass(frozen=True)
 class Counter:
     """A counter SLI: `metric` counts every event; bad ones carry the `bad` matcher, or good ones are counted
-    by `good_metric` with the `good` matcher (a latency bucket)."""
+    by `good_metric` with the `good` matcher (a latency bucket); `every` selects all of them (one feature)."""
 
     metric: str
     bad: str | None = None
     good_metric: str | None = None
     good: str = ""
+    every: str = ""
 
 
 def _selector(metric: str, slo: SLO, *matchers: str) -> str:
@@ -122,6 +126,13 @@ def _counter(slo: SLO) -> Counter | None:
         return Counter(RECORDS.name, bad='outcome="invalid"')
     if slo.sli == "accuracy" and slo.budgeting == "occurrences":
         return Counter(LABELLED_PREDICTIONS.name, bad='outcome="incorrect"')
+    if slo.sli == "freshness" and slo.freshness_source == "features":
+        return Counter(
+            FEATURE_AGE.count,
+            good_metric=FEATURE_AGE.bucket,
+            good=f'le="{float(slo.max_age_seconds or 0)!r}"',
+            every=f'feature="{slo.feature}"',
+        )
     return None
 
 
@@ -137,11 +148,11 @@ def _increase(selector: str, window: str) -> str:
 
 
 def _bad_and_total(slo: SLO, c: Counter, window: str) -> tuple[str, str]:
-    total = _increase(_selector(c.metric, slo), window)
+    total = _increase(_selector(c.metric, slo, c.every), window)
     if c.bad is not None:
-        return _increase(_selector(c.metric, slo, c.bad), window), total
+        return _increase(_selector(c.metric, slo, c.every, c.bad), window), total
     assert c.good_metric is not None
-    good = _increase(_selector(c.good_metric, slo, c.good), window)
+    good = _increase(_selector(c.good_metric, slo, c.every, c.good), window)
     return f"(\n  {total}\n  -\n  {good}\n)", total
 
 
@@ -178,7 +189,7 @@ def event_count(slo: SLO, window_seconds: int) -> str:
     counter = _counter(slo)
     if counter is None or slo.budgeting != "occurrences":
         raise ValueError(f"SLO {slo.name!r}: only occurrences budgeting counts events")
-    return _increase(_selector(counter.metric, slo), format_duration(window_seconds))
+    return _increase(_selector(counter.metric, slo, counter.every), format_duration(window_seconds))
 
 
 def evaluation_seconds(slo: SLO) -> int | None:
@@ -227,6 +238,7 @@ _UNITS = {
     "latency": "calls",
     "data_quality": "records",
     "accuracy": "labelled predictions",
+    "freshness": "calls",
 }
 
 
@@ -243,6 +255,7 @@ _BAD_UNITS = {
     "latency": "slow calls",
     "data_quality": "invalid records",
     "accuracy": "wrong labelled predictions",
+    "freshness": "calls on stale features",
 }
 
 
@@ -262,6 +275,7 @@ def bad_events_phrase(slo: SLO) -> str:
             "latency": f"of {m}'s calls took longer than {ms}",
             "data_quality": f"of {m}'s records were invalid",
             "accuracy": f"of {m}'s labelled predictions were wrong",
+            "freshness": f"of {m}'s calls used {slo.feature} older than {format_duration(slo.max_age_seconds or 0)}",
         }[slo.sli]
     slices, target = f"of {event_unit(slo)}", f"{product(slo.target or 0, 100):g}%"
     return {

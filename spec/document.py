@@ -249,6 +249,14 @@ class SpecFile(Strict):
                     slo.model,
                     f"slo {slo.name!r}: model {slo.model!r} is not declared{hint(slo.model, model_names)}",
                 )
+            features = [f.name for m in self.models if m.name == slo.model for f in m.features]
+            if slo.feature is not None and slo.feature not in features:
+                raise Misplaced(
+                    ("slos", i, "feature"),
+                    slo.feature,
+                    f"slo {slo.name!r}: feature {slo.feature!r} is not declared by model {slo.model!r}"
+                    f"{hint(slo.feature, features)}",
+                )
         for i, c in enumerate(self.alerting.canary_rollback):
             if c.model not in model_names:
                 raise Misplaced(

@@ -224,7 +224,9 @@ def _impact(m: ModelSpec) -> Impact | None:
 
 def _resolve_slo(s: SLOSpec, model: Model) -> SLO:
     """An SLO with its budgeting, burn windows and the model's drift threshold, version and runbook filled in."""
-    budgeting = s.budgeting or slo_definition.BUDGETING[s.sli][0]
+    # one feature's age is counted per call (occurrences); every other SLI starts from its natural method
+    features = s.sli == "freshness" and s.source == "features"
+    budgeting = s.budgeting or ("occurrences" if features else slo_definition.BUDGETING[s.sli][0])
     return SLO(
         name=s.name,
         model=s.model,
@@ -240,6 +242,7 @@ def _resolve_slo(s: SLOSpec, model: Model) -> SLO:
         drift_threshold=model.drift.alert if s.sli == "drift" else None,
         max_age_seconds=None if s.max_age is None else parse_duration(s.max_age),
         freshness_source=s.source or "records",
+        feature=s.feature,
         version=model.version,
         runbook_url=model.runbook_url,
         evaluation_seconds=model.drift.window_seconds if s.sli in ("accuracy", "drift") else None,

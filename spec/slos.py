@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from sdk.wire import DEFAULT_LATENCY_BOUNDS
+from sdk.wire import DEFAULT_LATENCY_BOUNDS, FEATURE_AGE_BOUNDS
 from slo import definition as slo_definition
 from slo import windows as slo_windows
 from spec.fields import NAME_RE, Strict, article, check_duration, parse_duration
@@ -119,8 +119,17 @@ class SLOSpec(Strict):
     max_age: str | None = Field(
         None, validate_default=True, description="freshness SLI: the oldest acceptable newest data, e.g. 15m."
     )
-    source: Literal["records", "labels"] | None = Field(
-        None, validate_default=True, description="freshness SLI: watch records (default) or labels."
+    source: Literal["records", "labels", "features"] | None = Field(
+        None,
+        validate_default=True,
+        description="freshness SLI: watch the newest records (default) or labels, or `features`: the age of"
+        " one feature's values at each call (`observe(feature_times=)`), counted per call.",
+    )
+    feature: str | None = Field(
+        None,
+        validate_default=True,
+        description="freshness SLI with source features: the declared feature whose age is judged; max_age"
+        " is then a feature-age bucket bound (1s ... 7d).",
     )
     alerting: SLOAlertingSpec | None = Field(
         None, validate_default=True, description="Burn-rate windows and the minimum-traffic gate."
@@ -217,12 +226,47 @@ class SLOSpec(Strict):
             return check_duration(v)
         return v
 
+    @field_validator("feature")
+    @classmethod
+    def _feature_freshness(cls, v: str | None, info: ValidationInfo) -> str | None:
+        d = info.data
+        if d.get("sli") != "freshness" or "source" not in d or "budgeting" not in d:
+            if v is not None and d.get("sli") not in (None, "freshness"):
+                raise ValueError(f"feature is for freshness SLOs and this one is {d.get('sli')}: remove it")
+            return v
+        if d["source"] != "features":
+            if v is not None:
+                raise ValueError("feature is for freshness from features: add source: features or remove it")
+            if d["budgeting"] == "occurrences":
+                raise ValueError(
+                    "a freshness SLO on the newest records or labels counts timeslices: remove budgeting, or"
+                    " judge one feature's age per call with source: features and feature: NAME"
+                )
+            return v
+        if v is None:
+            raise PydanticCustomError(
+                "missing", "a freshness SLO with source: features needs feature, the declared feature to judge"
+            )
+        if d["budgeting"] == "timeslices":
+            raise ValueError("a freshness SLO from features counts calls: remove budgeting: timeslices")
+        if d.get("max_age") is not None and feature_age_bound(parse_duration(d["max_age"])) is None:
+            raise ValueError(
+                f"max_age {d['max_age']} is not a feature-age bucket bound: use one of "
+                + ", ".join(slo_windows.format_duration(int(b)) for b in FEATURE_AGE_BOUNDS)
+            )
+        return v
+
     @field_validator("alerting")
     @classmethod
     def _policy_can_fire(cls, v: SLOAlertingSpec | None, info: ValidationInfo) -> SLOAlertingSpec | None:
         if {"objective", "window", "sli"} <= info.data.keys():
             burn_policy(info.data["objective"], info.data["window"], v, gated=True)
         return v
+
+
+def feature_age_bound(seconds: int) -> float | None:
+    """The feature-age bucket bound equal to `seconds`, if there is one (the histogram the SDK fills)."""
+    return next((b for b in FEATURE_AGE_BOUNDS if b == seconds), None)
 
 
 def latency_bound(threshold_ms: float) -> float | None:
