@@ -11,6 +11,7 @@ record sampled at rate r is also sampled at every rate above r.
 from __future__ import annotations
 
 import os
+import sys
 import zlib
 from collections.abc import Sequence
 from typing import Final
@@ -22,6 +23,9 @@ MASK: Final = 0xFFFFFFFF
 
 _crc32 = zlib.crc32
 _ERRORS = "surrogatepass"  # lone surrogates hash instead of raising
+#: From this many ids on, the multiply-and-compare runs in numpy when the caller has loaded it
+#: (1,024 ids: ~40% less; below ~200 numpy's fixed cost eats the gain).
+VECTOR_MIN = 256
 
 
 def stable_hash(record_id: object) -> int:
@@ -52,6 +56,10 @@ def sampled_indices(ids: Sequence[object], limit: int) -> list[int]:
     crc = _crc32
     try:  # all-str ids: C-level map is ~25 % faster than a comprehension calling encode per id
         hashes = map(crc, map(str.encode, ids))  # type: ignore[arg-type]
+        np = sys.modules.get("numpy") if len(ids) >= VECTOR_MIN else None
+        if np is not None:  # uint64 products wrap modulo 2**64, so the low 32 bits are the same
+            h = np.fromiter(hashes, np.uint64, len(ids))
+            return np.flatnonzero((h * GOLDEN) & MASK < limit).tolist()
         return [i for i, h in enumerate(hashes) if (h * GOLDEN) & MASK < limit]
     except (TypeError, UnicodeEncodeError):
         pass

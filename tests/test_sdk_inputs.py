@@ -11,9 +11,12 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from sdk import MockTransport, Monitor, wire
+from sdk import MockTransport, Monitor, stable_hash, wire
 from sdk.convert import plain
+from sdk.sampling import VECTOR_MIN, sampled_indices, threshold
 
 torch = pytest.importorskip("torch")
 
@@ -362,3 +365,14 @@ def test_a_mixed_pandas_frame_keeps_each_columns_own_type(make):
     }
     assert type(got["a"]["features"]["count"]) is int and got["a"]["features"]["code"] == 7
     assert got["c"]["slices"] == {"tier": "gold", "count": 3}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    ids=st.lists(st.text(min_size=1, max_size=12), min_size=VECTOR_MIN, max_size=VECTOR_MIN + 300),
+    rate=st.floats(0.0, 1.0),
+)
+def test_large_batches_are_sampled_by_the_same_per_id_rule(ids, rate):
+    # numpy is loaded here, so batches of VECTOR_MIN ids or more take the vectorised path
+    limit = threshold(rate)
+    assert sampled_indices(ids, limit) == [i for i, rid in enumerate(ids) if stable_hash(rid) < limit]
