@@ -152,6 +152,15 @@ def feature_rows(
     m = len(picked)
     if features is None:
         return [{} for _ in picked]
+    lib = _lib(features)
+    if lib == "numpy":  # first: the common case, and it skips the Mapping ABC check (~0.5 us)
+        fields = features.dtype.names
+        if fields:
+            return [dict(zip(fields, r, strict=True)) for r in features[picked].tolist()]
+        if features.ndim <= 1:
+            row = _named(features.reshape(-1).tolist(), names)
+            return [dict(row) for _ in picked]
+        return [_named(r, names) for r in features[picked].reshape(m, -1).tolist()]
     if isinstance(features, Mapping):
         if _is_columns(features, n):
             keys = [str(k) for k in features]
@@ -166,17 +175,10 @@ def feature_rows(
         return [
             {str(k): v for k, v in r.items()} if isinstance(r, Mapping) else _named(r, names) for r in rows
         ]
-    lib = _lib(features)
     if lib not in _KNOWN and is_dlpack(features):
         features, lib = adopt(features)
-    if lib == "numpy":
-        fields = features.dtype.names
-        if fields:
-            return [dict(zip(fields, r, strict=True)) for r in features[picked].tolist()]
-        if features.ndim <= 1:
-            row = _named(features.reshape(-1).tolist(), names)
-            return [dict(row) for _ in picked]
-        return [_named(r, names) for r in features[picked].reshape(m, -1).tolist()]
+        if lib == "numpy":
+            return feature_rows(features, picked, n, names)
     if lib in _COLUMNAR:
         return _frame_rows(features, picked, names, lib)
     if lib == "torch" or lib == "dlpack":
@@ -249,6 +251,8 @@ def _positive(v: Any) -> Any:
 
 def prediction_values(y: Any, picked: list[int]) -> list[Any]:
     """Predictions at the picked rows; a scalar is every row's, a 2-D row is its arg-max column."""
+    if _lib(y) == "numpy" and y.ndim == 1:  # the common case, without the scalar checks
+        return y[picked].tolist()
     if y is None or is_scalar(y):
         return [y] * len(picked)
     return take(y, picked, _label)
