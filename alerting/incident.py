@@ -1,19 +1,20 @@
 """One drift alert per model and window, paged only when the drift hurts (issue 19 items 1 and 2).
 
 Pure: a resolved model in, a `RuleGroup` out. `DriftlineDriftIncident` fires once per model, version and
-window while any feature's first drift metric is at or over the alert level, and lists the contributing
-features ranked (drift times the feature's share of the mean |SHAP| where the model is explained, else
-drift) in its annotations. It is a ticket, unless the model's `drift.impact` gate holds: the 95% interval of
-its performance metric (CBPE's estimated accuracy for classifiers, MAE for regressors) lies wholly on the
-wrong side of the target, or a feature's drift times its attribution share reaches `attribution_share`.
-Then the same incident is a page (one rule each, mutually exclusive), its annotations stating the rule and
-its inputs. The per-feature drift alerts stay, and Alertmanager inhibits them while an incident of the
-same model fires (`alerting.alertmanager`).
+window while any feature's first drift metric is at or over the alert level. Its annotations rank the
+contributing features (drift times the feature's share of the mean |SHAP| where the model is explained,
+else drift) and, for a model with slices, name the slice whose removal shrinks the top feature's drift
+most (found by the collector, `collector.drift_slices`). It is a ticket, unless the model's `drift.impact`
+gate holds: the 95% interval of its performance metric (CBPE's estimated accuracy for classifiers, MAE
+for regressors) lies wholly on the wrong side of the target, or a feature's drift times its attribution
+share reaches `attribution_share`. Then the same incident is a page (one rule each, mutually exclusive),
+its annotations stating the rule and its inputs. The per-feature drift alerts stay, and Alertmanager
+inhibits them while an incident of the same model fires (`alerting.alertmanager`).
 """
 
 from __future__ import annotations
 
-from contract import FEATURE_ATTRIBUTION, FEATURE_DRIFT, MODEL_PERFORMANCE_BOUND
+from contract import DRIFT_SLICE, FEATURE_ATTRIBUTION, FEATURE_DRIFT, MODEL_PERFORMANCE_BOUND
 from slo.links import Links, link_annotations
 from slo.rules import AlertingRule, RecordingRule, RuleGroup
 from slo.windows import format_duration
@@ -46,6 +47,16 @@ def _now(expr: str) -> str:
     )
 
 
+def _slice(sel: str) -> str:
+    """An annotation naming the slice whose removal shrinks the top feature's drift most (the collector's)."""
+    query = f"{DRIFT_SLICE.name}{{{sel},version=%q}}"
+    return (
+        f"{{{{ with query (printf `{query}` $labels.version) }}}}{{{{ with . | first }}}}{{{{ .Labels.slice }}}} "
+        "explains {{ .Value | humanizePercentage }} of the drift of {{ .Labels.feature }} (removing it shrinks "
+        "that drift most){{ end }}{{ else }}none stands out{{ end }}"
+    )
+
+
 def incident_rules(m: Model, *, for_: str, links: Links = Links()) -> RuleGroup:
     """The model's drift incident: the recording rules it ranks features by and its ticket and page alerts."""
     window = format_duration(m.drift.window_seconds)
@@ -70,6 +81,7 @@ def incident_rules(m: Model, *, for_: str, links: Links = Links()) -> RuleGroup:
     common = {
         "features": _ranked(ranked_by, rank_sel),
         "ranking": f"{ranked} ({metric}), highest first, top {TOP_FEATURES}",
+        **({"slice": _slice(sel)} if m.slices else {}),
         **link_annotations(m.runbook_url or links.runbook(f"{ALERT}.md"), links.model_dashboard(m.name)),
     }
     page, gate, inputs = _gate(m, sel, drifted, weighted)

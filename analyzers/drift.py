@@ -27,7 +27,7 @@ from analyzers.divergence import (
     proportions,
     psi,
 )
-from analyzers.power import min_detectable_effect, significant
+from analyzers.power import PSI_FAMILY, counts_significant, min_detectable_effect, significant
 from analyzers.registry import DEFAULT_METRICS, STATISTICS, Statistic, check_thresholds, get_statistic
 from analyzers.twosample import Samples, Score
 
@@ -146,7 +146,11 @@ def histogram_drift(
         mde = min_detectable_effect(stat.name, n_ref, int(n_cur), cells)
         status: Status = "insufficient_data"
         if judged:
-            status = _verdict(stat, score, w, a, mde, significant(stat.name, score.value, n_ref, int(n_cur), cells))
+            if stat.name in PSI_FAMILY:
+                sig = counts_significant(reference.counts, current.counts)
+            else:
+                sig = significant(stat.name, score.value, n_ref, int(n_cur), cells)
+            status = _verdict(stat, score, w, a, mde, sig)
         feature = reference.binning.feature
         value = DriftValue(feature, stat.name, score.value, n_ref, int(n_cur), status, policy.value, warn=w,
                            alert=a, mde=mde)

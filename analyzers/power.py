@@ -11,7 +11,9 @@ alert-sized drift. Everything here is an asymptotic approximation, stated per st
   sqrt(J / (8 ln 2)), Hellinger = sqrt(J / 8)); n_eff * J is Pearson's two-sample chi-squared
   statistic, chi-squared with bins - 1 degrees of freedom without drift and noncentral (noncentrality
   n_eff * J) with it. The MDE is the J whose noncentral chi-squared exceeds the 5% critical value with
-  80% probability, written in the statistic's own units; significant means n_eff * J above that value.
+  80% probability, written in the statistic's own units. A verdict's significance is that Pearson test on
+  the bin counts themselves (`counts_significant`): a smoothed divergence of a few values, with most bins
+  empty, is far from its second-order form and says nothing about significance.
 - Wasserstein / reference std: a location shift of d standard deviations has distance d; MDE =
   (z_0.975 + z_0.8) * sqrt(1/n_ref + 1/n_cur) (the two-sample z-test), significant above
   z_0.975 * sqrt(1/n_ref + 1/n_cur).
@@ -23,12 +25,23 @@ alert-sized drift. Everything here is an asymptotic approximation, stated per st
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
+import numpy as np
 from scipy import optimize, stats
 
-__all__ = ["POWER", "SIGNIFICANCE", "effective_n", "min_detectable_effect", "significant"]
+from analyzers.twosample import chi2
+
+__all__ = [
+    "POWER",
+    "PSI_FAMILY",
+    "SIGNIFICANCE",
+    "counts_significant",
+    "effective_n",
+    "min_detectable_effect",
+    "significant",
+]
 
 #: Level at which an effect counts as significant, and the power an MDE is detected with.
 SIGNIFICANCE = 0.05
@@ -43,6 +56,8 @@ _CHI2_FAMILY: dict[str, tuple[Callable[[float], float], Callable[[float], float]
     "js": (lambda v: 8 * math.log(2) * v * v, lambda j: math.sqrt(j / (8 * math.log(2)))),
     "hellinger": (lambda v: 8 * v * v, lambda j: math.sqrt(j / 8)),
 }
+#: The statistics whose significance is Pearson's chi-squared test on the bin counts.
+PSI_FAMILY = frozenset(_CHI2_FAMILY)
 _Z_ALPHA = float(stats.norm.isf(SIGNIFICANCE / 2))
 _Z_POWER = float(stats.norm.ppf(POWER))
 _KS_C = math.sqrt(math.log(2 / SIGNIFICANCE) / 2)
@@ -101,3 +116,12 @@ def significant(metric: str, value: float, n_reference: int, n_current: int, bin
     if metric == "wasserstein":
         return value > _Z_ALPHA * _spread(n_reference, n_current)
     return None
+
+
+def counts_significant(reference_counts: Sequence[int], current_counts: Sequence[int]) -> bool | None:
+    """Whether the window's bin counts differ from the reference's at the 5% level (Pearson's chi-squared
+    test of homogeneity); None when a side is empty."""
+    if not sum(reference_counts) or not sum(current_counts):
+        return None
+    p = chi2(np.asarray(reference_counts), np.asarray(current_counts)).p_value
+    return p is not None and p <= SIGNIFICANCE

@@ -29,7 +29,7 @@ from analyzers.estimation import estimate_from_sums
 from analyzers.multivariate import DetectorCache
 from analyzers.performance import DEFAULT_RESAMPLES, PerformanceValue
 from analyzers.performance_summary import performance_from_summary
-from collector import attributions, db, event_time, multivariate, repository
+from collector import attributions, db, drift_slices, event_time, multivariate, repository
 from collector.aggregation import NO_REFERENCE, Aggregator, rolled_up
 from collector.explainers import Explainers
 from collector.leases import Lease
@@ -258,6 +258,7 @@ class Evaluator:
                 failed = True
         self._attributions(key)
         self._multivariate(key)
+        self._optional("drift slice", drift_slices.evaluate_window, self, key)  # after drift: reads its points
         return failed
 
     def _guarded(

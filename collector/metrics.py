@@ -17,6 +17,7 @@ from contract import (
     COMPUTE_SECONDS,
     COST,
     DATA_QUALITY,
+    DRIFT_SLICE,
     EVALUATION_FAILURES,
     FEATURE_AGE,
     FEATURE_ATTRIBUTION,
@@ -76,6 +77,8 @@ class MetricsState:
     #: Minimum detectable effect beside each drift value; the performance interval, keyed with its bound.
     drift_mde: dict[WindowSample, float] = field(default_factory=dict)
     performance_bounds: dict[tuple[str, str, str, str, str, str], float] = field(default_factory=dict)
+    #: (model, version, window) -> (window start, feature, slice, share): the slice behind a drift incident.
+    drift_slices: dict[tuple[str, str, str], tuple[Any, str, str, float]] = field(default_factory=dict)
     labelled: dict[tuple[str, str, str], int] = field(default_factory=dict)
     last_received: dict[tuple[str, str], float] = field(default_factory=dict)
     records: dict[tuple[str, str, str], int] = field(default_factory=dict)
@@ -172,6 +175,7 @@ class MetricsState:
             self.drift_mde,
             self.performance,
             self.performance_bounds,
+            self.drift_slices,
             self.quality,
             self.attribution,
         )
@@ -309,6 +313,13 @@ class MetricsState:
                 }
             )
 
+    def set_drift_slice(self, key: tuple[str, str, str], start: Any, feature: str, slice_: str, share: float) -> None:
+        """The slice explaining the drift of (model, version, window) in the window from `start`; an older
+        window than the one exported is ignored."""
+        with self.lock:
+            if self._exported(key[0], key[1]) and (key not in self.drift_slices or start >= self.drift_slices[key][0]):
+                self.drift_slices[key] = (start, feature, slice_, share)
+
     def add_labelled(self, outcomes: dict[tuple[str, str, str], int]) -> None:
         """Labelled predictions by (model, version, "correct" | "incorrect")."""
         with self.lock:
@@ -429,6 +440,7 @@ def _snapshot(s: MetricsState) -> dict[Series, dict[Any, Any]]:
             FEATURE_DRIFT_MDE: dict(s.drift_mde),
             MODEL_PERFORMANCE: dict(s.performance),
             MODEL_PERFORMANCE_BOUND: dict(s.performance_bounds),
+            DRIFT_SLICE: {(*k, f, sl): share for k, (_, f, sl, share) in s.drift_slices.items()},
             LABELLED_PREDICTIONS: dict(s.labelled),
             RECORDS: dict(s.records),
             FEATURE_ATTRIBUTION: {k: mean_abs for k, (mean_abs, _) in s.attribution.items()},

@@ -175,6 +175,13 @@ MODEL_PERFORMANCE_BOUND = Series(
     "estimated_accuracy before labels arrive.",
     labels=("model", "version", "slice", "metric", "window", "bound"),
 )
+DRIFT_SLICE = Series(
+    name="driftline_drift_slice",
+    kind="gauge",
+    help="The slice whose removal shrinks the top drifted feature's drift most in the newest complete window "
+    "with a drift incident: the share of that feature's drift it explains (1: all of it).",
+    labels=("model", "version", "window", "feature", "slice"),
+)
 LABELLED_PREDICTIONS = Series(
     name="driftline_labelled_predictions_total",
     kind="counter",
@@ -296,6 +303,7 @@ SERIES: tuple[Series, ...] = (
     FEATURE_DRIFT_MDE,
     MODEL_PERFORMANCE,
     MODEL_PERFORMANCE_BOUND,
+    DRIFT_SLICE,
     LABELLED_PREDICTIONS,
     LAST_RECORD_TIMESTAMP,
     LAST_LABEL_TIMESTAMP,

@@ -52,6 +52,7 @@ def _populated() -> MetricsState:
     s.set_drift({("m", "v1", "x", "psi", "1h"): 0.3, ("m", "v1", "x", "ks_p_value", "1h"): 0.01})
     s.set_performance({("m", "v1", "all", "accuracy", "1h"): 0.9, ("m", "v1", "all", "accuracy", "1d"): 0.8})
     s.set_drift_mde({("m", "v1", "x", "psi", "1h"): 0.05})
+    s.set_drift_slice(("m", "v1", "1h"), 0, "x", "region=eu", 0.75)
     s.set_performance_bounds(
         {("m", "v1", "all", "accuracy", "1h", "lower"): 0.85, ("m", "v1", "all", "accuracy", "1h", "upper"): 0.94}
     )
@@ -197,6 +198,10 @@ driftline_model_performance_bound{bound="lower",metric="accuracy",model="m",slic
 0.85
 driftline_model_performance_bound{bound="upper",metric="accuracy",model="m",slice="all",version="v1",window="1h"} \
 0.94
+# HELP driftline_drift_slice The slice whose removal shrinks the top drifted feature's drift most in the newest \
+complete window with a drift incident: the share of that feature's drift it explains (1: all of it).
+# TYPE driftline_drift_slice gauge
+driftline_drift_slice{feature="x",model="m",slice="region=eu",version="v1",window="1h"} 0.75
 # HELP driftline_labelled_predictions_total Predictions whose label arrived, by whether the prediction was correct \
 (accuracy SLIs).
 # TYPE driftline_labelled_predictions_total counter
