@@ -46,7 +46,15 @@ P = ParamSpec("P")
 
 
 def rebuild_state(ctx: AppContext) -> None:
-    """Reload exported totals from storage, so a restarted collector's counters carry on."""
+    """Reload exported totals from storage, so a restarted collector's counters carry on; with
+    `reload_counters` off (several collectors) only when each model last received data."""
+    if not ctx.settings.reload_counters:
+        with ctx.sessions() as s:
+            for (model, kind), when in repository.last_received(s).items():
+                ctx.state.received(model, kind, when.timestamp())
+        ctx.evaluator.export(db.utcnow())
+        ctx.evaluator.refresh_slos(db.utcnow())
+        return
     with ctx.sessions() as s:
         for row in repository.stats_totals(s):
             ctx.state.add_stats(

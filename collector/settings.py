@@ -73,3 +73,8 @@ class Settings(BaseSettings):
         "evaluation ticks and housekeeping: a holder that stops renewing is replaced within this plus a "
         "third of it (0: no lease, for one collector alone).",
     )
+    reload_counters: bool = Field(
+        True,
+        description="Start the counters on /metrics from the stored totals (one collector: they carry on "
+        "across a restart). Off with several collectors: each counts what it ingested since it started.",
+    )

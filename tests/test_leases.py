@@ -23,7 +23,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
 
 from collector import Settings, build_context, db, migrate, repository
-from contract import FEATURE_DRIFT, LEASE_HELD, WINDOWS_EVALUATED
+from contract import FEATURE_DRIFT, LEASE_HELD, RECORDS, WINDOWS_EVALUATED
 from driftline.generate import generate
 from slo.writer import dump_yaml
 from spec import load_spec
@@ -139,6 +139,10 @@ def held(c: Collector) -> float:
     return sum(v for _, v in samples(c).get(LEASE_HELD.name, []))
 
 
+def received(c: Collector) -> float:
+    return sum(v for _, v in samples(c).get(RECORDS.name, []))
+
+
 def evaluated(c: Collector) -> float:
     return sum(v for _, v in samples(c).get(WINDOWS_EVALUATED.name, []))
 
@@ -214,6 +218,7 @@ def pair(pg_fresh_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     """Two collector processes on one PostgreSQL database, ticking every 0.5 s under a 3 s lease; the first
     holds the lease when the second starts."""
     monkeypatch.setenv("DRIFTLINE_LEASE_SECONDS", str(LEASE_SECONDS))
+    monkeypatch.setenv("DRIFTLINE_RELOAD_COUNTERS", "false")  # several collectors: each counts its own
     tokens = create_tokens(pg_fresh_url)
     extra = ("--evaluation-interval", INTERVAL)
     a = start_collector(pg_fresh_url, tmp_path, tokens=tokens, extra=extra)
@@ -336,3 +341,18 @@ def test_two_collectors_evaluate_each_window_once_and_a_killed_holder_is_replace
     time.sleep(1.5)
     assert evaluated(b) == mine + 3
     assert len(windows_stored(pg_fresh_url)) == k + 4
+
+    # the killed collector comes back: its counters start from zero, not from the stored totals (which hold
+    # what the other ingested), so a sum over instances of their increases counts every record once
+    assert received(b) == 7 * 40  # windows 0, 2, 4, 6 and the three after the kill went through b
+    again = start_collector(
+        pg_fresh_url, tmp_path, tokens=(a.admin, a.ingest, a.read), extra=("--evaluation-interval", INTERVAL)
+    )
+    try:
+        assert received(again) == 0 and held(again) == 0
+        send(again, window_batch(k + 4, rng))
+        assert received(again) == 40 and received(b) == 7 * 40
+        wait("the window sent to the restarted collector", lambda: len(windows_stored(pg_fresh_url)) == k + 5)
+        assert evaluated(again) == 0
+    finally:
+        again.stop()
