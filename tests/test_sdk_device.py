@@ -230,8 +230,8 @@ class CudaTensor:
     __dlpack__ = _recorded("__dlpack__")
 
 
-def _unsampled(ids: list[str]) -> list[str]:
-    return [i for i in ids if not is_sampled(i, 0.01)]
+def _unsampled(ids: list[str], rate: float = 0.01) -> list[str]:
+    return [i for i in ids if not is_sampled(i, rate)]
 
 
 @pytest.mark.parametrize("kind", ["torch CUDA tensor", "array-namespace device array"])
@@ -335,7 +335,8 @@ def test_the_cuda_path_copies_picked_rows_into_pinned_memory_and_the_shipper_wai
     not torch.cuda.is_available(), reason="no CUDA device here (torch.cuda.is_available() is False)"
 )
 def test_a_real_cuda_batch_is_observed_without_any_synchronising_call(make):
-    mon = make(sample_rate=0.1, feature_names=["x", "y"])
+    # the shipper stays asleep until the flush below, after sync debug mode is off again
+    mon = make(sample_rate=0.1, feature_names=["x", "y"], flush_interval=3600.0, batch_size=5000)
     n = 4096
     ids = [f"r{i}" for i in range(n)]
     w = torch.randn(2048, 2048, device="cuda")
@@ -347,7 +348,7 @@ def test_a_real_cuda_batch_is_observed_without_any_synchronising_call(make):
     try:
         with mon.observe(ids=ids, features=x) as obs:
             obs.predictions(probs.argmax(dim=1), scores=probs)
-        with mon.observe(ids=_unsampled(ids)[:512], features=x[:512]) as unsampled:
+        with mon.observe(ids=_unsampled(ids, 0.1)[:512], features=x[:512]) as unsampled:
             unsampled.predictions(probs[:512].argmax(dim=1))
     finally:
         torch.cuda.set_sync_debug_mode(0)
