@@ -22,6 +22,7 @@ from collector.api import (
     audit_log,
     compare,
     deletions,
+    evals,
     events,
     inference,
     ingest,
@@ -33,6 +34,7 @@ from collector.api import (
 )
 from collector.body import DrainBody, add_body_schemas, limited_route
 from collector.context import AppContext
+from collector.evals import eval_totals
 from collector.evaluation import EvaluationLoop, Evaluator
 from collector.leases import Lease
 from collector.metrics import MetricsState
@@ -76,6 +78,7 @@ def rebuild_state(ctx: AppContext) -> None:
             ctx.state.add_feature_ages(model=model, version=version, ages=ages)
         for model, version, genai in repository.genai_rows(s):
             ctx.state.add_genai(model=model, version=version, genai=genai)
+        ctx.state.add_evals(*eval_totals(s))
         for model, n in repository.count_labels(s).items():
             ctx.state.add_labels(model, n)
         ctx.state.add_labelled(service.labelled_outcomes(repository.labelled_predictions(s)))
@@ -288,7 +291,7 @@ def create_app(
     route_class = limited_route(
         settings.max_body_bytes, context={"max_future_skew": settings.max_future_skew_seconds}
     )
-    for module in (ingest, references, events, models, slos, compare, deletions, audit_log, inference, otlp):
+    for module in (ingest, references, events, models, slos, compare, deletions, audit_log, inference, otlp, evals):
         app.include_router(module.router(route_class))
     app.include_router(ops.router())
     add_body_schemas(app)

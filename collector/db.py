@@ -362,6 +362,25 @@ class StatsUsage(Base):
     __table_args__ = (Index("ix_stats_usage_model_end", "model", "end"),)
 
 
+class EvalVerdict(Base):
+    """One eval verdict on a generative model's answer (migration 18): a judge model's or a human reviewer's
+    pass or fail on one eval (groundedness, hallucination, ...) of one record, with an optional score.
+
+    Keyed by (model, record id, eval name, source): the first verdict stored is final, so counters and the
+    judge-versus-human agreement count each once, also with several collectors on one database."""
+
+    __tablename__ = "eval_verdicts"
+    model: Mapped[str] = mapped_column(String(64), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ts: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class QualityPoint(Base):
     """One data-quality check of one feature in one event-time window: how many of how many failed."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,8 @@ from contract import (
     FEATURE_ATTRIBUTION,
     FEATURE_DRIFT,
     FEATURE_DRIFT_MDE,
+    GENAI_EVAL_AGREEMENT,
+    GENAI_EVALS,
     GENAI_FINISH_REASONS,
     GENAI_TPOT,
     GENAI_TTFT,
@@ -105,6 +107,9 @@ class MetricsState:
     genai_ttft: dict[tuple[str, str], _Histogram] = field(default_factory=dict)
     genai_tpot: dict[tuple[str, str], _Histogram] = field(default_factory=dict)
     finish_reasons: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    #: Eval verdicts by (model, version, name, source, verdict); judge-human agreement by (..., name, outcome).
+    evals: dict[tuple[str, str, str, str, str], int] = field(default_factory=dict)
+    eval_agreement: dict[tuple[str, str, str, str], int] = field(default_factory=dict)
     #: Price tables by model (`spec.prices`): a priced model's versions export their spend (COST).
     prices: dict[str, Prices] = field(default_factory=dict)
     #: Cardinality limits: versions exported per model (the most recently active ones; an older one's
@@ -169,6 +174,8 @@ class MetricsState:
             self.genai_ttft,
             self.genai_tpot,
             self.finish_reasons,
+            self.evals,
+            self.eval_agreement,
             self.labelled,
             self.records,
             self.drift,
@@ -259,6 +266,19 @@ class MetricsState:
             for reason, n in (genai.get("finish_reasons") or {}).items():
                 key = (model, version, reason)
                 self.finish_reasons[key] = self.finish_reasons.get(key, 0) + n
+
+    def add_evals(self, verdicts: Mapping[tuple[str, str, str, str, str], int],
+                  agreement: Mapping[tuple[str, str, str, str], int]) -> None:
+        """Add newly stored eval verdicts and judge-human pairs (`collector.evals`)."""
+        with self.lock:
+            tables: tuple[tuple[dict[Any, int], Mapping[Any, int]], ...] = (
+                (self.evals, verdicts),
+                (self.eval_agreement, agreement),
+            )
+            for table, counts in tables:
+                for key, n in counts.items():
+                    if self._exported(key[0], key[1]):
+                        table[key] = table.get(key, 0) + n
 
     def _costs(self) -> dict[tuple[str, str, str], float]:
         """Spend per (model, version, currency) of every priced model's versions (under the lock)."""
@@ -434,6 +454,8 @@ def _snapshot(s: MetricsState) -> dict[Series, dict[Any, Any]]:
             GENAI_TTFT: {k: _Histogram(h.bounds, list(h.counts), h.total) for k, h in s.genai_ttft.items()},
             GENAI_TPOT: {k: _Histogram(h.bounds, list(h.counts), h.total) for k, h in s.genai_tpot.items()},
             GENAI_FINISH_REASONS: dict(s.finish_reasons),
+            GENAI_EVALS: dict(s.evals),
+            GENAI_EVAL_AGREEMENT: dict(s.eval_agreement),
             LABELS: {(model,): n for model, n in s.labels.items()},
             MODEL_VERSION_INFO: {(model, version): 1 for model, (_, version) in s.current_version.items()},
             FEATURE_DRIFT: dict(s.drift),

@@ -179,8 +179,9 @@ def _packed_cells(conn: Connection) -> None:
 
 
 def _genai_usage(conn: Connection) -> None:
-    """A `genai` column on stats_usage: LLM calls' time to first token, time per output token, finish reasons.
-    A database whose migration 15 created the table from the current model already has it."""
+    """A `genai` column on stats_usage: LLM calls' time to first token, time per output token, finish reasons
+    (a database whose migration 15 created the table from the current model already has it); eval verdicts."""
+    _create(db.EvalVerdict)(conn)
     inspector = inspect(conn)
     if inspector.has_table("stats_usage") and "genai" not in {c["name"] for c in inspector.get_columns("stats_usage")}:
         conn.execute(text(f'ALTER TABLE stats_usage ADD COLUMN genai {dialects.of(conn).json_ddl}'))
@@ -227,7 +228,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(15, "usage per stats batch: compute seconds and tokens, for cost", _create(db.StatsUsage)),
     Migration(16, "ROC AUC cells of a slice-minute packed in one row (column cells)", _packed_cells),
     Migration(17, "leases: one collector of several runs evaluation ticks and housekeeping", _create(db.Lease)),
-    Migration(18, "LLM calls per stats batch: time to first token, per output token, finish reasons", _genai_usage),
+    Migration(18, "LLM calls: time to first token, per output token, finish reasons; eval verdicts", _genai_usage),
     Migration(19, "the minimum detectable effect of each drift point, at its window's sizes", _drift_mde),
 )
 

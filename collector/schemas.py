@@ -258,6 +258,49 @@ class GenAIStats(_In):
     finish_reasons: dict[FinishReason, Count] = Field(default_factory=dict, max_length=MAX_FINISH_REASONS)
 
 
+#: Who gave an eval verdict: a judge model, or a human reviewer (the judge-versus-human agreement pairs them).
+EvalSource = Literal["judge", "human"]
+EVAL_SOURCES = ("judge", "human")
+#: Verdicts one POST /v1/evals may carry.
+MAX_EVALS_PER_BATCH = 5000
+
+
+class EvalIn(_In):
+    """One verdict on one record: the OpenTelemetry GenAI evaluation event's name, score and pass or fail."""
+
+    id: RecordId = Field(description="The record id the verdict is about (as in records and labels).")
+    name: ModelName = Field(description="The eval (gen_ai.evaluation.name): groundedness, hallucination, ...")
+    source: EvalSource = Field(description="judge (a model) or human (a reviewer).")
+    passed: StrictBool = Field(description="The verdict: true when the answer passed this eval.")
+    score: float | None = Field(
+        None, allow_inf_nan=False, description="The score behind it (gen_ai.evaluation.score.value), if any."
+    )
+    ts: EventTime | None = Field(None, description="When the verdict was given; default: when it arrived.")
+
+
+class EvalBatch(_In):
+    """Eval verdicts of one model's answers (POST /v1/evals)."""
+
+    model: ModelName
+    version: Version | None = Field(
+        None, description="The version of records this collector has not stored; default: their record's."
+    )
+    evals: list[EvalIn] = Field(min_length=1, max_length=MAX_EVALS_PER_BATCH)
+
+    @model_validator(mode="after")
+    def _event_times(self, info: ValidationInfo) -> EvalBatch:
+        times: list[tuple[tuple[str | int, ...], dt.datetime, str]] = [
+            (("evals", i, "ts"), e.ts, f"evals[{i}].ts") for i, e in enumerate(self.evals) if e.ts is not None
+        ]
+        _time_errors("EvalBatch", times, info)
+        return self
+
+
+class EvalsAccepted(BaseModel):
+    accepted: int = Field(description="Verdicts stored now.")
+    duplicate: int = Field(description="Verdicts already stored for the same record, eval and source: final.")
+
+
 class StatsBatch(_In):
     batch_id: BatchId
     model: ModelName

@@ -135,6 +135,19 @@ GENAI_FINISH_REASONS = Series(
     help="LLM calls by the reason the model stopped (gen_ai.response.finish_reasons: stop, length, ...).",
     labels=("model", "version", "reason"),
 )
+GENAI_EVALS = Series(
+    name="driftline_genai_evals_total",
+    kind="counter",
+    help="Eval verdicts on LLM answers (POST /v1/evals), by eval name, source (judge or human) and verdict "
+    "(pass or fail): quality SLIs such as groundedness.",
+    labels=("model", "version", "name", "source", "verdict"),
+)
+GENAI_EVAL_AGREEMENT = Series(
+    name="driftline_genai_eval_agreement_total",
+    kind="counter",
+    help="Records a judge and a human both judged on one eval, by whether their verdicts agreed.",
+    labels=("model", "version", "name", "outcome"),
+)
 LABELS = Series(
     name="driftline_labels_total",
     kind="counter",
@@ -297,6 +310,8 @@ SERIES: tuple[Series, ...] = (
     GENAI_TTFT,
     GENAI_TPOT,
     GENAI_FINISH_REASONS,
+    GENAI_EVALS,
+    GENAI_EVAL_AGREEMENT,
     LABELS,
     MODEL_VERSION_INFO,
     FEATURE_DRIFT,

@@ -196,6 +196,9 @@ MAX_FINISH_REASONS: Final = 20
 #: A finish reason as the conventions spell them (``stop``, ``length``, ``content_filter``, ``tool_calls``).
 FINISH_REASON_PATTERN: Final = r"^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$"
 
+#: Eval verdicts on a generative model's answers (judge or human, pass or fail), joined to records by id.
+EVALS_PATH: Final = "/v1/evals"
+
 #: OTLP/HTTP receiver: point an exporter's ``OTEL_EXPORTER_OTLP_ENDPOINT`` at ``<collector>/v1/otlp``.
 OTLP_TRACES_PATH: Final = "/v1/otlp/v1/traces"
 OTLP_METRICS_PATH: Final = "/v1/otlp/v1/metrics"

@@ -76,6 +76,7 @@ def _populated() -> MetricsState:
     s.add_feature_ages(model="m", version="v1", ages={"x": {"counts": ages, "sum": 700000.0}})
     ttft = [0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1]  # GENAI_TTFT_BOUNDS buckets, +Inf last
     s.add_genai(model="m", version="v1", genai={"ttft": {"counts": ttft, "sum": 12.5}, "finish_reasons": {"stop": 3}})
+    s.add_evals({("m", "v1", "grounded", "judge", "pass"): 4}, {("m", "v1", "grounded", "agree"): 2})
     s.add_unpaired("m", "response")
     s.add_windows_evaluated("m", 3)
     s.set_lease("evaluation", True)
@@ -171,6 +172,14 @@ driftline_genai_time_to_first_token_seconds_sum{model="m",version="v1"} 12.5
 stop, length, ...).
 # TYPE driftline_genai_finish_reasons_total counter
 driftline_genai_finish_reasons_total{model="m",reason="stop",version="v1"} 3.0
+# HELP driftline_genai_evals_total Eval verdicts on LLM answers (POST /v1/evals), by eval name, source (judge or \
+human) and verdict (pass or fail): quality SLIs such as groundedness.
+# TYPE driftline_genai_evals_total counter
+driftline_genai_evals_total{model="m",name="grounded",source="judge",verdict="pass",version="v1"} 4.0
+# HELP driftline_genai_eval_agreement_total Records a judge and a human both judged on one eval, by whether their \
+verdicts agreed.
+# TYPE driftline_genai_eval_agreement_total counter
+driftline_genai_eval_agreement_total{model="m",name="grounded",outcome="agree",version="v1"} 2.0
 # HELP driftline_labels_total Ground-truth labels received.
 # TYPE driftline_labels_total counter
 driftline_labels_total{model="m"} 4.0
