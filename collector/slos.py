@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session
 
 from analyzers.performance import same_class
 from collector import db
-from sdk.wire import FEATURE_AGE_BOUNDS
+from sdk.wire import FEATURE_AGE_BOUNDS, GENAI_TTFT_BOUNDS
 from slo.budget import Counts
 from slo.definition import SLO
 from slo.status import SLOStatus, evaluate, required_windows
 from slo.windows import format_duration
 
-COMPUTED_SLIS = ("availability", "latency", "accuracy", "data_quality", "freshness")
+COMPUTED_SLIS = ("availability", "latency", "accuracy", "data_quality", "freshness", "time_to_first_token")
 
 
 def computed_here(slo: SLO) -> bool:
@@ -48,6 +48,8 @@ def _events(
         return [(at, float(n - bad), float(n)) for at, n, bad in session.execute(stmt0)]
     if slo.sli == "freshness":
         return _feature_ages(session, slo, since, now)
+    if slo.sli == "time_to_first_token":
+        return _first_tokens(session, slo, since, now)
     if slo.sli == "accuracy":
         stmt = (
             select(db.Label.received_at, db.Record.prediction, db.Label.label)
@@ -68,6 +70,22 @@ def _events(
             threshold = slo.threshold_seconds or 0.0
             good = float(sum(c for b, c in zip(bounds, counts, strict=False) if b <= threshold + 1e-12))
         out.append((end, good, float(ok + error)))
+    return out
+
+
+def _first_tokens(
+    session: Session, slo: SLO, since: dt.datetime, now: dt.datetime
+) -> list[tuple[dt.datetime, float, float]]:
+    """(end, LLM calls whose first token came within the threshold, LLM calls timed) per stats delta."""
+    stmt = select(db.StatsUsage.end, db.StatsUsage.genai).where(
+        db.StatsUsage.model == slo.model, db.StatsUsage.end > since, db.StatsUsage.end <= now
+    )
+    fast = sum(1 for b in GENAI_TTFT_BOUNDS if b <= (slo.threshold_seconds or 0) + 1e-12)
+    out = []
+    for end, genai in session.execute(stmt):
+        counts = ((genai or {}).get("ttft") or {}).get("counts") or []
+        if sum(counts):
+            out.append((end, float(sum(counts[:fast])), float(sum(counts))))
     return out
 
 

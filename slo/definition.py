@@ -13,7 +13,9 @@ from slo.budget import error_budget
 from slo.links import Links
 from slo.windows import BurnWindow, fit_to_slices
 
-SLIKind = Literal["availability", "latency", "accuracy", "drift", "data_quality", "freshness"]
+SLIKind = Literal[
+    "availability", "latency", "accuracy", "drift", "data_quality", "freshness", "time_to_first_token"
+]
 Budgeting = Literal["occurrences", "timeslices"]
 
 #: The budgeting methods (OpenSLO) each SLI supports; the first is its default.
@@ -26,6 +28,7 @@ BUDGETING: dict[str, tuple[Budgeting, ...]] = {
     "drift": ("timeslices",),
     "data_quality": ("occurrences", "timeslices"),
     "freshness": ("timeslices", "occurrences"),  # occurrences: one feature's age at each call (source: features)
+    "time_to_first_token": ("occurrences",),  # LLM calls whose first output token came within threshold_ms
 }
 
 #: SLIs read from a gauge the collector sets once per evaluation window (the model's drift.window): one value
@@ -47,7 +50,7 @@ class SLO:
     budgeting: Budgeting
     windows: tuple[BurnWindow, ...]  # the burn-rate alerting policy for this objective and period
     timeslice_seconds: int = 60
-    threshold_seconds: float | None = None  # latency: the histogram bucket bound calls must beat
+    threshold_seconds: float | None = None  # latency, time_to_first_token: the bucket bound calls must beat
     target: float | None = None  # timeslices: the per-slice good share (accuracy: the accuracy) to reach
     drift_metric: str | None = None  # drift: the statistic compared with drift_threshold
     drift_threshold: float | None = None  # drift: the model's drift alert threshold

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from contract import (
     FEATURE_AGE,
     FEATURE_DRIFT,
+    GENAI_TTFT,
     LABELLED_PREDICTIONS,
     LAST_LABEL_TIMESTAMP,
     LAST_RECORD_TIMESTAMP,
@@ -122,6 +123,8 @@ def _counter(slo: SLO) -> Counter | None:
             good_metric=PREDICTION_LATENCY.bucket,
             good=f'le="{latency_le(slo)}"',
         )
+    if slo.sli == "time_to_first_token":
+        return Counter(GENAI_TTFT.count, good_metric=GENAI_TTFT.bucket, good=f'le="{latency_le(slo)}"')
     if slo.sli == "data_quality":
         return Counter(RECORDS.name, bad='outcome="invalid"')
     if slo.sli == "accuracy" and slo.budgeting == "occurrences":
@@ -236,6 +239,7 @@ def timeslice_verdict(slo: SLO) -> str:
 _UNITS = {
     "availability": "calls",
     "latency": "calls",
+    "time_to_first_token": "LLM calls",
     "data_quality": "records",
     "accuracy": "labelled predictions",
     "freshness": "calls",
@@ -253,6 +257,7 @@ def event_unit(slo: SLO) -> str:
 _BAD_UNITS = {
     "availability": "failed calls",
     "latency": "slow calls",
+    "time_to_first_token": "LLM calls slow to their first token",
     "data_quality": "invalid records",
     "accuracy": "wrong labelled predictions",
     "freshness": "calls on stale features",
@@ -273,6 +278,7 @@ def bad_events_phrase(slo: SLO) -> str:
         return {
             "availability": f"of {m}'s calls failed",
             "latency": f"of {m}'s calls took longer than {ms}",
+            "time_to_first_token": f"of {m}'s LLM calls took longer than {ms} to their first token",
             "data_quality": f"of {m}'s records were invalid",
             "accuracy": f"of {m}'s labelled predictions were wrong",
             "freshness": f"of {m}'s calls used {slo.feature} older than {format_duration(slo.max_age_seconds or 0)}",

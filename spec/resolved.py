@@ -20,7 +20,7 @@ from spec.drift import LOWER_IS_BETTER, DriftSpec, MultivariateSpec
 from spec.fields import parse_duration
 from spec.prices import Prices, resolve_prices
 from spec.retrains import RetrainLimit, resolve_retrains
-from spec.slos import SLOSpec, burn_policy, latency_bound
+from spec.slos import SLOSpec, burn_policy, latency_bound, ttft_bound
 from spec.tensors import TensorSpec
 
 
@@ -236,7 +236,9 @@ def _resolve_slo(s: SLOSpec, model: Model) -> SLO:
         budgeting=budgeting,
         windows=burn_policy(s.objective, s.window, s.alerting, gated=budgeting == "occurrences"),
         timeslice_seconds=parse_duration(s.timeslice),
-        threshold_seconds=None if s.threshold_ms is None else latency_bound(s.threshold_ms),
+        threshold_seconds=None
+        if s.threshold_ms is None
+        else (ttft_bound if s.sli == "time_to_first_token" else latency_bound)(s.threshold_ms),
         target=s.target,
         drift_metric=model.drift.metrics[0] if s.sli == "drift" else None,
         drift_threshold=model.drift.alert if s.sli == "drift" else None,

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from sdk.wire import DEFAULT_LATENCY_BOUNDS, FEATURE_AGE_BOUNDS
+from sdk.wire import DEFAULT_LATENCY_BOUNDS, FEATURE_AGE_BOUNDS, GENAI_TTFT_BOUNDS
 from slo import definition as slo_definition
 from slo import windows as slo_windows
 from spec.fields import NAME_RE, Strict, article, check_duration, parse_duration
@@ -91,9 +91,12 @@ class SLOSpec(Strict):
 
     name: str = Field(pattern=NAME_RE, description="Unique SLO name; the `slo` label on rules and alerts.")
     model: str = Field(description="The declared model the SLO watches.")
-    sli: Literal["availability", "latency", "accuracy", "drift", "data_quality", "freshness"] = Field(
+    sli: Literal[
+        "availability", "latency", "accuracy", "drift", "data_quality", "freshness", "time_to_first_token"
+    ] = Field(
         description="What is measured: calls that succeed, calls under threshold_ms, accuracy at target,"
-        " windows without drift, valid records, or data newer than max_age."
+        " windows without drift, valid records, data newer than max_age, or LLM calls whose first output token"
+        " came within threshold_ms."
     )
     objective: Annotated[float, BeforeValidator(_percent_text)] = Field(
         gt=0,
@@ -109,7 +112,11 @@ class SLOSpec(Strict):
     )
     timeslice: str = Field("1m", description="timeslices: the length of one slice.")
     threshold_ms: float | None = Field(
-        None, validate_default=True, description="latency SLI: a latency histogram bucket bound, in ms."
+        None,
+        validate_default=True,
+        description="latency SLI: a latency histogram bucket bound, in ms; time_to_first_token SLI: a bound of"
+        " the time-to-first-token histogram (1, 5, 10, 20, 40, 60, 80, 100, 250, 500, 750 ms, 1, 2.5, 5,"
+        " 7.5 or 10 s).",
     )
     target: Annotated[float | None, BeforeValidator(_share_text)] = Field(
         None,
@@ -167,6 +174,17 @@ class SLOSpec(Strict):
     def _threshold_on_the_bucket_grid(cls, v: float | None, info: ValidationInfo) -> float | None:
         sli = info.data.get("sli")
         if sli is None:
+            return v
+        if sli == "time_to_first_token":
+            if v is None:
+                raise PydanticCustomError(
+                    "missing", "a time_to_first_token SLO needs threshold_ms, such as 500 (a bucket bound)"
+                )
+            if ttft_bound(v) is None:
+                raise ValueError(
+                    f"{v:g} ms is not a time-to-first-token bucket bound: use one of "
+                    + ", ".join(f"{b * 1000:g}" for b in GENAI_TTFT_BOUNDS)
+                )
             return v
         if sli != "latency":
             if v is not None:
@@ -274,6 +292,11 @@ def latency_bound(threshold_ms: float) -> float | None:
     return next(
         (b for b in DEFAULT_LATENCY_BOUNDS if math.isclose(b * 1000, threshold_ms, rel_tol=1e-9)), None
     )
+
+
+def ttft_bound(threshold_ms: float) -> float | None:
+    """The time-to-first-token bucket bound (seconds) equal to a threshold in milliseconds, if there is one."""
+    return next((b for b in GENAI_TTFT_BOUNDS if math.isclose(b * 1000, threshold_ms, rel_tol=1e-9)), None)
 
 
 def _nearest_bounds(threshold_ms: float) -> str:

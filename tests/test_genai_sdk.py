@@ -26,6 +26,8 @@ models:
       - {name: response_chars, type: numeric}
       - {name: prompt_language, type: categorical}
     prediction: {type: multiclass}
+slos:
+  - {name: assistant-first-token, model: assistant, sli: time_to_first_token, threshold_ms: 1000, objective: 90}
 """
 REASONS = ("stop", "length", "tool_calls")
 PROMPTS = (
@@ -100,6 +102,13 @@ def test_llm_calls_reach_metrics_exactly_and_sampled_ones_are_described_records(
         assert sample(text_, "driftline_tokens_total", f'direction="output",{v}') == tokens_out
         assert sample(text_, "driftline_predictions_total", 'model="assistant",outcome="ok",version="v1"') == 61
         assert sample(text_, "driftline_predictions_total", 'model="assistant",outcome="error",version="v1"') == 1
+
+        # the collector's own count of the first-token SLO (GET /v1/slos) equals the calls slower than 1 s
+        status, slos = collector.get(wire.SLOS_PATH)
+        assert status == 200, slos
+        (first_token,) = [x for x in slos if x["name"] == "assistant-first-token"]
+        assert first_token["computed_by"] == "collector"
+        assert first_token["error_ratio"] == pytest.approx(sum(t > 1.0 for t in ttfts) / len(ttfts))
 
         engine = db.make_engine(collector.database_url)
         try:
