@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -132,11 +133,13 @@ def count_genai(buf: Any, ttft: float | None, tpot: float | None, reason: str | 
 class LLMCall:
     """One LLM call inside ``with llm_call(...) as call``: mark `first_token`, report the `response`."""
 
-    __slots__ = ("_end", "_first", "_in", "_mon", "_obs", "_out", "_prompt", "_reason", "_request", "_response",
-                 "_response_model", "_t0")
+    __slots__ = ("_end", "_extra", "_first", "_in", "_mon", "_obs", "_out", "_prompt", "_reason", "_request",
+                 "_response", "_response_model", "_t0")
 
-    def __init__(self, mon: Monitor, obs: Observation, request_model: str | None, prompt: Any) -> None:
-        self._mon, self._obs = mon, obs
+    def __init__(
+        self, mon: Monitor, obs: Observation, request_model: str | None, prompt: Any, extra: Any = None
+    ) -> None:
+        self._mon, self._obs, self._extra = mon, obs, extra
         self._request, self._prompt = request_model, prompt
         self._first: float | None = None
         self._response: Any = None
@@ -195,6 +198,8 @@ class LLMCall:
             obs = self._obs
             if obs._picked is not None and exc_type is None:
                 row = obs._rows[0]
+                if self._extra:
+                    row.update(self._extra)
                 row.update(descriptors("prompt", self._prompt))
                 row.update(descriptors("response", self._response))
                 for key, value in (
@@ -212,9 +217,16 @@ class LLMCall:
 
 
 def llm_call(
-    mon: Monitor, *, request_model: str | None = None, prompt: str | None = None, id: Any = None
+    mon: Monitor,
+    *,
+    request_model: str | None = None,
+    prompt: str | None = None,
+    id: Any = None,
+    features: Mapping[str, Any] | None = None,
 ) -> LLMCall:
     """Record one LLM call of ``mon``'s model as a with-block (module docstring). ``id``: the record id
-    (default: generated, or from the request as `Monitor.observe` does), the join key for eval verdicts."""
+    (default: generated, or from the request as `Monitor.observe` does), the join key for eval verdicts.
+    ``features``: more features of a sampled call's record, such as the prompt's embedding (a list of
+    numbers: a feature of type embedding gets the existing multivariate drift) or the retrieval's hit count."""
     obs = mon.observe(ids=None if id is None else [id])
-    return LLMCall(mon, obs, request_model, prompt)
+    return LLMCall(mon, obs, request_model, prompt, dict(features) if features else None)

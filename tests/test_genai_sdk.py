@@ -64,7 +64,9 @@ def test_llm_calls_reach_metrics_exactly_and_sampled_ones_are_described_records(
                 tin, tout = int(rng.integers(5, 500)), int(rng.integers(1, 300))
                 reason = REASONS[i % 3]
                 start = now[0]
-                with llm_call(mon, request_model="gpt-4o", prompt=PROMPTS[i % 3], id=f"call-{i}") as call:
+                embedding = [float(x) for x in rng.normal(size=4)]
+                with llm_call(mon, request_model="gpt-4o", prompt=PROMPTS[i % 3], id=f"call-{i}",
+                              features={"prompt_embedding": embedding}) as call:
                     now[0] += float(rng.uniform(0.01, 3.0))
                     first = now[0]
                     call.first_token()
@@ -122,6 +124,7 @@ def test_llm_calls_reach_metrics_exactly_and_sampled_ones_are_described_records(
         features, prediction = rows["call-0"]
         assert prediction == "stop"
         assert features["prompt_chars"] == len(PROMPTS[0]) and features["prompt_language"] == "en"
+        assert len(features["prompt_embedding"]) == 4  # an embedding feature: multivariate drift reads it
         assert features["response_refusal"] is True and features["gen_ai.response.model"] == "gpt-4o-2024-08-06"
         assert rows["call-1"][0]["prompt_language"] == "es" and rows["call-1"][0]["response_refusal"] is False
         assert rows["call-2"][0]["prompt_pii"] is True and rows["call-1"][0]["prompt_pii"] is False
