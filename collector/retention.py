@@ -17,8 +17,7 @@ import logging
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from collector import db
-from collector.dialects import timescale
+from collector import db, dialects
 from collector.metrics import MetricsState
 from spec import ResolvedSpec
 
@@ -95,8 +94,7 @@ class Retention:
         if self._policies is None:
             engine = self.sessions.kw["bind"]
             drop_after = {t: self.periods[k] for k, ts in TABLES.items() if k in self.periods for t, _ in ts}
-            postgres = engine.dialect.name == "postgresql"
-            self._policies = timescale.retention_policies(engine, drop_after) if postgres else set()
+            self._policies = dialects.of(engine).retention_policies(engine, drop_after)
         return self._policies
 
     def _delete(self, table: str, column: str, cutoff: dt.datetime) -> int:
@@ -104,7 +102,7 @@ class Retention:
         total = 0
         while True:
             with self.sessions.begin() as s:
-                row = "rowid" if s.get_bind().dialect.name == "sqlite" else "ctid"
+                row = dialects.of(s).row_id
                 stmt = text(
                     f'DELETE FROM "{table}" WHERE {row} IN '
                     f'(SELECT {row} FROM "{table}" WHERE {_quoted(column)} < :cutoff LIMIT :n)'

@@ -39,6 +39,8 @@ class Dialect(Protocol):
     json_column: TypeEngine[Any] | None
     #: Whether datetimes are stored naive (in UTC) because the database keeps no time zone.
     naive_datetimes: bool
+    #: The column naming a row physically, for batched deletes (`DELETE ... WHERE rowid IN (SELECT ...)`).
+    row_id: str
     #: The driver's own exceptions (raised outside SQLAlchemy, e.g. by COPY) meaning the store is
     #: unavailable (the API answers 503), and meaning it refused a value (422).
     unavailable_errors: tuple[type[Exception], ...]
@@ -102,6 +104,12 @@ class Dialect(Protocol):
     def setup_time_series(self, engine: Engine) -> bool:
         """Turn the time-series tables into the database's time-series form where it has one (after
         migrations); True where it did."""
+        ...
+
+    def retention_policies(self, engine: Engine, drop_after: Mapping[str, int]) -> set[str]:
+        """Let the database drop old rows itself where it can (TimescaleDB's retention policies), given
+        periods in seconds by table; returns the tables it now drops rows of (the rest are deleted in
+        batches by `collector.retention`)."""
         ...
 
 

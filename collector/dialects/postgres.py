@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -123,6 +123,7 @@ class Postgres:
     json_ddl = "JSONB"
     json_column: TypeEngine[Any] | None = JSONB()
     naive_datetimes = False
+    row_id = "ctid"
     unavailable_errors: tuple[type[Exception], ...] = (psycopg.OperationalError,)
     rejected_errors: tuple[type[Exception], ...] = (psycopg.DataError,)
 
@@ -202,6 +203,10 @@ class Postgres:
     def setup_time_series(self, engine: Engine) -> bool:
         """Compressed hypertables where TimescaleDB can be created (see `timescale`)."""
         return timescale.setup_if_available(engine)
+
+    def retention_policies(self, engine: Engine, drop_after: Mapping[str, int]) -> set[str]:
+        """TimescaleDB's retention policies on the hypertables, where it is created (see `timescale`)."""
+        return timescale.retention_policies(engine, drop_after)
 
 
 DIALECT = Postgres()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, text
@@ -94,6 +94,7 @@ class SQLite:
     json_ddl = "JSON"
     json_column: TypeEngine[Any] | None = None
     naive_datetimes = True
+    row_id = "rowid"
     #: sqlite3's errors all reach the API wrapped by SQLAlchemy: none of its own to translate
     unavailable_errors: tuple[type[Exception], ...] = ()
     rejected_errors: tuple[type[Exception], ...] = ()
@@ -166,6 +167,10 @@ class SQLite:
     def setup_time_series(self, engine: Engine) -> bool:
         """Nothing: SQLite has no time-series tables; plain tables serve."""
         return False
+
+    def retention_policies(self, engine: Engine, drop_after: Mapping[str, int]) -> set[str]:
+        """None: every old row is deleted in batches."""
+        return set()
 
 
 DIALECT = SQLite()

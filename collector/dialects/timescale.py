@@ -13,6 +13,7 @@ unique keys. Tested against TimescaleDB 2.28.3 on throw-away clusters, one prelo
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, inspect, text
@@ -194,7 +195,7 @@ def setup_if_available(engine: Engine, retention: str | None = None) -> bool:
     return True
 
 
-def retention_policies(engine: Engine, drop_after: dict[str, int]) -> set[str]:
+def retention_policies(engine: Engine, drop_after: Mapping[str, int]) -> set[str]:
     """Retention policies on the hypertables given a period (seconds, by table name): a policy is replaced
     where its interval differs, removed where the table has no period any more. Returns the hypertables a
     policy now covers (their rows go with whole chunks); empty where TimescaleDB is not created."""
