@@ -30,6 +30,9 @@ def is_scalar(v: object) -> bool:
     """True for one value (str, number, numpy scalar, 0-d array or tensor, mapping), False for a column."""
     if isinstance(v, _SCALAR_TYPES):
         return True
+    lib = _lib(v)
+    if lib == "polars" or lib == "pyarrow":  # their getattr of a missing ndim costs ~5 us
+        return type(v).__name__.endswith("Scalar")
     if getattr(v, "ndim", 1) == 0:
         return True
     return not (hasattr(v, "__len__") or hasattr(v, "__dlpack__")) or isinstance(v, Mapping)
@@ -163,6 +166,8 @@ def feature_rows(
         if m == 1 and features.ndim == 2:  # a low rate's usual one row: basic indexing, ~4x fancy
             return [_named(features[picked[0]].tolist(), names)]
         return [_named(r, names) for r in features[picked].reshape(m, -1).tolist()]
+    if lib == "torch":
+        return _tensor_rows(features, picked, names, True)
     if isinstance(features, Mapping):
         if _is_columns(features, n):
             keys = [str(k) for k in features]
@@ -183,7 +188,7 @@ def feature_rows(
             return feature_rows(features, picked, n, names)
     if lib in _COLUMNAR:
         return _frame_rows(features, picked, names, lib)
-    if lib == "torch" or lib == "dlpack":
+    if lib == "torch" or lib == "dlpack":  # adopted DLPack producers
         return _tensor_rows(features, picked, names, lib == "torch")
     raise TypeError(f"unsupported features type {type(features).__qualname__}")
 

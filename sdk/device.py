@@ -106,6 +106,9 @@ def torch_rows(t: Any, picked: list[int], flat: bool) -> list[Any] | HostRows:
     t = t.detach()
     if getattr(t, "is_cuda", False) is True:
         return cuda_rows(_torch(), t, picked, flat)
+    if len(picked) == 1:  # a low rate's usual one row: basic indexing, several times a list index
+        row = t[picked[0]].cpu()
+        return [row.reshape(-1).tolist() if flat else row.tolist()]
     sub = t[picked]
     if flat:
         sub = sub.reshape(len(picked), -1)
