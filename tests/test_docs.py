@@ -113,7 +113,6 @@ CONTEXTS: dict[str, tuple[str, dict[str, Any]]] = {
     "slos.max_age": _slo(sli="freshness", max_age="15m"),
     "slos.source": _slo(sli="freshness", max_age="15m"),
     "slos.feature": _slo(sli="freshness", max_age="15m", source="features"),
-    "slos.feature": _slo(sli="freshness", max_age="15m", source="features"),
     # a burn window gives exactly one of factor and budget_percent
     "slos.alerting.windows.budget_percent": (
         "slos.alerting.windows",
