@@ -17,7 +17,7 @@ ALERT = "DriftlineRetrainRateHigh"
 
 
 def retrains_record(period_seconds: int) -> str:
-    """The recorded number of retrains of a model over a period (`model:driftline_model_events:retrains1d`)."""
+    """The recorded number of retrains of a model over a period (`model:<events family>:retrains1d`)."""
     return f"model:{MODEL_EVENTS.family}:retrains{format_duration(period_seconds)}"
 
 

@@ -1,6 +1,6 @@
 """The `retrains:` section of a model: how many retrains it is expected to start per period (SLI M12).
 
-Retrains arrive as events (`POST /v1/events` kind `retrain`, counted in `driftline_model_events_total`);
+Retrains arrive as events (`POST /v1/events` kind `retrain`, counted in the series `contract.MODEL_EVENTS`);
 a model that retrains more often than planned wastes compute and usually means a trigger is misfiring
 (a drift alert that retrains on every window, a scheduler that loops), so exceeding the limit files a
 ticket. No section: retrains are counted and annotated, never alerted on.
