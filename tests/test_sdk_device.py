@@ -408,3 +408,45 @@ def test_every_input_library_gives_the_rows_of_the_equivalent_lists(data, seed):
     ]:
         assert [plain(v) for v in prediction_values(y, picked)] == want_y, type(y)
         assert [plain(v) for v in score_values(s, picked)] == pytest.approx(want_score), type(s)
+
+
+def test_every_input_library_is_stored_by_a_real_collector_as_the_equivalent_lists(collector):
+    from sqlalchemy import create_engine, text
+
+    rng = np.random.default_rng(17)
+    n = 40
+    data = rng.normal(50, 10, size=(n, 3)).round(6)
+    labels = (data[:, 0] > 50).astype(np.int64)
+    cols = {name: data[:, j] for j, name in enumerate(["income", "age", "debt_ratio"])}
+    inputs: dict[str, tuple[Any, Any]] = {
+        "lists": (data.tolist(), labels.tolist()),
+        "numpy": (data, labels),
+        "pandas": (pd.DataFrame(cols), pd.Series(labels)),
+        "polars": (pl.DataFrame(cols), pl.Series(labels)),
+        "pyarrow": (pa.table(cols), pa.chunked_array([labels[:15], labels[15:]])),
+        "torch": (torch.from_numpy(data), torch.from_numpy(labels)),
+        "dlpack": (Producer(data), Producer(labels)),
+    }
+    mon = Monitor(
+        "credit", "v1", collector=collector.url, token=collector.ingest, sample_rate=1.0,
+        feature_names=list(cols), flush_interval=0.1,
+    )  # fmt: skip
+    try:
+        for kind, (features, y) in inputs.items():
+            with mon.observe(ids=[f"{kind}-{i}" for i in range(n)], features=features) as obs:
+                obs.predictions(y)
+        assert mon.flush(timeout=30) and mon.internal_errors == 0 and mon.dropped_total == 0
+    finally:
+        mon.close(timeout=1)
+    engine = create_engine(collector.database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT record_id, features, prediction FROM records")).all()
+    engine.dispose()
+    by_kind: dict[str, dict[int, tuple[Any, Any]]] = {}
+    for rid, features, prediction in rows:
+        kind, _, i = rid.rpartition("-")
+        by_kind.setdefault(kind, {})[int(i)] = (features, prediction)
+    assert set(by_kind) == set(inputs) and len(by_kind["lists"]) == n
+    assert by_kind["lists"][3] == (dict(zip(cols, data[3].tolist(), strict=True)), int(labels[3]))
+    for kind, got in by_kind.items():
+        assert got == by_kind["lists"], kind
