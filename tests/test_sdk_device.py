@@ -8,6 +8,7 @@ and stand-in device arrays that record every method the SDK calls on them.
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from types import SimpleNamespace
@@ -443,9 +444,11 @@ def test_every_input_library_is_stored_by_a_real_collector_as_the_equivalent_lis
         rows = conn.execute(text("SELECT record_id, features, prediction FROM records")).all()
     engine.dispose()
     by_kind: dict[str, dict[int, tuple[Any, Any]]] = {}
-    for rid, features, prediction in rows:
+    for rid, features, prediction in rows:  # SQLite hands JSON columns back as text
         kind, _, i = rid.rpartition("-")
-        by_kind.setdefault(kind, {})[int(i)] = (features, prediction)
+        by_kind.setdefault(kind, {})[int(i)] = tuple(
+            json.loads(v) if isinstance(v, str) else v for v in (features, prediction)
+        )
     assert set(by_kind) == set(inputs) and len(by_kind["lists"]) == n
     assert by_kind["lists"][3] == (dict(zip(cols, data[3].tolist(), strict=True)), int(labels[3]))
     for kind, got in by_kind.items():
