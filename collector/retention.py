@@ -102,11 +102,9 @@ class Retention:
         total = 0
         while True:
             with self.sessions.begin() as s:
-                row = dialects.of(s).row_id
-                stmt = text(
-                    f'DELETE FROM "{table}" WHERE {row} IN '
-                    f'(SELECT {row} FROM "{table}" WHERE {_quoted(column)} < :cutoff LIMIT :n)'
-                ).bindparams(bindparam("cutoff", type_=db.UTCDateTime()), bindparam("n"))
+                stmt = text(dialects.of(s).delete_some(table, f"{_quoted(column)} < :cutoff")).bindparams(
+                    bindparam("cutoff", type_=db.UTCDateTime()), bindparam("n")
+                )
                 n = int(s.execute(stmt, {"cutoff": cutoff, "n": self.batch}).rowcount or 0)  # type: ignore[attr-defined]
             total += n
             if n < self.batch:

@@ -39,8 +39,6 @@ class Dialect(Protocol):
     json_column: TypeEngine[Any] | None
     #: Whether datetimes are stored naive (in UTC) because the database keeps no time zone.
     naive_datetimes: bool
-    #: The column naming a row physically, for batched deletes (`DELETE ... WHERE rowid IN (SELECT ...)`).
-    row_id: str
     #: The driver's own exceptions (raised outside SQLAlchemy, e.g. by COPY) meaning the store is
     #: unavailable (the API answers 503), and meaning it refused a value (422).
     unavailable_errors: tuple[type[Exception], ...]
@@ -104,6 +102,11 @@ class Dialect(Protocol):
     def setup_time_series(self, engine: Engine) -> bool:
         """Turn the time-series tables into the database's time-series form where it has one (after
         migrations); True where it did."""
+        ...
+
+    def delete_some(self, table: str, where: str) -> str:
+        """A DELETE of at most `:n` rows of `table` matching the SQL condition `where`, found by their
+        physical row ids (one batch of `collector.retention`)."""
         ...
 
     def retention_policies(self, engine: Engine, drop_after: Mapping[str, int]) -> set[str]:

@@ -123,7 +123,6 @@ class Postgres:
     json_ddl = "JSONB"
     json_column: TypeEngine[Any] | None = JSONB()
     naive_datetimes = False
-    row_id = "ctid"
     unavailable_errors: tuple[type[Exception], ...] = (psycopg.OperationalError,)
     rejected_errors: tuple[type[Exception], ...] = (psycopg.DataError,)
 
@@ -203,6 +202,11 @@ class Postgres:
     def setup_time_series(self, engine: Engine) -> bool:
         """Compressed hypertables where TimescaleDB can be created (see `timescale`)."""
         return timescale.setup_if_available(engine)
+
+    def delete_some(self, table: str, where: str) -> str:
+        """By ctid, as `ctid = ANY(ARRAY(...))`, which PostgreSQL reads with a TID scan (`ctid IN (SELECT
+        ...)` is a semi-join that scans the whole table for every batch)."""
+        return f'DELETE FROM "{table}" WHERE ctid = ANY(ARRAY(SELECT ctid FROM "{table}" WHERE {where} LIMIT :n))'
 
     def retention_policies(self, engine: Engine, drop_after: Mapping[str, int]) -> set[str]:
         """TimescaleDB's retention policies on the hypertables, where it is created (see `timescale`)."""

@@ -94,7 +94,6 @@ class SQLite:
     json_ddl = "JSON"
     json_column: TypeEngine[Any] | None = None
     naive_datetimes = True
-    row_id = "rowid"
     #: sqlite3's errors all reach the API wrapped by SQLAlchemy: none of its own to translate
     unavailable_errors: tuple[type[Exception], ...] = ()
     rejected_errors: tuple[type[Exception], ...] = ()
@@ -167,6 +166,10 @@ class SQLite:
     def setup_time_series(self, engine: Engine) -> bool:
         """Nothing: SQLite has no time-series tables; plain tables serve."""
         return False
+
+    def delete_some(self, table: str, where: str) -> str:
+        """By rowid: each one a lookup in the table's b-tree."""
+        return f'DELETE FROM "{table}" WHERE rowid IN (SELECT rowid FROM "{table}" WHERE {where} LIMIT :n)'
 
     def retention_policies(self, engine: Engine, drop_after: Mapping[str, int]) -> set[str]:
         """None: every old row is deleted in batches."""
