@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from analyzers.binning import FeatureReference
-from analyzers.drift import feature_drift
+from analyzers.binning import FeatureReference, Histogram
+from analyzers.drift import feature_drift, get_statistic, histogram_drift
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,15 @@ def _drift(reference: FeatureReference, values: list[Any], metric: str) -> float
     return v.value
 
 
+def _rest(reference: FeatureReference, full: Histogram, part: Histogram, metric: str) -> float:
+    """The drift of the rows outside a slice: the window's histogram less the slice's (one binning of the
+    slice's rows, not of everything else)."""
+    counts = tuple(a - b for a, b in zip(full.counts, part.counts, strict=True))
+    rest = Histogram(counts, full.missing - part.missing, full.invalid - part.invalid)
+    (v,) = histogram_drift(reference, rest, (metric,), min_count=1)
+    return v.value
+
+
 def explaining_slice(
     reference: FeatureReference,
     rows: Sequence[Mapping[str, Any]],
@@ -57,15 +66,25 @@ def explaining_slice(
     full = _drift(reference, values, metric)
     if not math.isfinite(full) or full <= 0:
         return None
+    binned = get_statistic(metric).input != "sample"  # histogram statistics: subtract the slice's counts
+    whole = reference.binning.histogram(values) if binned else None
     best: ExplainingSlice | None = None
     for column in columns:
         labels = [None if r.get(column) is None else str(r.get(column)) for r in rows]
         counts = Counter(x for x in labels if x is not None)
+        groups: dict[str, list[Any]] = {}
+        if whole is not None:  # each slice's values, in one pass over the rows
+            for v, label in zip(values, labels, strict=True):
+                if label is not None:
+                    groups.setdefault(label, []).append(v)
         for value, n in counts.most_common(max_values):
             if n < min_support or len(rows) - n < min_support:
                 continue
-            rest = [v for v, label in zip(values, labels, strict=True) if label != value]
-            without = _drift(reference, rest, metric)
+            if whole is not None:
+                without = _rest(reference, whole, reference.binning.histogram(groups[value]), metric)
+            else:
+                rest = [v for v, label in zip(values, labels, strict=True) if label != value]
+                without = _drift(reference, rest, metric)
             if math.isfinite(without) and without < full and (best is None or without < best.without):
                 best = ExplainingSlice(feature, f"{column}={value}", full, without, n)
     return best
