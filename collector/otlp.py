@@ -66,6 +66,10 @@ FEATURE_ATTRIBUTES = (
     "gen_ai.usage.input_tokens",
     "gen_ai.usage.output_tokens",
 )
+#: The GenAI conventions' span event carrying an evaluation's result.
+EVALUATION_EVENT = "gen_ai.evaluation.result"
+#: ``gen_ai.evaluation.score.label`` values read as a verdict (lower-cased); other labels are not stored.
+PASS_LABELS = {"pass": True, "passed": True, "true": True, "fail": False, "failed": False, "false": False}
 #: ``driftline.feature.<name>`` span attributes are the record's feature <name>.
 FEATURE_PREFIX = "driftline.feature."
 #: Metric name -> the stats histogram it fills, and that histogram's bounds.
@@ -78,6 +82,7 @@ SPAN_HISTOGRAMS = (("ttft", "gen_ai.server.time_to_first_token"), ("tpot", "gen_
 _HEX_IDS = ("traceId", "spanId", "parentSpanId")
 _CUMULATIVE = AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
 _REASON = re.compile(FINISH_REASON_PATTERN)
+_EVAL_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,63}$")
 Loc = list[str | int]
 
 
@@ -195,6 +200,10 @@ class Calls:
     genai: dict[str, list[Any]] = field(default_factory=dict)
     finish_reasons: dict[str, int] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)
+    #: Eval verdicts from the spans' gen_ai.evaluation.result events (POST /v1/evals bodies' items)
+    evals: list[dict[str, Any]] = field(default_factory=list)
+    #: Evaluation events whose label is not a pass or a fail: not stored, said in the answer
+    unjudged: int = 0
 
     def __post_init__(self) -> None:
         if not self.latency_counts:
@@ -255,12 +264,50 @@ class Calls:
                     raise InputError(422, [*loc, "attributes", key], f"{key} must be seconds, 0..86400")
                 self.observe(kind, float(v))
         rid = attrs.get("driftline.record_id")
+        record_id = rid if isinstance(rid, str) and rid else span.span_id.hex() or span.trace_id.hex()
         self.records.append(
             {
-                "id": rid if isinstance(rid, str) and rid else span.span_id.hex() or span.trace_id.hex(),
+                "id": record_id,
                 "ts": start / 1e9,
                 "features": _features(attrs),
                 "prediction": reasons[0] if reasons else None,
+            }
+        )
+        for n, event in enumerate(span.events):
+            if event.name == EVALUATION_EVENT:
+                self._evaluation(record_id, event, [*loc, "events", n])
+
+    def _evaluation(self, record_id: str, event: Any, loc: Loc) -> None:
+        """One ``gen_ai.evaluation.result`` span event as an eval verdict on the span's record: its
+        ``gen_ai.evaluation.name``, ``score.label`` (pass or fail, see `PASS_LABELS`) and ``score.value``;
+        ``driftline.evaluation.source`` says judge (the default) or human."""
+        attrs = attributes(event.attributes)
+        name = attrs.get("gen_ai.evaluation.name")
+        label = attrs.get("gen_ai.evaluation.score.label")
+        passed = PASS_LABELS.get(label.lower()) if isinstance(label, str) else None
+        if passed is None:
+            self.unjudged += 1
+            return
+        if not isinstance(name, str) or not _EVAL_NAME.match(name):
+            raise InputError(
+                422, [*loc, "attributes", "gen_ai.evaluation.name"],
+                "an evaluation result needs gen_ai.evaluation.name, the eval's name (groundedness, hallucination):"
+                " a letter, then letters, digits, '_', '.' or '-'",
+            )
+        source = attrs.get("driftline.evaluation.source", "judge")
+        if source not in ("judge", "human"):
+            raise InputError(
+                422, [*loc, "attributes", "driftline.evaluation.source"], "the source of a verdict is judge or human"
+            )
+        score = attrs.get("gen_ai.evaluation.score.value")
+        self.evals.append(
+            {
+                "id": record_id,
+                "name": name,
+                "source": source,
+                "passed": passed,
+                "score": score if type(score) in (int, float) else None,
+                "ts": (event.time_unix_nano or self.end_ns) / 1e9,
             }
         )
 

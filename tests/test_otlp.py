@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+import urllib.request
 from bisect import bisect_left
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metr
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -287,6 +289,13 @@ def test_malformed_exports_get_a_4xx_naming_the_problem(chat: Collector) -> None
     assert status == 422 and "finish_reasons" in json.dumps(body)
     status, body = http("POST", url, raw=b"", headers=proto)
     assert status == 401
+    unnamed = _span_doc(ok_attrs)
+    unnamed["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["events"] = [
+        {"name": "gen_ai.evaluation.result", "timeUnixNano": str(NOW_NS),
+         "attributes": [{"key": "gen_ai.evaluation.score.label", "value": {"stringValue": "pass"}}]}
+    ]
+    status, body = chat.post(wire.OTLP_TRACES_PATH, unnamed)
+    assert status == 422 and "gen_ai.evaluation.name" in json.dumps(body), body
     status, body = chat.post(wire.OTLP_TRACES_PATH, _span_doc(ok_attrs))
     assert status == 200, body
     exp = {"resourceMetrics": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "chat"}}]},
@@ -294,3 +303,40 @@ def test_malformed_exports_get_a_4xx_naming_the_problem(chat: Collector) -> None
                                           "exponentialHistogram": {"dataPoints": [{"count": "1"}]}}]}]}]}
     status, body = chat.post(wire.OTLP_METRICS_PATH, exp)
     assert status == 422 and "explicit-bucket" in json.dumps(body)
+
+
+def test_evaluation_events_on_spans_become_judge_verdicts_that_humans_can_be_compared_with(chat: Collector) -> None:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "chat", "service.version": "v9"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("judge")
+    verdicts = {}
+    for i, label in enumerate(["pass", "Fail", "pass", "relevant"]):
+        with tracer.start_as_current_span("chat") as span:
+            span.set_attributes({"gen_ai.operation.name": "chat", "driftline.record_id": f"q-{i}"})
+            span.add_event(
+                "gen_ai.evaluation.result",
+                {"gen_ai.evaluation.name": "groundedness", "gen_ai.evaluation.score.label": label,
+                 "gen_ai.evaluation.score.value": 0.5},
+            )
+        verdicts[f"q-{i}"] = label.lower()
+    req = urllib.request.Request(
+        chat.url + wire.OTLP_TRACES_PATH,
+        data=encode_spans(memory.get_finished_spans()).SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {chat.ingest}"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:  # the answer is protobuf, in the request's encoding
+        assert resp.status == 200 and resp.headers["Content-Type"] == "application/x-protobuf"
+        response = ExportTraceServiceResponse()
+        response.ParseFromString(resp.read())
+    assert "1 gen_ai.evaluation.result event" in response.partial_success.error_message
+    # a reviewer judged two of the same answers: one agrees with the judge, one does not
+    human = [{"id": "q-0", "name": "groundedness", "source": "human", "passed": True},
+             {"id": "q-1", "name": "groundedness", "source": "human", "passed": True}]
+    assert chat.post(wire.EVALS_PATH, {"model": "chat", "evals": human})[0] == 200
+    text = chat.metrics()
+    g = 'model="chat",name="groundedness"'
+    assert sample(text, "driftline_genai_evals_total", f'{g},source="judge",verdict="pass",version="v9"') == 2
+    assert sample(text, "driftline_genai_evals_total", f'{g},source="judge",verdict="fail",version="v9"') == 1
+    assert sample(text, "driftline_genai_eval_agreement_total", f'{g},outcome="agree",version="v9"') == 1
+    assert sample(text, "driftline_genai_eval_agreement_total", f'{g},outcome="disagree",version="v9"') == 1

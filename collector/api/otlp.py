@@ -24,11 +24,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from pydantic import BaseModel, ValidationError
 
-from collector import otlp, service
+from collector import evals, otlp, service
 from collector.auth import Principal
 from collector.body import RawBody
 from collector.context import AppContext, Ctx, require
-from collector.schemas import RecordBatch, StatsBatch
+from collector.schemas import MAX_EVALS_PER_BATCH, EvalBatch, RecordBatch, StatsBatch
 from sdk.wire import DEFAULT_LATENCY_BOUNDS, MAX_RECORDS_PER_BATCH, OTLP_METRICS_PATH, OTLP_TRACES_PATH
 
 Ingest = Annotated[Principal, Depends(require("ingest"))]
@@ -60,9 +60,10 @@ def _validated(model: type[BaseModel], body: dict[str, Any], raw: Any, loc: list
 
 
 def _store(ctx: AppContext, principal: Principal, raw: Any, calls: dict[tuple[str, str], otlp.Calls]) -> None:
-    """Every model version's calls as stats and record batches: all checked before any is stored."""
+    """Every model version's calls as stats, record and eval batches: all checked before any is stored."""
     stats: list[StatsBatch] = []
     records: list[RecordBatch] = []
+    verdicts: list[EvalBatch] = []
     for (model, version), c in calls.items():
         service.authorize(ctx, principal, model, ["body", "resource", "service.name"])
         stats.append(_validated(StatsBatch, c.stats(otlp.batch_id("s", raw, model, version)), raw, ["body"]))
@@ -74,6 +75,9 @@ def _store(ctx: AppContext, principal: Principal, raw: Any, calls: dict[tuple[st
                 "records": c.records[i : i + MAX_RECORDS_PER_BATCH],
             }
             records.append(_validated(RecordBatch, body, raw, ["body", "spans"]))
+        for i in range(0, len(c.evals), MAX_EVALS_PER_BATCH):
+            judged = {"model": model, "version": version, "evals": c.evals[i : i + MAX_EVALS_PER_BATCH]}
+            verdicts.append(_validated(EvalBatch, judged, raw, ["body", "events"]))
     for batch in stats:
         problems = batch.problems()
         if problems:
@@ -82,6 +86,8 @@ def _store(ctx: AppContext, principal: Principal, raw: Any, calls: dict[tuple[st
         service.store_records(ctx, r)
     for s in stats:
         service.store_stats(ctx, s)
+    for v in verdicts:  # after the records: a verdict counts for its record's version
+        evals.store_evals(ctx, v)
 
 
 def _answer(request: Request, message: Message) -> Response:
@@ -93,8 +99,16 @@ def _answer(request: Request, message: Message) -> Response:
 
 def post_traces(request: Request, principal: Ingest, raw: RawBody, ctx: Ctx) -> Response:
     req = otlp.decode(ExportTraceServiceRequest, raw, request.headers.get("content-type", ""))
-    _store(ctx, principal, raw, otlp.span_calls(req, _bounds(ctx)))
-    return _answer(request, ExportTraceServiceResponse())
+    calls = otlp.span_calls(req, _bounds(ctx))
+    _store(ctx, principal, raw, calls)
+    answer = ExportTraceServiceResponse()
+    unjudged = sum(c.unjudged for c in calls.values())
+    if unjudged:  # OTLP's partial success: every span was stored, these evaluation events were not
+        answer.partial_success.error_message = (
+            f"{unjudged} gen_ai.evaluation.result event(s) without a pass or fail gen_ai.evaluation.score.label "
+            f"were not stored as eval verdicts (labels read: {', '.join(sorted(otlp.PASS_LABELS))})"
+        )
+    return _answer(request, answer)
 
 
 def post_metrics(request: Request, principal: Ingest, raw: RawBody, ctx: Ctx) -> Response:
