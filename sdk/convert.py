@@ -136,8 +136,8 @@ def take(seq: Any, picked: list[int], reduce: Callable[[Any], Any] | None = None
         if isinstance(got, HostRows):
             return [DeviceValue(got, j, reduce) for j in range(len(picked))]
         out = got
-    if reduce is not None:
-        return [reduce(v) for v in out]
+    if reduce is not None:  # it only changes rows (lists): no call for a plain item
+        return [reduce(v) if type(v) is list else v for v in out]
     return out
 
 
@@ -155,8 +155,13 @@ def feature_rows(
     m = len(picked)
     if features is None:
         return [{} for _ in picked]
+    if isinstance(features, list | tuple):
+        if _is_flat(features):
+            row = _named(features, names)
+            return [dict(row) for _ in picked]
+        return [_list_row(features[i], names) for i in picked]
     lib = _lib(features)
-    if lib == "numpy":  # first: the common case, and it skips the Mapping ABC check (~0.5 us)
+    if lib == "numpy":  # before the Mapping ABC check (~0.5 us), as torch below
         fields = features.dtype.names
         if fields:
             return [dict(zip(fields, r, strict=True)) for r in features[picked].tolist()]
@@ -174,14 +179,6 @@ def feature_rows(
             cols = [take(v, picked) for v in features.values()]
             return [dict(zip(keys, row, strict=True)) for row in zip(*cols, strict=True)]
         return [{str(k): v for k, v in features.items()} for _ in picked]
-    if isinstance(features, list | tuple):
-        if _is_flat(features):
-            row = _named(features, names)
-            return [dict(row) for _ in picked]
-        rows = [features[i] for i in picked]
-        return [
-            {str(k): v for k, v in r.items()} if isinstance(r, Mapping) else _named(r, names) for r in rows
-        ]
     if lib not in _KNOWN and is_dlpack(features):
         features, lib = adopt(features)
         if lib == "numpy":
@@ -191,6 +188,14 @@ def feature_rows(
     if lib == "torch" or lib == "dlpack":  # adopted DLPack producers
         return _tensor_rows(features, picked, names, lib == "torch")
     raise TypeError(f"unsupported features type {type(features).__qualname__}")
+
+
+def _list_row(r: Any, names: Sequence[str] | None) -> dict[str, Any]:
+    """One row of a list of rows: a list or tuple of values, or a mapping."""
+    t = type(r)
+    if t is list or t is tuple or not isinstance(r, Mapping):
+        return _named(r, names)
+    return {str(k): v for k, v in r.items()}
 
 
 def _frame_rows(
@@ -258,7 +263,10 @@ def _positive(v: Any) -> Any:
 
 def prediction_values(y: Any, picked: list[int]) -> list[Any]:
     """Predictions at the picked rows; a scalar is every row's, a 2-D row is its arg-max column."""
-    if _lib(y) == "numpy" and y.ndim == 1:  # the common case, without the scalar checks
+    t = type(y)
+    if t is list or t is tuple:  # the common cases first, without the scalar checks
+        return [_label(v) if type(v) is list else v for v in (y[i] for i in picked)]
+    if _lib(y) == "numpy" and y.ndim == 1:
         return y[picked].tolist()
     if y is None or is_scalar(y):
         return [y] * len(picked)
