@@ -103,12 +103,15 @@ def torch_rows(t: Any, picked: list[int], flat: bool) -> list[Any] | HostRows:
     ``flat``: each row flattened to one list (feature matrices of more than 2 dimensions).
     Tensors on other accelerators (mps, xpu) copy the picked rows with ``.cpu()``, which waits.
     """
-    t = t.detach()
     if getattr(t, "is_cuda", False) is True:
-        return cuda_rows(_torch(), t, picked, flat)
+        return cuda_rows(_torch(), t.detach(), picked, flat)
+    if getattr(t, "requires_grad", True):  # each torch call costs ~1-2 us: none that is not needed
+        t = t.detach()
     if len(picked) == 1:  # a low rate's usual one row: basic indexing, several times a list index
-        row = t[picked[0]].cpu()
-        return [row.reshape(-1).tolist() if flat else row.tolist()]
+        row = t[picked[0]]
+        if not getattr(row, "is_cpu", False):
+            row = row.cpu()
+        return [row.reshape(-1).tolist() if flat and len(row.shape) > 1 else row.tolist()]
     sub = t[picked]
     if flat:
         sub = sub.reshape(len(picked), -1)
