@@ -1,6 +1,7 @@
 """Driftline SDK: watch a model from inside serving code without slowing it down or breaking it.
 
-Standard library only; numpy, pandas and torch inputs are handled when the caller passes them.
+Standard library only; numpy, pandas, polars, pyarrow, torch (on any device) and DLPack inputs are
+handled when the caller passes them (docs/sdk.md, "Inputs").
 `CollectorClient` is the one client of a running collector's API for tools (replay, demo, the CLI).
 Hooks (docs/sdk.md): `sdk.asgi.DriftlineMiddleware` for ASGI apps (its own module, since it imports
 asyncio), ``@Monitor.observed`` for predict functions, ``Monitor.wrap(model)`` for scikit-learn-style
