@@ -28,10 +28,7 @@ import math
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
-import numpy as np
 from scipy import optimize, stats
-
-from analyzers.twosample import chi2
 
 __all__ = [
     "POWER",
@@ -120,8 +117,21 @@ def significant(metric: str, value: float, n_reference: int, n_current: int, bin
 
 def counts_significant(reference_counts: Sequence[int], current_counts: Sequence[int]) -> bool | None:
     """Whether the window's bin counts differ from the reference's at the 5% level (Pearson's chi-squared
-    test of homogeneity); None when a side is empty."""
-    if not sum(reference_counts) or not sum(current_counts):
+    test of homogeneity, as `twosample.chi2`); None when a side is empty.
+
+    The statistic against the cached critical value rather than a p-value: the same verdict, in plain
+    Python over a few bins, since a tick asks it once per feature (the p-value's scipy call was a quarter
+    of a 100-model tick).
+    """
+    r_total, c_total = sum(reference_counts), sum(current_counts)
+    if not r_total or not c_total:
         return None
-    p = chi2(np.asarray(reference_counts), np.asarray(current_counts)).p_value
-    return p is not None and p <= SIGNIFICANCE
+    n, statistic, kept = r_total + c_total, 0.0, 0
+    for r, c in zip(reference_counts, current_counts, strict=True):
+        column = r + c
+        if column == 0:  # empty on both sides: no expected count (dropped, as scipy's table would be)
+            continue
+        kept += 1
+        expect_r, expect_c = r_total * column / n, c_total * column / n
+        statistic += (r - expect_r) ** 2 / expect_r + (c - expect_c) ** 2 / expect_c
+    return kept >= 2 and statistic >= _critical(kept - 1)

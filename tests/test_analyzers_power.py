@@ -5,10 +5,13 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzers.binning import fit_reference
 from analyzers.drift import feature_drift
-from analyzers.power import min_detectable_effect, significant
+from analyzers.power import SIGNIFICANCE, counts_significant, min_detectable_effect, significant
+from analyzers.twosample import chi2
 
 REFERENCE_N = 20_000
 
@@ -116,3 +119,23 @@ def test_a_dozen_values_of_the_reference_distribution_are_rarely_a_verdict_thoug
     statuses = [v.status for v in values]
     assert statuses.count("insufficient_data") >= 180, statuses
     assert "ok" not in statuses
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(2, 12).flatmap(
+        lambda k: st.tuples(st.lists(st.integers(0, 400), min_size=k, max_size=k),
+                            st.lists(st.integers(0, 400), min_size=k, max_size=k))
+    )
+)
+def test_the_counts_verdict_is_scipys_chi_squared_test_at_five_percent(tables: tuple[list[int], list[int]]) -> None:
+    """The tick's fast verdict (statistic against the cached critical value) is the p-value's verdict."""
+    reference, current = tables
+    got = counts_significant(reference, current)
+    if not sum(reference) or not sum(current):
+        assert got is None
+        return
+    p = chi2(np.asarray(reference), np.asarray(current)).p_value
+    assert p is not None
+    if abs(p - SIGNIFICANCE) > 1e-9:  # a p-value on the level itself may round either way
+        assert got == (p <= SIGNIFICANCE), (reference, current, p)
