@@ -190,7 +190,8 @@ def _genai_usage(conn: Connection) -> None:
 def _drift_mde(conn: Connection) -> None:
     """An `mde` column on drift points: the minimum detectable effect at the window's sizes. Points stored
     before have none (NULL) until their window is evaluated again."""
-    if "mde" not in {c["name"] for c in inspect(conn).get_columns("drift")}:
+    inspector = inspect(conn)
+    if inspector.has_table("drift") and "mde" not in {c["name"] for c in inspector.get_columns("drift")}:
         conn.execute(text('ALTER TABLE drift ADD COLUMN "mde" DOUBLE PRECISION'))
 
 
