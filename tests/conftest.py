@@ -67,7 +67,8 @@ def pg_fresh_url(pg_url: str) -> Iterator[str]:
     with engine.begin() as conn:
         tables = conn.scalars(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).all()
         if tables:
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
+            # RESTART IDENTITY: ids start at 1 again, as in a new database (tests compare stored rows)
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
     engine.dispose()
     yield pg_url
 
