@@ -13,10 +13,9 @@ from analyzers.estimation import fit_calibration
 from analyzers.performance import same_class
 from analyzers.quality import schema_checker
 from collector import attributions, audit, canonical, db, multivariate, redaction, repository
-from collector.aggregation import Ingested
+from collector.aggregation import ingested
 from collector.auth import Principal
 from collector.context import AppContext
-from collector.encoding import as_stored, as_stored_value
 from collector.schemas import Accepted, LabelBatch, RecordBatch, ReferenceIn, ReferenceOut, StatsBatch
 from contract import DriftlineError
 from spec import Model
@@ -123,17 +122,7 @@ def store_records(ctx: AppContext, batch: RecordBatch) -> Accepted:
             s,
             model=batch.model,
             version=batch.version,
-            rows=[
-                Ingested(
-                    r.id,
-                    r.ts,
-                    as_stored(r.features),
-                    r.score,
-                    as_stored_value(r.prediction),
-                    as_stored(r.slices) if r.slices else None,
-                )
-                for r in new
-            ],
+            rows=ingested(new),
         )
     ctx.state.received(batch.model, "records", now.timestamp())
     ctx.state.add_records(batch.model, batch.version, n, invalid)
